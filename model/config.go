@@ -1,0 +1,189 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// MaxContext is the length of the rotary-embedding table. A context longer
+// than this would index past the table.
+const MaxContext = 8192
+
+// Config is the architecture of one model. It is plain data; Validate says
+// what is wrong with it in words a person can act on.
+type Config struct {
+	Vocab   int `json:"vocab"`   // tokens in the vocabulary
+	Context int `json:"context"` // maximum sequence length T
+	Layers  int `json:"layers"`  // transformer blocks
+	Width   int `json:"width"`   // model width D
+	Heads   int `json:"heads"`   // query heads H; head width d = D/H
+	// KVHeads is the number of key/value heads that are projected and cached:
+	// H for MHA, G for GQA (1 for MQA), h' (component heads) for MEA. Zero
+	// means Heads.
+	KVHeads int `json:"kv_heads"`
+	// HLC learns the head-level linear combination W_lc^K, W_lc^V (h' x H)
+	// that turns the KVHeads component heads into H composite heads (MEA eq.
+	// 10-11). Without it, KV heads are shared by consecutive query heads as in
+	// GQA.
+	HLC bool `json:"hlc"`
+	// GroupNorm applies a per-head RMSNorm with a learnable gain to each
+	// head's attention output before W_O (MEA eq. 12).
+	GroupNorm bool `json:"group_norm"`
+	// MLP is the SwiGLU hidden width. Zero means the Llama rule of thumb,
+	// 8/3 * Width rounded up to a multiple of 16, which keeps the MLP's
+	// parameter count near a 4x GELU MLP's.
+	MLP int `json:"mlp"`
+	// RopeTheta is the rotary base; zero means 10000 (Llama 1/2).
+	RopeTheta float64 `json:"rope_theta"`
+	// Seed makes initialisation reproducible.
+	Seed uint64 `json:"seed"`
+}
+
+// Normalized returns c with its zero-value defaults filled in.
+func (c Config) Normalized() Config {
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	if c.MLP == 0 && c.Width > 0 {
+		c.MLP = (8*c.Width/3 + 15) / 16 * 16
+	}
+	if c.RopeTheta == 0 {
+		c.RopeTheta = 10000
+	}
+	return c
+}
+
+// HeadDim is d = Width / Heads.
+func (c Config) HeadDim() int {
+	if c.Heads == 0 {
+		return 0
+	}
+	return c.Width / c.Heads
+}
+
+// Variant names the attention variant in the words of the spec's ablation
+// table: "MHA", "GQA G=2", "MQA", "MHA+GN", "HLC", "MEA", "MEA h'=2".
+func (c Config) Variant() string {
+	c = c.Normalized()
+	switch {
+	case c.HLC && c.GroupNorm && c.KVHeads == c.Heads:
+		return "MEA"
+	case c.HLC && c.GroupNorm:
+		return fmt.Sprintf("MEA h'=%d", c.KVHeads)
+	case c.HLC && c.KVHeads == c.Heads:
+		return "HLC"
+	case c.HLC:
+		return fmt.Sprintf("HLC h'=%d", c.KVHeads)
+	}
+	base := "MHA"
+	if c.KVHeads == 1 && c.Heads > 1 {
+		base = "MQA"
+	} else if c.KVHeads < c.Heads {
+		base = fmt.Sprintf("GQA G=%d", c.KVHeads)
+	}
+	if c.GroupNorm {
+		base += "+GN"
+	}
+	return base
+}
+
+// CachedHeads is the number of heads the KV cache stores per layer.
+func (c Config) CachedHeads() int { return c.Normalized().KVHeads }
+
+// KVBytesPerToken is 2 * layers * cached_heads * d * bytesPerValue (mea.md,
+// "KV-cache size").
+func (c Config) KVBytesPerToken(bytesPerValue int) int64 {
+	c = c.Normalized()
+	return int64(2 * c.Layers * c.KVHeads * c.HeadDim() * bytesPerValue)
+}
+
+// ApplyVariant sets Heads-relative fields from a variant keyword: mha, gqa,
+// mqa, mha+gn, hlc, mea. kv is G for gqa and h' for mea/hlc (0 keeps the
+// default: H for mea/hlc, H/2 for gqa).
+func (c *Config) ApplyVariant(name string, kv int) error {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "mha":
+		c.HLC, c.GroupNorm, c.KVHeads = false, false, c.Heads
+	case "mha+gn", "gn":
+		c.HLC, c.GroupNorm, c.KVHeads = false, true, c.Heads
+	case "gqa":
+		c.HLC, c.GroupNorm = false, false
+		c.KVHeads = kv
+		if kv == 0 {
+			c.KVHeads = max(1, c.Heads/2)
+		}
+	case "mqa":
+		c.HLC, c.GroupNorm, c.KVHeads = false, false, 1
+	case "hlc":
+		c.HLC, c.GroupNorm, c.KVHeads = true, false, kv
+	case "mea":
+		c.HLC, c.GroupNorm, c.KVHeads = true, true, kv
+	default:
+		return fmt.Errorf("unknown attention variant %q; choose one of mha, gqa, mqa, mha+gn, hlc, mea", name)
+	}
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	return nil
+}
+
+// Validate reports every problem with c, each with how to fix it.
+func (c Config) Validate() error {
+	c = c.Normalized()
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	pos := func(name string, v int) bool {
+		if v <= 0 {
+			add("%s must be positive, got %d", name, v)
+			return false
+		}
+		return true
+	}
+	okV := pos("vocab", c.Vocab)
+	okT := pos("context", c.Context)
+	okL := pos("layers", c.Layers)
+	okD := pos("width", c.Width)
+	okH := pos("heads", c.Heads)
+	okF := pos("mlp width", c.MLP)
+	_ = okV && okL && okF
+	if okT && c.Context > MaxContext {
+		add("context %d is longer than the rotary table (%d); choose a context of at most %d", c.Context, MaxContext, MaxContext)
+	}
+	if okD && okH {
+		if c.Width%c.Heads != 0 {
+			lo := c.Width / c.Heads * c.Heads
+			add("width %d is not divisible by %d heads; choose a width that is a multiple of %d (e.g. %d or %d)",
+				c.Width, c.Heads, c.Heads, max(lo, c.Heads), lo+c.Heads)
+		} else if d := c.Width / c.Heads; d%2 != 0 {
+			add("head width %d (width %d / %d heads) is odd; rotary embeddings rotate pairs of features, so choose width and heads with an even quotient", d, c.Width, c.Heads)
+		}
+		switch {
+		case c.KVHeads < 1:
+			add("kv heads must be at least 1, got %d", c.KVHeads)
+		case c.KVHeads > c.Heads:
+			if c.HLC {
+				add("virtual heads h'=%d exceed the %d query heads; choose h' between 1 and %d", c.KVHeads, c.Heads, c.Heads)
+			} else {
+				add("kv heads %d exceed the %d query heads; choose kv heads between 1 and %d", c.KVHeads, c.Heads, c.Heads)
+			}
+		case !c.HLC && c.Heads%c.KVHeads != 0:
+			add("%d query heads cannot be split evenly over %d kv heads (GQA groups must be equal); choose kv heads that divide %d: %s",
+				c.Heads, c.KVHeads, c.Heads, divisors(c.Heads))
+		}
+	}
+	if c.RopeTheta <= 1 {
+		add("rope theta must be greater than 1, got %g", c.RopeTheta)
+	}
+	return errors.Join(errs...)
+}
+
+func divisors(n int) string {
+	var s []string
+	for i := 1; i <= n; i++ {
+		if n%i == 0 {
+			s = append(s, fmt.Sprint(i))
+		}
+	}
+	return strings.Join(s, ", ")
+}

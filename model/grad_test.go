@@ -1,0 +1,284 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Finite-difference checks in float64. Every check uses a seeded random fake
+// loss L = sum(out * dOut), perturbs each input and parameter by +-h, and
+// compares (L(x+h) - L(x-h)) / 2h with the analytic gradient.
+//
+// Tolerance: with h = 1e-5 the central difference has truncation error
+// O(h^2 * L''') ~ 1e-10 and rounding error ~ 1e-16 * |L| / h ~ 1e-10 for the
+// O(1) losses here, so analytic and numeric gradients agree to ~1e-8
+// relative on entries of any size; a wrong formula is off by O(1). We accept
+// |a - n| <= 1e-7 + 1e-6 * max(|a|, |n|), which is loose against rounding and
+// tight against any real bug.
+const (
+	fdStep = 1e-5
+	fdAtol = 1e-7
+	fdRtol = 1e-6
+)
+
+func randSlice(rng *rand.Rand, n int, scale float64) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = rng.NormFloat64() * scale
+	}
+	return s
+}
+
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// fdCheck compares analytic with the central difference of loss() over x
+// and returns the largest relative error among entries with a gradient of
+// at least 1e-6 (smaller ones are held to the absolute tolerance).
+func fdCheck(t *testing.T, name string, x, analytic []float64, loss func() float64) float64 {
+	t.Helper()
+	var worst float64
+	bad := 0
+	for i := range x {
+		orig := x[i]
+		x[i] = orig + fdStep
+		lp := loss()
+		x[i] = orig - fdStep
+		lm := loss()
+		x[i] = orig
+		num := (lp - lm) / (2 * fdStep)
+		a := analytic[i]
+		diff := math.Abs(a - num)
+		scale := math.Max(math.Abs(a), math.Abs(num))
+		if diff > fdAtol+fdRtol*scale {
+			if bad < 5 {
+				t.Errorf("%s[%d]: analytic %.10g, numeric %.10g", name, i, a, num)
+			}
+			bad++
+		}
+		if scale >= 1e-6 {
+			worst = math.Max(worst, diff/scale)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d gradient entries disagree", name, bad, len(x))
+	}
+	return worst
+}
+
+func TestRMSNormGrad(t *testing.T) {
+	for _, tc := range []struct{ R, dim, P int }{{5, 8, 1}, {12, 4, 3}} {
+		t.Run(fmt.Sprintf("R%d_dim%d_P%d", tc.R, tc.dim, tc.P), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			x := randSlice(rng, tc.R*tc.dim, 1)
+			g := randSlice(rng, tc.P*tc.dim, 1)
+			dout := randSlice(rng, tc.R*tc.dim, 1)
+			out, rstd := make([]float64, len(x)), make([]float64, tc.R)
+			loss := func() float64 {
+				rmsnormForward(out, rstd, x, g, tc.R, tc.dim, tc.P)
+				return dot(out, dout)
+			}
+			loss()
+			dx, dg := make([]float64, len(x)), make([]float64, len(g))
+			rmsnormBackward(dx, dg, dout, x, g, rstd, tc.R, tc.dim, tc.P)
+			fdCheck(t, "dx", x, dx, loss)
+			fdCheck(t, "dgain", g, dg, loss)
+		})
+	}
+}
+
+func TestRoPEGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const N, T_, d, heads, ld = 6, 3, 8, 3, 3*8 + 5
+	cos, sin := ropeTable[float64](T_, d, 10000)
+	x := randSlice(rng, N*ld, 1)
+	dout := randSlice(rng, N*ld, 1)
+	y := make([]float64, len(x))
+	loss := func() float64 {
+		copy(y, x)
+		ropeForward(y, N, T_, ld, 1, heads, d, 0, cos, sin)
+		return dot(y, dout)
+	}
+	dx := append([]float64(nil), dout...)
+	ropeBackward(dx, N, T_, ld, 1, heads, d, 0, cos, sin)
+	fdCheck(t, "dx", x, dx, loss)
+}
+
+func TestMixGrad(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		G, H    int
+		learned bool
+	}{{"hlc_square", 4, 4, true}, {"hlc_virtual", 2, 5, true}, {"gqa", 2, 4, false}, {"mqa", 1, 3, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			const N, d, off = 3, 4, 2
+			ld := off + tc.G*d + 3
+			in := randSlice(rng, N*ld, 1)
+			var W []float64
+			if tc.learned {
+				W = randSlice(rng, tc.G*tc.H, 1)
+			}
+			dout := randSlice(rng, N*tc.H*d, 1)
+			out := make([]float64, N*tc.H*d)
+			loss := func() float64 {
+				mixForward(out, in, W, N, ld, off, tc.G, tc.H, d)
+				return dot(out, dout)
+			}
+			din := make([]float64, len(in))
+			var dW []float64
+			if W != nil {
+				dW = make([]float64, len(W))
+			}
+			mixBackward(din, dW, dout, in, W, N, ld, off, tc.G, tc.H, d)
+			fdCheck(t, "din", in, din, loss)
+			if W != nil {
+				fdCheck(t, "dW", W, dW, loss)
+			}
+		})
+	}
+}
+
+func TestAttentionGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const B, T_, H, d = 2, 5, 3, 4
+	ldq := 2*H*d + 1
+	qkv := randSlice(rng, B*T_*ldq, 1)
+	k := randSlice(rng, B*T_*H*d, 1)
+	v := randSlice(rng, B*T_*H*d, 1)
+	dout := randSlice(rng, B*T_*H*d, 1)
+	out := make([]float64, B*T_*H*d)
+	att := make([]float64, B*H*T_*T_)
+	loss := func() float64 {
+		attnForward(out, att, qkv, ldq, k, v, 0, B*H, T_, H, d)
+		return dot(out, dout)
+	}
+	loss()
+	dqkv := make([]float64, len(qkv))
+	dk, dv := make([]float64, len(k)), make([]float64, len(v))
+	attnBackward(dqkv, dk, dv, dout, att, qkv, ldq, k, v, make([]float64, B*H*T_), 0, B*H, T_, H, d)
+	// Only the query columns [0, H*d) of qkv are read; the rest must have zero gradient.
+	fdCheck(t, "dq", qkv, dqkv, loss)
+	fdCheck(t, "dk", k, dk, loss)
+	fdCheck(t, "dv", v, dv, loss)
+}
+
+func TestSwiGLUGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const N, F = 4, 6
+	ab := randSlice(rng, N*2*F, 2)
+	dh := randSlice(rng, N*F, 1)
+	h := make([]float64, N*F)
+	loss := func() float64 { swigluForward(h, ab, N, F); return dot(h, dh) }
+	dab := make([]float64, len(ab))
+	swigluBackward(dab, dh, ab, N, F)
+	fdCheck(t, "dab", ab, dab, loss)
+}
+
+func TestCrossEntropyGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const N, V = 5, 7
+	logits := randSlice(rng, N*V, 3)
+	targets := []int32{3, -1, 0, 6, 2}
+	lse := make([]float64, N)
+	loss := func() float64 {
+		s, c := crossEntropyForward(lse, logits, targets, N, V)
+		return s / float64(c)
+	}
+	loss()
+	d := make([]float64, len(logits))
+	crossEntropyBackward(d, logits, lse, targets, N, V, 1.0/4)
+	fdCheck(t, "dlogits", logits, d, loss)
+}
+
+func TestEmbedGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const V, D = 5, 3
+	emb := randSlice(rng, V*D, 1)
+	tokens := []int32{1, 4, 1, 0}
+	dout := randSlice(rng, len(tokens)*D, 1)
+	out := make([]float64, len(tokens)*D)
+	loss := func() float64 { embedForward(out, tokens, emb, D); return dot(out, dout) }
+	demb := make([]float64, len(emb))
+	embedBackward(demb, dout, tokens, D)
+	fdCheck(t, "demb", emb, demb, loss)
+}
+
+// tinyConfigs is one tiny config per attention variant of the spec's
+// ablation table.
+func tinyConfigs() map[string]Config {
+	base := Config{Vocab: 11, Context: 8, Layers: 2, Width: 16, Heads: 4, MLP: 12, Seed: 1}
+	out := map[string]Config{}
+	for _, v := range []struct {
+		name, variant string
+		kv            int
+	}{
+		{"mha", "mha", 0}, {"gqa2", "gqa", 2}, {"mqa", "mqa", 0}, {"mha+gn", "mha+gn", 0},
+		{"hlc", "hlc", 0}, {"mea", "mea", 0}, {"mea_h2", "mea", 2}, {"mea_h3", "mea", 3}, {"hlc_h1", "hlc", 1},
+	} {
+		c := base
+		if err := c.ApplyVariant(v.variant, v.kv); err != nil {
+			panic(err)
+		}
+		out[v.name] = c
+	}
+	return out
+}
+
+// perturb moves every parameter off its initial value, so that unit gains
+// and identity mixing do not hide errors in their gradients.
+func perturb[T Float](m *Model[T], seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	for _, t := range m.Layout.Tensors {
+		p := m.Params[t.Off : t.Off+t.Len]
+		for i := range p {
+			switch {
+			case len(t.Shape) == 1 || isMixing(t.Name):
+				p[i] += T(rng.NormFloat64() * 0.3)
+			default:
+				p[i] = T(rng.NormFloat64() * 0.3)
+			}
+		}
+	}
+}
+
+func TestModelGradAllVariants(t *testing.T) {
+	const B, T_ = 2, 6
+	rng := rand.New(rand.NewPCG(21, 22))
+	tokens := make([]int32, B*T_)
+	targets := make([]int32, B*T_)
+	for i := range tokens {
+		tokens[i] = int32(rng.IntN(11))
+		targets[i] = int32(rng.IntN(11))
+	}
+	targets[3] = -1 // an ignored position
+	for name, c := range tinyConfigs() {
+		t.Run(name, func(t *testing.T) {
+			m, err := New[float64](c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturb(m, 5)
+			loss := func() float64 {
+				l, err := m.Forward(tokens, targets, B, T_)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			loss()
+			m.ZeroGrad()
+			m.Backward(1)
+			analytic := append([]float64(nil), m.Grads...)
+			worst := fdCheck(t, name, m.Params, analytic, loss)
+			t.Logf("%-8s %-10s params %5d  max rel err %.2e", name, c.Variant(), m.ParamCount(), worst)
+		})
+	}
+}

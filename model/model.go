@@ -1,0 +1,352 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Model is a decoder-only transformer with its parameters, gradients and
+// activation buffers. It is not safe for concurrent use.
+type Model[T Float] struct {
+	Cfg    Config
+	Layout *Layout
+	Params []T // one slab; see Layout
+	Grads  []T // same layout as Params
+
+	w, g    weights[T]
+	fixMix  bool // K/V mixing is the fixed MHA/GQA grouping, not learned
+	compute Compute
+	gemm    gemmFunc[T]
+	cos     []T
+	sin     []T
+
+	// Activations for the batch shape of the last Forward.
+	B, T_   int
+	acts    *activations[T]
+	tokens  []int32
+	targets []int32
+	count   int // scored target positions in the last Forward
+
+	// MaxLogit is the largest |q.k|/sqrt(d) of the last Forward, over all
+	// layers and heads: the signal that grows before attention diverges.
+	MaxLogit float64
+}
+
+type layerActs[T Float] struct {
+	resid, xn1, rstd1 []T // block input, its RMSNorm and 1/rms
+	qkv               []T // (N, (H+2G)d) after RoPE on q and k
+	kx, vx            []T // (N, H d) composite keys and values
+	att               []T // (B*H, T, T) attention probabilities
+	ao                []T // (N, H d) attention output before GroupNorm
+	gn, gnRstd        []T // (N, H d) after GroupNorm and (N*H) 1/rms
+	mid, xn2, rstd2   []T // after the attention residual, its RMSNorm
+	ab, h             []T // (N, 2F) gate|up and (N, F) SwiGLU output
+}
+
+type activations[T Float] struct {
+	B, T_  int
+	layers []layerActs[T]
+	out    []T // (N, D) residual stream after the last block
+	xf     []T // (N, D) final RMSNorm
+	rstdF  []T
+	logits []T // (N, V)
+	lse    []T
+	// Gradient scratch, reused by every layer.
+	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp []T
+	maxLogit                                                     []float64
+}
+
+// New builds a model with freshly initialised parameters. The compute
+// backend is used for float32 models; float64 models always use the
+// reference kernels. c must be valid (see Config.Validate).
+func New[T Float](c Config, compute Compute) (*Model[T], error) {
+	c = c.Normalized()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	m := newEmpty[T](c, compute)
+	m.initParams()
+	return m, nil
+}
+
+func newEmpty[T Float](c Config, compute Compute) *Model[T] {
+	if compute == nil {
+		compute = Naive{}
+	}
+	l := NewLayout(c)
+	m := &Model[T]{
+		Cfg:     c,
+		Layout:  l,
+		Params:  make([]T, l.Size),
+		Grads:   make([]T, l.Size),
+		fixMix:  !c.HLC,
+		compute: compute,
+		gemm:    pickGemm[T](compute),
+	}
+	m.w = bindWeights(c, l, m.Params)
+	m.g = bindWeights(c, l, m.Grads)
+	m.cos, m.sin = ropeTable[T](c.Context, c.HeadDim(), c.RopeTheta)
+	return m
+}
+
+// Compute returns the model's backend.
+func (m *Model[T]) Compute() Compute { return m.compute }
+
+// initParams fills the slab: N(0, 0.02) for matrices and embeddings, with the
+// two residual projections scaled by 1/sqrt(2 layers) (GPT-2), unit norm
+// gains, and the mixing matrices at the identity (h' = h) or the GQA grouping
+// (h' < h), so MEA starts as exactly MHA+GN (or GQA+GN). Random numbers are
+// drawn in float64 so float32 and float64 models start identical.
+func (m *Model[T]) initParams() {
+	c := m.Cfg
+	rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
+	resid := 0.02 / math.Sqrt(2*float64(c.Layers))
+	for _, t := range m.Layout.Tensors {
+		p := m.Params[t.Off : t.Off+t.Len]
+		switch {
+		case len(t.Shape) == 1: // norm gains
+			for i := range p {
+				p[i] = 1
+			}
+		case isMixing(t.Name):
+			G, H := t.Shape[0], t.Shape[1]
+			clear(p)
+			for j := 0; j < H; j++ {
+				p[groupOf(j, G, H)*H+j] = 1
+			}
+		default:
+			std := 0.02
+			if isResidualProj(t.Name) {
+				std = resid
+			}
+			for i := range p {
+				p[i] = T(rng.NormFloat64() * std)
+			}
+		}
+	}
+}
+
+func isMixing(name string) bool {
+	n := len(name)
+	return n > 6 && (name[n-6:] == ".wlc_k" || name[n-6:] == ".wlc_v")
+}
+
+func isResidualProj(name string) bool {
+	n := len(name)
+	return (n > 15 && name[n-15:] == ".wo.weight") || (n > 15 && name[n-15:] == ".w2.weight")
+}
+
+// ensure sizes the activation buffers for batch B and sequence length T.
+func (m *Model[T]) ensure(B, T_ int) {
+	if m.acts != nil && m.acts.B == B && m.acts.T_ == T_ {
+		return
+	}
+	c := m.Cfg
+	N, D, H, G, d, F, V := B*T_, c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
+	C3 := (H + 2*G) * d
+	a := &activations[T]{B: B, T_: T_, layers: make([]layerActs[T], c.Layers)}
+	mk := func(n int) []T { return make([]T, n) }
+	for i := range a.layers {
+		la := &a.layers[i]
+		la.resid, la.xn1, la.rstd1 = mk(N*D), mk(N*D), mk(N)
+		la.qkv = mk(N * C3)
+		la.kx, la.vx = mk(N*H*d), mk(N*H*d)
+		la.att = mk(B * H * T_ * T_)
+		la.ao = mk(N * H * d)
+		if c.GroupNorm {
+			la.gn, la.gnRstd = mk(N*H*d), mk(N*H)
+		} else {
+			la.gn = la.ao
+		}
+		la.mid, la.xn2, la.rstd2 = mk(N*D), mk(N*D), mk(N)
+		la.ab, la.h = mk(N*2*F), mk(N*F)
+	}
+	a.out, a.xf, a.rstdF = mk(N*D), mk(N*D), mk(N)
+	a.logits, a.lse = mk(N*V), mk(N)
+	a.dres, a.dxn, a.dqkv = mk(N*D), mk(N*D), mk(N*C3)
+	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
+	a.dab, a.dh = mk(N*2*F), mk(N*F)
+	a.dlogits, a.dxf = mk(N*V), mk(N*D)
+	a.dp = mk(B * H * T_)
+	a.maxLogit = make([]float64, B*H)
+	m.acts = a
+	m.tokens = make([]int32, N)
+	m.targets = make([]int32, N)
+}
+
+// ActivationBytes estimates the activation memory of a batch, for the
+// memory check before allocating.
+func ActivationBytes(c Config, B, T_, bytesPerValue int) int64 {
+	c = c.Normalized()
+	N, D, H, G, d, F, V := int64(B*T_), int64(c.Width), int64(c.Heads), int64(c.KVHeads), int64(c.HeadDim()), int64(c.MLP), int64(c.Vocab)
+	per := N*(6*D+3+(H+2*G)*d+5*H*d+H+3*F) + int64(B)*H*int64(T_)*int64(T_)
+	global := N*(4*D+1+2*V+1) + N*(H+2*G)*d + 5*N*H*d + 3*N*F + int64(B)*H*int64(T_)
+	return (int64(c.Layers)*per + global) * int64(bytesPerValue)
+}
+
+// Forward runs the model on tokens (B*T, row-major by sequence) and, when
+// targets is not nil, returns the mean cross-entropy over targets that are
+// not negative. Logits stay available through Logits until the next call.
+func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) {
+	c := m.Cfg
+	if B <= 0 || T_ <= 0 || T_ > c.Context {
+		return 0, fmt.Errorf("batch %d x %d tokens does not fit this model (context %d); use 1..%d tokens per sequence", B, T_, c.Context, c.Context)
+	}
+	N := B * T_
+	if len(tokens) != N || (targets != nil && len(targets) != N) {
+		return 0, fmt.Errorf("got %d tokens and %d targets for a %d x %d batch", len(tokens), len(targets), B, T_)
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= c.Vocab {
+			return 0, fmt.Errorf("token %d is outside the vocabulary of %d", t, c.Vocab)
+		}
+	}
+	for _, t := range targets {
+		if int(t) >= c.Vocab {
+			return 0, fmt.Errorf("target %d is outside the vocabulary of %d", t, c.Vocab)
+		}
+	}
+	m.ensure(B, T_)
+	copy(m.tokens, tokens)
+	a := m.acts
+	D, H, G, d, F, V := c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
+	C3 := (H + 2*G) * d
+	par := m.compute.ParallelFor
+
+	embedForward(a.layers[0].resid, tokens, m.w.emb, D)
+	m.MaxLogit = 0
+	for l := range a.layers {
+		la, lw := &a.layers[l], &m.w.layers[l]
+		next := a.out
+		if l+1 < len(a.layers) {
+			next = a.layers[l+1].resid
+		}
+		par(N, func(lo, hi int) {
+			rmsnormForward(la.xn1[lo*D:], la.rstd1[lo:], la.resid[lo*D:], lw[pAttnNorm], hi-lo, D, 1)
+		})
+		m.gemm(false, true, N, C3, D, 1, la.xn1, D, lw[pWQKV], D, 0, la.qkv, C3)
+		par(B, func(lo, hi int) {
+			ropeForward(la.qkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, H+G, d, 0, m.cos, m.sin)
+		})
+		wk, wv := lw[pWlcK], lw[pWlcV]
+		par(N, func(lo, hi int) {
+			mixForward(la.kx[lo*H*d:], la.qkv[lo*C3:], wk, hi-lo, C3, H*d, G, H, d)
+			mixForward(la.vx[lo*H*d:], la.qkv[lo*C3:], wv, hi-lo, C3, (H+G)*d, G, H, d)
+		})
+		par(B*H, func(lo, hi int) {
+			a.maxLogit[lo] = attnForward(la.ao, la.att, la.qkv, C3, la.kx, la.vx, lo, hi, T_, H, d)
+		})
+		for i := range a.maxLogit {
+			m.MaxLogit = max(m.MaxLogit, a.maxLogit[i])
+			a.maxLogit[i] = 0
+		}
+		if c.GroupNorm {
+			par(N, func(lo, hi int) {
+				rmsnormForward(la.gn[lo*H*d:], la.gnRstd[lo*H:], la.ao[lo*H*d:], lw[pHeadNorm], (hi-lo)*H, d, H)
+			})
+		}
+		copy(la.mid, la.resid)
+		m.gemm(false, true, N, D, H*d, 1, la.gn, H*d, lw[pWO], H*d, 1, la.mid, D)
+		par(N, func(lo, hi int) {
+			rmsnormForward(la.xn2[lo*D:], la.rstd2[lo:], la.mid[lo*D:], lw[pFFNNorm], hi-lo, D, 1)
+		})
+		m.gemm(false, true, N, 2*F, D, 1, la.xn2, D, lw[pW13], D, 0, la.ab, 2*F)
+		par(N, func(lo, hi int) { swigluForward(la.h[lo*F:], la.ab[lo*2*F:], hi-lo, F) })
+		copy(next, la.mid)
+		m.gemm(false, true, N, D, F, 1, la.h, F, lw[pW2], F, 1, next, D)
+	}
+	par(N, func(lo, hi int) {
+		rmsnormForward(a.xf[lo*D:], a.rstdF[lo:], a.out[lo*D:], m.w.normF, hi-lo, D, 1)
+	})
+	m.gemm(false, true, N, V, D, 1, a.xf, D, m.w.lmHead, D, 0, a.logits, V)
+	if targets == nil {
+		m.count = 0
+		return 0, nil
+	}
+	copy(m.targets, targets)
+	sum, count := crossEntropyForward(a.lse, a.logits, targets, N, V)
+	m.count = count
+	if count == 0 {
+		return 0, nil
+	}
+	return sum / float64(count), nil
+}
+
+// Logits returns the logits of row n (sequence n/T, position n%T) of the last
+// Forward. The slice is reused by the next call.
+func (m *Model[T]) Logits(n int) []T {
+	V := m.Cfg.Vocab
+	return m.acts.logits[n*V : (n+1)*V]
+}
+
+// ZeroGrad clears the gradient slab.
+func (m *Model[T]) ZeroGrad() { clear(m.Grads) }
+
+// Backward accumulates into Grads the gradient of the mean loss of the last
+// Forward (which must have had targets) times dloss.
+func (m *Model[T]) Backward(dloss float64) {
+	c := m.Cfg
+	a := m.acts
+	if a == nil || m.count == 0 {
+		return
+	}
+	B, T_ := a.B, a.T_
+	N, D, H, G, d, F, V := B*T_, c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
+	C3 := (H + 2*G) * d
+	par := m.compute.ParallelFor
+	scale := dloss / float64(m.count)
+
+	par(N, func(lo, hi int) {
+		crossEntropyBackward(a.dlogits[lo*V:], a.logits[lo*V:], a.lse[lo:], m.targets[lo:hi], hi-lo, V, scale)
+	})
+	// logits = xf Wlm^T: dWlm += dlogits^T xf, dxf = dlogits Wlm.
+	m.gemm(true, false, V, D, N, 1, a.dlogits, V, a.xf, D, 1, m.g.lmHead, D)
+	m.gemm(false, false, N, D, V, 1, a.dlogits, V, m.w.lmHead, D, 0, a.dxf, D)
+	rmsnormBackward(a.dres, m.g.normF, a.dxf, a.out, m.w.normF, a.rstdF, N, D, 1)
+
+	for l := len(a.layers) - 1; l >= 0; l-- {
+		la, lw, lg := &a.layers[l], &m.w.layers[l], &m.g.layers[l]
+		// MLP: next = mid + h W2^T; dres is the gradient at next.
+		m.gemm(true, false, D, F, N, 1, a.dres, D, la.h, F, 1, lg[pW2], F)
+		m.gemm(false, false, N, F, D, 1, a.dres, D, lw[pW2], F, 0, a.dh, F)
+		par(N, func(lo, hi int) { swigluBackward(a.dab[lo*2*F:], a.dh[lo*F:], la.ab[lo*2*F:], hi-lo, F) })
+		m.gemm(true, false, 2*F, D, N, 1, a.dab, 2*F, la.xn2, D, 1, lg[pW13], D)
+		m.gemm(false, false, N, D, 2*F, 1, a.dab, 2*F, lw[pW13], D, 0, a.dxn, D)
+		rmsnormBackward(a.dxf, lg[pFFNNorm], a.dxn, la.mid, lw[pFFNNorm], la.rstd2, N, D, 1)
+		addInto(a.dres, a.dxf) // dres is now the gradient at mid.
+
+		// Attention: mid = resid + gn Wo^T.
+		m.gemm(true, false, D, H*d, N, 1, a.dres, D, la.gn, H*d, 1, lg[pWO], H*d)
+		dao := a.dao
+		if c.GroupNorm {
+			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dgn, H*d)
+			rmsnormBackward(a.dao, lg[pHeadNorm], a.dgn, la.ao, lw[pHeadNorm], la.gnRstd, N*H, d, H)
+		} else {
+			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dao, H*d)
+		}
+		par(B*H, func(lo, hi int) {
+			attnBackward(a.dqkv, a.dkx, a.dvx, dao, la.att, la.qkv, C3, la.kx, la.vx, a.dp, lo, hi, T_, H, d)
+		})
+		if m.fixMix {
+			par(N, func(lo, hi int) {
+				mixBackward(a.dqkv[lo*C3:], nil, a.dkx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
+				mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
+			})
+		} else {
+			mixBackward(a.dqkv, lg[pWlcK], a.dkx, la.qkv, lw[pWlcK], N, C3, H*d, G, H, d)
+			mixBackward(a.dqkv, lg[pWlcV], a.dvx, la.qkv, lw[pWlcV], N, C3, (H+G)*d, G, H, d)
+		}
+		par(B, func(lo, hi int) {
+			ropeBackward(a.dqkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, H+G, d, 0, m.cos, m.sin)
+		})
+		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
+		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
+		rmsnormBackward(a.dxf, lg[pAttnNorm], a.dxn, la.resid, lw[pAttnNorm], la.rstd1, N, D, 1)
+		addInto(a.dres, a.dxf) // dres is now the gradient at resid.
+	}
+	embedBackward(m.g.emb, a.dres, m.tokens, D)
+}
+
+// ParamCount is the number of scalars in the parameter slab.
+func (m *Model[T]) ParamCount() int { return m.Layout.Size }
