@@ -8,7 +8,7 @@ import (
 	_ "charm.land/lipgloss/v2"
 	_ "github.com/guptarohit/asciigraph"
 	_ "golang.org/x/sys/cpu"
+	_ "golang.org/x/term"
 	_ "gonum.org/v1/gonum/mat"
 	_ "gonum.org/v1/plot"
-	_ "golang.org/x/term"
 )

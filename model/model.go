@@ -54,7 +54,7 @@ type activations[T Float] struct {
 	lse    []T
 	// Gradient scratch, reused by every layer.
 	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp []T
-	maxLogit                                                     []float64
+	maxLogit                                                       []float64
 }
 
 // New builds a model with freshly initialised parameters. The compute
