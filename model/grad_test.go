@@ -12,7 +12,7 @@ import (
 // compares (L(x+h) - L(x-h)) / 2h with the analytic gradient.
 //
 // Tolerance: with h = 1e-5 the central difference has truncation error
-// O(h^2 * L”') ~ 1e-10 and rounding error ~ 1e-16 * |L| / h ~ 1e-10 for the
+// O(h^2 * third derivative) ~ 1e-10 and rounding error ~ 1e-16 * |L| / h ~ 1e-10 for the
 // O(1) losses here, so analytic and numeric gradients agree to ~1e-8
 // relative on entries of any size; a wrong formula is off by O(1). We accept
 // |a - n| <= 1e-7 + 1e-6 * max(|a|, |n|), which is loose against rounding and
