@@ -22,6 +22,10 @@ type Config struct {
 	// H for MHA, G for GQA (1 for MQA), h' (component heads) for MEA. Zero
 	// means Heads.
 	KVHeads int `json:"kv_heads"`
+	// LayerKV, when set, gives each layer its own KV-head count (head
+	// surgery can compress only some layers; the paper finds middle layers
+	// the least sensitive). It has one entry per layer and overrides KVHeads.
+	LayerKV []int `json:"layer_kv,omitempty"`
 	// HLC learns the head-level linear combination W_lc^K, W_lc^V (h' x H)
 	// that turns the KVHeads component heads into H composite heads (MEA eq.
 	// 10-11). Without it, KV heads are shared by consecutive query heads as in
@@ -45,6 +49,17 @@ func (c Config) Normalized() Config {
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads
 	}
+	if len(c.LayerKV) > 0 {
+		same := true
+		for _, k := range c.LayerKV {
+			same = same && k == c.LayerKV[0]
+		}
+		if same && len(c.LayerKV) == c.Layers {
+			c.KVHeads, c.LayerKV = c.LayerKV[0], nil
+		} else {
+			c.LayerKV = append([]int(nil), c.LayerKV...)
+		}
+	}
 	if c.MLP == 0 && c.Width > 0 {
 		c.MLP = (8*c.Width/3 + 15) / 16 * 16
 	}
@@ -66,6 +81,17 @@ func (c Config) HeadDim() int {
 // table: "MHA", "GQA G=2", "MQA", "MHA+GN", "HLC", "MEA", "MEA h'=2".
 func (c Config) Variant() string {
 	c = c.Normalized()
+	if len(c.LayerKV) > 0 {
+		kinds := "GQA"
+		if c.HLC && c.GroupNorm {
+			kinds = "MEA"
+		} else if c.HLC {
+			kinds = "HLC"
+		} else if c.GroupNorm {
+			kinds = "GQA+GN"
+		}
+		return fmt.Sprintf("%s kv=%s", kinds, c.KVLabel())
+	}
 	switch {
 	case c.HLC && c.GroupNorm && c.KVHeads == c.Heads:
 		return "MEA"
@@ -88,14 +114,46 @@ func (c Config) Variant() string {
 	return base
 }
 
-// CachedHeads is the number of heads the KV cache stores per layer.
-func (c Config) CachedHeads() int { return c.Normalized().KVHeads }
+// KV is the number of KV (component) heads of layer l.
+func (c Config) KV(l int) int {
+	if len(c.LayerKV) > l {
+		return c.LayerKV[l]
+	}
+	if c.KVHeads == 0 {
+		return c.Heads
+	}
+	return c.KVHeads
+}
+
+// CachedHeads is the number of heads the KV cache stores, summed over layers.
+func (c Config) CachedHeads() int {
+	n := 0
+	for l := 0; l < c.Layers; l++ {
+		n += c.KV(l)
+	}
+	return n
+}
+
+// KVLabel is the KV-head count for tables: "4", or "4,2,2,4" when layers
+// differ.
+func (c Config) KVLabel() string {
+	c = c.Normalized()
+	if len(c.LayerKV) == 0 {
+		return fmt.Sprint(c.KVHeads)
+	}
+	s := make([]string, len(c.LayerKV))
+	for i, k := range c.LayerKV {
+		s[i] = fmt.Sprint(k)
+	}
+	return strings.Join(s, ",")
+}
 
 // KVBytesPerToken is 2 * layers * cached_heads * d * bytesPerValue (mea.md,
-// "KV-cache size").
+// "KV-cache size"), with layers * cached_heads summed per layer when layers
+// differ.
 func (c Config) KVBytesPerToken(bytesPerValue int) int64 {
 	c = c.Normalized()
-	return int64(2 * c.Layers * c.KVHeads * c.HeadDim() * bytesPerValue)
+	return int64(2 * c.CachedHeads() * c.HeadDim() * bytesPerValue)
 }
 
 // ApplyVariant sets Heads-relative fields from a variant keyword: mha, gqa,
@@ -158,18 +216,29 @@ func (c Config) Validate() error {
 		} else if d := c.Width / c.Heads; d%2 != 0 {
 			add("head width %d (width %d / %d heads) is odd; rotary embeddings rotate pairs of features, so choose width and heads with an even quotient", d, c.Width, c.Heads)
 		}
-		switch {
-		case c.KVHeads < 1:
-			add("kv heads must be at least 1, got %d", c.KVHeads)
-		case c.KVHeads > c.Heads:
-			if c.HLC {
-				add("virtual heads h'=%d exceed the %d query heads; choose h' between 1 and %d", c.KVHeads, c.Heads, c.Heads)
-			} else {
-				add("kv heads %d exceed the %d query heads; choose kv heads between 1 and %d", c.KVHeads, c.Heads, c.Heads)
+		if len(c.LayerKV) > 0 && len(c.LayerKV) != c.Layers {
+			add("layer_kv has %d entries for %d layers; give one KV-head count per layer", len(c.LayerKV), c.Layers)
+		}
+		seen := map[int]bool{}
+		for l := 0; l < max(c.Layers, 1); l++ {
+			kv := c.KV(l)
+			if seen[kv] {
+				continue
 			}
-		case !c.HLC && c.Heads%c.KVHeads != 0:
-			add("%d query heads cannot be split evenly over %d kv heads (GQA groups must be equal); choose kv heads that divide %d: %s",
-				c.Heads, c.KVHeads, c.Heads, divisors(c.Heads))
+			seen[kv] = true
+			switch {
+			case kv < 1:
+				add("kv heads must be at least 1, got %d", kv)
+			case kv > c.Heads:
+				if c.HLC {
+					add("virtual heads h'=%d exceed the %d query heads; choose h' between 1 and %d", kv, c.Heads, c.Heads)
+				} else {
+					add("kv heads %d exceed the %d query heads; choose kv heads between 1 and %d", kv, c.Heads, c.Heads)
+				}
+			case !c.HLC && c.Heads%kv != 0:
+				add("%d query heads cannot be split evenly over %d kv heads (GQA groups must be equal); choose kv heads that divide %d: %s",
+					c.Heads, kv, c.Heads, divisors(c.Heads))
+			}
 		}
 	}
 	if c.RopeTheta <= 1 {

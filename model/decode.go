@@ -13,9 +13,10 @@ import (
 // GQA, h' for MEA with virtual heads). Composite heads are never stored; MEA
 // rebuilds them from the component heads at attention time.
 type KVCache[T Float] struct {
-	Layers, Heads, HeadDim, Cap int
-	K, V                        [][]T // per layer: (Cap, Heads, HeadDim)
-	Len                         int   // positions filled
+	Heads        []int // cached heads per layer
+	HeadDim, Cap int
+	K, V         [][]T // per layer: (Cap, Heads[l], HeadDim)
+	Len          int   // positions filled
 
 	// Decode scratch, allocated with the cache so decoding never allocates.
 	x, xn, qkv, o, gn, ab, h, tmp, logits []T
@@ -31,21 +32,25 @@ func (m *Model[T]) NewCache(capacity int) (*KVCache[T], error) {
 	if capacity <= 0 || capacity > c.Context {
 		return nil, fmt.Errorf("cache capacity %d is outside 1..%d (the model's context)", capacity, c.Context)
 	}
-	G, d, H, D, F := c.KVHeads, c.HeadDim(), c.Heads, c.Width, c.MLP
-	kc := &KVCache[T]{Layers: c.Layers, Heads: G, HeadDim: d, Cap: capacity}
-	for range c.Layers {
+	d, H, D, F := c.HeadDim(), c.Heads, c.Width, c.MLP
+	kc := &KVCache[T]{HeadDim: d, Cap: capacity}
+	maxG := 0
+	for l := range c.Layers {
+		G := c.KV(l)
+		maxG = max(maxG, G)
+		kc.Heads = append(kc.Heads, G)
 		kc.K = append(kc.K, make([]T, capacity*G*d))
 		kc.V = append(kc.V, make([]T, capacity*G*d))
 	}
 	kc.x, kc.xn = make([]T, D), make([]T, D)
-	kc.qkv = make([]T, (H+2*G)*d)
+	kc.qkv = make([]T, (H+2*maxG)*d)
 	kc.o, kc.gn = make([]T, H*d), make([]T, H*d)
 	kc.ab, kc.h = make([]T, 2*F), make([]T, F)
 	kc.tmp = make([]T, D)
 	kc.logits = make([]T, c.Vocab)
 	kc.att = make([]float64, capacity)
 	kc.rstd = make([]T, H)
-	kc.vs = make([]T, G*d)
+	kc.vs = make([]T, maxG*d)
 	return kc, nil
 }
 
@@ -73,20 +78,21 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 	if kc.Len >= kc.Cap {
 		return nil, fmt.Errorf("the KV cache is full (%d positions); reset it or allocate a larger one", kc.Cap)
 	}
-	if kc.Heads != c.KVHeads || kc.Layers != c.Layers || kc.HeadDim != c.HeadDim() {
+	if !m.fits(kc) {
 		return nil, fmt.Errorf("the KV cache was made for another shape of model; allocate a new one with NewCache")
 	}
 	if token < 0 || int(token) >= c.Vocab {
 		return nil, fmt.Errorf("token %d is outside the vocabulary of %d", token, c.Vocab)
 	}
-	D, H, G, d, F, V := c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
-	C3 := (H + 2*G) * d
+	D, H, d, F, V := c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
 	pos := kc.Len
 	scale := 1 / math.Sqrt(float64(d))
 	copy(kc.x, m.w.emb[int(token)*D:(int(token)+1)*D])
 	var r [1]T
 	for l := 0; l < c.Layers; l++ {
 		lw := &m.w.layers[l]
+		G := c.KV(l)
+		C3 := (H + 2*G) * d
 		rmsnormForward(kc.xn, r[:], kc.x, lw[pAttnNorm], 1, D, 1)
 		m.gemm(false, true, 1, C3, D, 1, kc.xn, D, lw[pWQKV], D, 0, kc.qkv, C3)
 		ropeForward(kc.qkv, 1, 1, C3, 0, H+G, d, pos, m.cos, m.sin)
@@ -165,6 +171,18 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 	m.gemm(false, true, 1, V, D, 1, kc.xn, D, m.w.lmHead, D, 0, kc.logits, V)
 	kc.Len++
 	return kc.logits, nil
+}
+
+func (m *Model[T]) fits(kc *KVCache[T]) bool {
+	if len(kc.Heads) != m.Cfg.Layers || kc.HeadDim != m.Cfg.HeadDim() {
+		return false
+	}
+	for l, g := range kc.Heads {
+		if g != m.Cfg.KV(l) {
+			return false
+		}
+	}
+	return true
 }
 
 // mixWeight is W[i,j] of the learned mixing matrix, or of the fixed MHA/GQA

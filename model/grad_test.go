@@ -229,6 +229,15 @@ func tinyConfigs() map[string]Config {
 		}
 		out[v.name] = c
 	}
+	// Per-layer KV heads, as left by surgery on chosen layers.
+	mixed := base
+	_ = mixed.ApplyVariant("mea", 0)
+	mixed.LayerKV = []int{4, 2}
+	out["mea_layers"] = mixed
+	gqaMixed := base
+	_ = gqaMixed.ApplyVariant("gqa", 2)
+	gqaMixed.LayerKV = []int{1, 4}
+	out["gqa_layers"] = gqaMixed
 	return out
 }
 

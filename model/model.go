@@ -143,11 +143,13 @@ func (m *Model[T]) ensure(B, T_ int) {
 		return
 	}
 	c := m.Cfg
-	N, D, H, G, d, F, V := B*T_, c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
-	C3 := (H + 2*G) * d
+	N, D, H, d, F, V := B*T_, c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
+	maxC3 := 0
 	a := &activations[T]{B: B, T_: T_, layers: make([]layerActs[T], c.Layers)}
 	mk := func(n int) []T { return make([]T, n) }
 	for i := range a.layers {
+		C3 := (H + 2*c.KV(i)) * d
+		maxC3 = max(maxC3, C3)
 		la := &a.layers[i]
 		la.resid, la.xn1, la.rstd1 = mk(N*D), mk(N*D), mk(N)
 		la.qkv = mk(N * C3)
@@ -164,7 +166,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 	}
 	a.out, a.xf, a.rstdF = mk(N*D), mk(N*D), mk(N)
 	a.logits, a.lse = mk(N*V), mk(N)
-	a.dres, a.dxn, a.dqkv = mk(N*D), mk(N*D), mk(N*C3)
+	a.dres, a.dxn, a.dqkv = mk(N*D), mk(N*D), mk(N*maxC3)
 	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
 	a.dab, a.dh = mk(N*2*F), mk(N*F)
 	a.dlogits, a.dxf = mk(N*V), mk(N*D)
@@ -176,10 +178,11 @@ func (m *Model[T]) ensure(B, T_ int) {
 }
 
 // ActivationBytes estimates the activation memory of a batch, for the
-// memory check before allocating.
+// memory check before allocating. It counts every layer at H KV heads, an
+// upper bound.
 func ActivationBytes(c Config, B, T_, bytesPerValue int) int64 {
 	c = c.Normalized()
-	N, D, H, G, d, F, V := int64(B*T_), int64(c.Width), int64(c.Heads), int64(c.KVHeads), int64(c.HeadDim()), int64(c.MLP), int64(c.Vocab)
+	N, D, H, G, d, F, V := int64(B*T_), int64(c.Width), int64(c.Heads), int64(c.Heads), int64(c.HeadDim()), int64(c.MLP), int64(c.Vocab)
 	per := N*(6*D+3+(H+2*G)*d+5*H*d+H+3*F) + int64(B)*H*int64(T_)*int64(T_)
 	global := N*(4*D+1+2*V+1) + N*(H+2*G)*d + 5*N*H*d + 3*N*F + int64(B)*H*int64(T_)
 	return (int64(c.Layers)*per + global) * int64(bytesPerValue)
@@ -210,14 +213,15 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 	m.ensure(B, T_)
 	copy(m.tokens, tokens)
 	a := m.acts
-	D, H, G, d, F, V := c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
-	C3 := (H + 2*G) * d
+	D, H, d, F, V := c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
 	par := m.compute.ParallelFor
 
 	embedForward(a.layers[0].resid, tokens, m.w.emb, D)
 	m.MaxLogit = 0
 	for l := range a.layers {
 		la, lw := &a.layers[l], &m.w.layers[l]
+		G := c.KV(l)
+		C3 := (H + 2*G) * d
 		next := a.out
 		if l+1 < len(a.layers) {
 			next = a.layers[l+1].resid
@@ -292,8 +296,7 @@ func (m *Model[T]) Backward(dloss float64) {
 		return
 	}
 	B, T_ := a.B, a.T_
-	N, D, H, G, d, F, V := B*T_, c.Width, c.Heads, c.KVHeads, c.HeadDim(), c.MLP, c.Vocab
-	C3 := (H + 2*G) * d
+	N, D, H, d, F, V := B*T_, c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
 	par := m.compute.ParallelFor
 	scale := dloss / float64(m.count)
 
@@ -307,6 +310,8 @@ func (m *Model[T]) Backward(dloss float64) {
 
 	for l := len(a.layers) - 1; l >= 0; l-- {
 		la, lw, lg := &a.layers[l], &m.w.layers[l], &m.g.layers[l]
+		G := c.KV(l)
+		C3 := (H + 2*G) * d
 		// MLP: next = mid + h W2^T; dres is the gradient at next.
 		m.gemm(true, false, D, F, N, 1, a.dres, D, la.h, F, 1, lg[pW2], F)
 		m.gemm(false, false, N, F, D, 1, a.dres, D, lw[pW2], F, 0, a.dh, F)

@@ -104,8 +104,10 @@ func TestKVCacheBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cached := map[string]int{"mha": 4, "gqa2": 2, "mqa": 1, "mha+gn": 4, "hlc": 4, "mea": 4, "mea_h2": 2, "mea_h3": 3, "hlc_h1": 1}[name]
-		want := int64(2 * c.Layers * cached * c.HeadDim() * 4)
+		// Cached heads summed over the 2 layers.
+		cached := map[string]int{"mha": 8, "gqa2": 4, "mqa": 2, "mha+gn": 8, "hlc": 8, "mea": 8, "mea_h2": 4, "mea_h3": 6, "hlc_h1": 2,
+			"mea_layers": 6, "gqa_layers": 5}[name]
+		want := int64(2 * cached * c.HeadDim() * 4)
 		if got := kc.BytesPerToken(); got != want {
 			t.Errorf("%s: cache holds %d bytes/token, want 2*layers*cached_heads*d*4 = %d", name, got, want)
 		}
@@ -228,7 +230,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestVariantNames(t *testing.T) {
-	want := map[string]string{"mha": "MHA", "gqa2": "GQA G=2", "mqa": "MQA", "mha+gn": "MHA+GN", "hlc": "HLC",
+	want := map[string]string{"mea_layers": "MEA kv=4,2", "gqa_layers": "GQA kv=1,4", "mha": "MHA", "gqa2": "GQA G=2", "mqa": "MQA", "mha+gn": "MHA+GN", "hlc": "HLC",
 		"mea": "MEA", "mea_h2": "MEA h'=2", "mea_h3": "MEA h'=3", "hlc_h1": "HLC h'=1"}
 	for name, c := range tinyConfigs() {
 		if got := c.Variant(); got != want[name] {

@@ -37,7 +37,7 @@ const (
 // NewLayout lays out the parameters of c (which must be valid).
 func NewLayout(c Config) *Layout {
 	c = c.Normalized()
-	D, H, G, F, d := c.Width, c.Heads, c.KVHeads, c.MLP, c.HeadDim()
+	D, H, F, d := c.Width, c.Heads, c.MLP, c.HeadDim()
 	l := &Layout{index: map[string]int{}}
 	add := func(name string, decay bool, shape ...int) {
 		n := 1
@@ -51,6 +51,7 @@ func NewLayout(c Config) *Layout {
 	add("tok_embeddings.weight", true, c.Vocab, D)
 	for i := 0; i < c.Layers; i++ {
 		p := fmt.Sprintf("layers.%d.", i)
+		G := c.KV(i)
 		add(p+"attention_norm.weight", false, D)
 		add(p+"attention.wqkv.weight", true, (H+2*G)*d, D)
 		if c.HLC {
