@@ -60,12 +60,19 @@ func TestCachedDecodeMatchesForward(t *testing.T) {
 	}
 }
 
-func checkDecode[T Float](t *testing.T, c Config, tokens []int32, tol float64) {
-	m, err := New[T](c, nil)
-	if err != nil {
-		t.Fatal(err)
+// checkDecode builds a perturbed model of config c, or uses the one given.
+func checkDecode[T Float](t *testing.T, c Config, tokens []int32, tol float64, given ...*Model[T]) {
+	t.Helper()
+	var m *Model[T]
+	if len(given) > 0 {
+		m = given[0]
+	} else {
+		var err error
+		if m, err = New[T](c, nil); err != nil {
+			t.Fatal(err)
+		}
+		perturb(m, 11)
 	}
-	perturb(m, 11)
 	if _, err := m.Forward(tokens, nil, 1, len(tokens)); err != nil {
 		t.Fatal(err)
 	}
