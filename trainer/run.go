@@ -31,7 +31,11 @@ type RunSpec struct {
 	SampleEvery int    `json:"sample_every"` // steps between generated samples; 0: never
 	SampleLen   int    `json:"sample_len"`   // tokens per sample
 	Device      string `json:"device"`       // "cpu" (the CUDA build adds "cuda")
+	// Ops schedules head surgery at given steps.
+	Ops []ScheduledOp `json:"ops,omitempty"`
 }
+
+var nanF = math.NaN()
 
 // Normalized fills defaults.
 func (s RunSpec) Normalized() RunSpec {
@@ -165,7 +169,7 @@ func newRun(id RunID, spec RunSpec, compute model.Compute, ds Dataset) (*run, er
 		opt:    model.NewAdamW[float32](spec.Optim, m.Layout),
 		stream: NewStream(spec.DataSeed),
 		x:      make([]int32, n), y: make([]int32, n),
-		firstLoss: math.NaN(), lastLoss: math.NaN(), lastVal: math.NaN(), bestVal: math.NaN(), recall: math.NaN(),
+		firstLoss: nanF, lastLoss: nanF, lastVal: nanF, bestVal: nanF, recall: nanF,
 	}, nil
 }
 

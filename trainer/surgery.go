@@ -1,5 +1,199 @@
 package trainer
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mealab/mealab/model"
+)
+
+// ScheduledOp is head surgery a run's spec schedules at a step (the
+// kv-compress preset uses it).
+type ScheduledOp struct {
+	Step int      `json:"step"`
+	Op   model.Op `json:"op"`
+	// Fork applies the operation to a copy that trains beside the original;
+	// otherwise the run itself is changed.
+	Fork bool `json:"fork,omitempty"`
+}
+
+// String writes the form ParseScheduledOp reads.
+func (s ScheduledOp) String() string {
+	out := fmt.Sprintf("%d %s", s.Step, s.Op)
+	if s.Fork {
+		out += " fork"
+	}
+	return out
+}
+
+// ParseScheduledOp reads "STEP OP [fork]", e.g. "600 compress 2 fork".
+func ParseScheduledOp(s string) (ScheduledOp, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return ScheduledOp{}, fmt.Errorf("%q: write STEP OPERATION [fork], e.g. \"600 compress 2 fork\"", s)
+	}
+	step, err := strconv.Atoi(f[0])
+	if err != nil || step < 1 {
+		return ScheduledOp{}, fmt.Errorf("%q: the step %q is not a positive whole number", s, f[0])
+	}
+	fork := false
+	if f[len(f)-1] == "fork" {
+		fork, f = true, f[:len(f)-1]
+	}
+	op, err := model.ParseOp(strings.Join(f[1:], " "))
+	if err != nil {
+		return ScheduledOp{}, err
+	}
+	return ScheduledOp{Step: step, Op: op, Fork: fork}, nil
+}
+
 // runScheduled applies the operations a run's spec schedules at its current
-// step. Head surgery arrives with the model's operations.
-func (l *Lab) runScheduled(r *run) error { return nil }
+// step.
+func (l *Lab) runScheduled(r *run) error {
+	for _, so := range r.spec.Ops {
+		if so.Step != r.step {
+			continue
+		}
+		if _, err := l.surgery(r, so.Op, so.Fork); err != nil {
+			return fmt.Errorf("scheduled %s at step %d: %w", so.Op, so.Step, err)
+		}
+	}
+	return nil
+}
+
+// surgery applies op to r in place or to a fork of it; it runs on the lab's
+// goroutine.
+func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
+	if op.Kind == model.OpGrow && op.Seed == 0 {
+		op.Seed = uint64(r.step) + 1
+	}
+	nm, nopt, rep, err := model.Apply(r.m, r.opt, op)
+	if err != nil {
+		return 0, err
+	}
+	target := r
+	if fork {
+		child := *r
+		child.id = l.nextID
+		l.nextID++
+		child.parent = r.id
+		child.spec.Name = fmt.Sprintf("%s>%s", r.spec.Name, shortOp(op))
+		child.spec.Ops = nil // the child does not repeat its parent's schedule
+		child.stream = r.stream.Clone()
+		child.x, child.y = make([]int32, len(r.x)), make([]int32, len(r.y))
+		child.state, child.reason, child.divAt = Running, "", 0
+		if child.step >= child.spec.Sched.Total {
+			child.state = Done
+		}
+		target = &child
+	}
+	target.m, target.opt = nm, nopt
+	target.spec.Model = nm.Cfg
+	target.bestVal, target.lastVal = nanF, nanF
+	ev := Event{Run: target.id, Step: target.step, Kind: "surgery", Detail: describe(op, rep),
+		KVBefore: rep.KVBefore, KVAfter: rep.KVAfter, ApproxErr: rep.MaxErr}
+	if fork {
+		l.register(target)
+		l.emit(Event{Run: r.id, Step: r.step, Kind: "fork", Detail: fmt.Sprintf("forked %s with %s", target.spec.Name, op), Child: target.id})
+		l.emit(Event{Run: target.id, Step: target.step, Kind: "start", Detail: fmt.Sprintf("fork of %s at step %d", r.spec.Name, r.step)})
+	}
+	l.emit(ev)
+	if target.spec.EvalEvery > 0 {
+		if ep, err := target.evaluate(); err == nil {
+			l.emit(ep)
+		}
+	}
+	l.publishInfo(target)
+	return target.id, nil
+}
+
+func shortOp(op model.Op) string {
+	switch op.Kind {
+	case model.OpCompress:
+		return fmt.Sprintf("svd%d", op.R)
+	case model.OpGrow:
+		return fmt.Sprintf("grow%d", op.R)
+	case model.OpToGQA:
+		return fmt.Sprintf("gqa%d", op.R)
+	}
+	if op.GN {
+		return "mea+gn"
+	}
+	return "hlc"
+}
+
+func describe(op model.Op, rep model.Report) string {
+	s := fmt.Sprintf("%s: KV %d -> %d B/token", op, rep.KVBefore, rep.KVAfter)
+	if rep.MaxErr > 0 {
+		s += fmt.Sprintf(", approx err %.3f", rep.MaxErr)
+	}
+	return s
+}
+
+// Apply performs head surgery on a run, in place or as a fork that then
+// trains beside its parent on the same batches. It returns the id of the
+// run that was changed (the fork, when fork is set).
+func (l *Lab) Apply(id RunID, op model.Op, fork bool) (RunID, error) {
+	var out RunID
+	err := l.exec(func() error {
+		r, err := l.find(id)
+		if err != nil {
+			return err
+		}
+		if !fork && r.state.Finished() {
+			return fmt.Errorf("run %s is %s; fork it instead of changing it in place", r.spec.Name, r.state)
+		}
+		out, err = l.surgery(r, op, fork)
+		return err
+	})
+	return out, err
+}
+
+// Restart starts a fresh run that inherits everything from run id except
+// the number of query heads (width is kept, so head width changes): the
+// weights cannot carry over. KV heads follow: MHA keeps KV = H, GQA keeps
+// its group count when it divides H, MEA keeps h' when h' <= H.
+func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
+	var spec RunSpec
+	var parent RunID
+	err := l.exec(func() error {
+		r, err := l.find(id)
+		if err != nil {
+			return err
+		}
+		spec, parent = r.spec, r.id
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	c := spec.Model
+	wasMHA := c.KV(0) == c.Heads && len(c.LayerKV) == 0
+	c.Heads = heads
+	c.LayerKV = nil
+	switch {
+	case wasMHA:
+		c.KVHeads = heads
+	case c.KVHeads > heads:
+		c.KVHeads = heads
+	}
+	if !c.HLC && c.KVHeads > 0 && heads%c.KVHeads != 0 {
+		c.KVHeads = heads
+	}
+	spec.Model = c
+	spec.Name = fmt.Sprintf("%s>H%d", spec.Name, heads)
+	spec.Ops = nil
+	nid, err := l.Add(spec)
+	if err != nil {
+		return 0, err
+	}
+	_ = l.exec(func() error {
+		if r, err := l.find(nid); err == nil {
+			r.parent = parent
+			l.publishInfo(r)
+		}
+		return nil
+	})
+	return nid, nil
+}
