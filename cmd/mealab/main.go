@@ -1,0 +1,95 @@
+// Command mealab is a terminal training lab for small language models that
+// compares standard multi-head attention with Multi-head Explicit Attention.
+//
+//	mealab                      open the lab (TUI) on the default preset
+//	mealab train [flags]        run a preset headless, one log line per interval
+//	mealab presets [show P]     list presets, or print one
+//	mealab bench [flags]        measure training and decoding speed
+//	mealab sessions ...         list, show, remove and export saved sessions
+//	mealab doctor               which build, CPU kernel and devices this is
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// usageError is a mistake on the command line: exit code 2 and a hint.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+const topUsage = `mealab: a terminal lab that trains small language models and compares
+standard attention (MHA) with Multi-head Explicit Attention (MEA).
+
+Usage:
+  mealab [--preset P] [--session NAME]   open the lab (the default preset needs no files)
+  mealab train [flags]                   run a preset headless (mealab train --help)
+  mealab presets [show NAME]             list the presets, or print one
+  mealab bench [flags]                   training and decoding speed (mealab bench --help)
+  mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
+  mealab doctor                          build, CPU kernel, threads and devices
+  mealab help                            this text
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "mealab: %s\n", ue.msg)
+		return 2
+	}
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "mealab: %v\n", err)
+	return 1
+}
+
+var errHelp = errors.New("help shown")
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		for _, a := range args {
+			if a == "-h" || a == "--help" || a == "-help" {
+				fmt.Fprint(stdout, topUsage)
+				return nil
+			}
+		}
+		return cmdLab(args, stdout, stderr)
+	}
+	switch args[0] {
+	case "train":
+		return cmdTrain(args[1:], stdout, stderr)
+	case "presets", "preset":
+		return cmdPresets(args[1:], stdout)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
+	case "sessions", "session":
+		return cmdSessions(args[1:], stdout, stderr)
+	case "doctor":
+		return cmdDoctor(stdout)
+	case "help":
+		fmt.Fprint(stdout, topUsage)
+		return nil
+	case "version":
+		fmt.Fprintln(stdout, "mealab", version)
+		return nil
+	}
+	return usagef("unknown command %q; try `mealab help` (commands: train, presets, bench, sessions, doctor)", args[0])
+}
+
+const version = "0.1.0"
