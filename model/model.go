@@ -355,3 +355,43 @@ func (m *Model[T]) Backward(dloss float64) {
 
 // ParamCount is the number of scalars in the parameter slab.
 func (m *Model[T]) ParamCount() int { return m.Layout.Size }
+
+// AttentionProbs copies the attention probabilities of sequence b, head h in
+// layer l from the last Forward into a T x T row-major matrix (row t: query
+// position t; entries above the diagonal are zero). It returns nil when no
+// forward pass has run or an index is out of range.
+func (m *Model[T]) AttentionProbs(l, b, h int) ([]float64, int) {
+	a := m.acts
+	if a == nil || l < 0 || l >= len(a.layers) || b < 0 || b >= a.B || h < 0 || h >= m.Cfg.Heads {
+		return nil, 0
+	}
+	T_ := a.T_
+	out := make([]float64, T_*T_)
+	src := a.layers[l].att[(b*m.Cfg.Heads+h)*T_*T_:]
+	for t := 0; t < T_; t++ {
+		for u := 0; u <= t; u++ {
+			out[t*T_+u] = float64(src[t*T_+u])
+		}
+	}
+	return out, T_
+}
+
+// Mixing returns copies of layer l's HLC matrices W_lc^K and W_lc^V (h' x H,
+// row-major), or the fixed MHA/GQA grouping when the model does not learn
+// its mixing (learned is then false).
+func (m *Model[T]) Mixing(l int) (k, v []float64, g, h int, learned bool) {
+	if l < 0 || l >= m.Cfg.Layers {
+		return nil, nil, 0, 0, false
+	}
+	g, h = m.Cfg.KV(l), m.Cfg.Heads
+	conv := func(w []T) []float64 {
+		w = mixMatrix(w, g, h)
+		out := make([]float64, len(w))
+		for i, x := range w {
+			out[i] = float64(x)
+		}
+		return out
+	}
+	lw := m.w.layers[l]
+	return conv(lw[pWlcK]), conv(lw[pWlcV]), g, h, m.Cfg.HLC
+}

@@ -447,3 +447,51 @@ func (o *outbox) forward(quit <-chan struct{}) {
 		}
 	}
 }
+
+// Mixing is a copy of the KV head-mixing matrices of one layer of a run:
+// W_lc^K and W_lc^V (G x H, row-major; learned for HLC/MEA, the fixed
+// grouping otherwise).
+type Mixing struct {
+	K, V    []float64
+	G, H    int
+	Learned bool
+}
+
+// Mixing returns layer's mixing matrices of run id.
+func (l *Lab) Mixing(id RunID, layer int) (Mixing, error) {
+	var out Mixing
+	err := l.exec(func() error {
+		r, err := l.find(id)
+		if err != nil {
+			return err
+		}
+		if layer < 0 || layer >= r.m.Cfg.Layers {
+			return fmt.Errorf("run %s has layers 0..%d", r.spec.Name, r.m.Cfg.Layers-1)
+		}
+		out.K, out.V, out.G, out.H, out.Learned = r.m.Mixing(layer)
+		return nil
+	})
+	return out, err
+}
+
+// AttentionMap returns the attention probabilities (T x T, row t = query t)
+// of head h in layer layer for the first sequence of the run's last forward
+// pass, and the tokens of that sequence decoded as text, one string per
+// position.
+func (l *Lab) AttentionMap(id RunID, layer, head int) (probs []float64, T int, tokens []string, err error) {
+	err = l.exec(func() error {
+		r, err := l.find(id)
+		if err != nil {
+			return err
+		}
+		probs, T = r.m.AttentionProbs(layer, 0, head)
+		if probs == nil {
+			return fmt.Errorf("no attention map for layer %d head %d of run %s yet", layer, head, r.spec.Name)
+		}
+		for _, t := range r.x[:T] {
+			tokens = append(tokens, r.ds.Decode([]int32{t}))
+		}
+		return nil
+	})
+	return probs, T, tokens, err
+}

@@ -301,3 +301,35 @@ func TestSyntheticHasLongRangeQueries(t *testing.T) {
 		t.Fatalf("synthetic text lacks facts and queries: %q", text[:200])
 	}
 }
+
+func TestLabMixingAndAttentionMap(t *testing.T) {
+	l := NewLab(Options{})
+	defer l.Close()
+	s := tinySpec("m", "mea", 2)
+	s.Sched.Total = 3
+	id, _ := l.Add(s)
+	waitFinished(t, l)
+	mx, err := l.Mixing(id, 1)
+	if err != nil || mx.G != 2 || mx.H != 4 || len(mx.K) != 8 || !mx.Learned {
+		t.Fatalf("mixing: %+v, %v", mx, err)
+	}
+	if _, err := l.Mixing(id, 5); err == nil {
+		t.Fatal("layer 5 of a 2-layer run accepted")
+	}
+	p, T, toks, err := l.AttentionMap(id, 0, 3)
+	if err != nil || T != 32 || len(p) != T*T || len(toks) != T {
+		t.Fatalf("attention map: T=%d len=%d tokens=%d err=%v", T, len(p), len(toks), err)
+	}
+	for row := 0; row < T; row++ {
+		var sum float64
+		for u := 0; u < T; u++ {
+			sum += p[row*T+u]
+			if u > row && p[row*T+u] != 0 {
+				t.Fatalf("attention to the future at (%d,%d)", row, u)
+			}
+		}
+		if math.Abs(sum-1) > 1e-5 {
+			t.Fatalf("row %d sums to %v", row, sum)
+		}
+	}
+}
