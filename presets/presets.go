@@ -415,3 +415,17 @@ func (d *draft) build() (trainer.RunSpec, error) {
 	sp = sp.Normalized()
 	return sp, sp.Validate()
 }
+
+// Build makes one run spec from the lab's base values and settings applied
+// in order (the TUI's "new run" form uses it).
+func Build(name string, settings []Setting) (trainer.RunSpec, error) {
+	d := base()
+	for _, s := range settings {
+		if err := d.set(s); err != nil {
+			return trainer.RunSpec{}, err
+		}
+	}
+	spec, err := d.build()
+	spec.Name = name
+	return spec, err
+}

@@ -20,9 +20,6 @@ func openRecorder(name, dir, preset string, specs []trainer.RunSpec) (*recorder,
 	}
 	return nil, nil
 }
-func cmdLab(args []string, stdout, stderr io.Writer) error {
-	return errors.New("the TUI is not wired in yet")
-}
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	return errors.New("bench is not wired in yet")
 }
