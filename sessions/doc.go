@@ -1,0 +1,73 @@
+// Package sessions is the only mealab package that writes files. It keeps
+// training sessions on disk, writes and reads safetensors checkpoints, and
+// exports CSV tables and PNG charts.
+//
+// It imports no other mealab package, so its types are generic: metadata is
+// anything that encodes to JSON, and tensors are named byte buffers.
+//
+// # Layout
+//
+// A Store is a directory, by default DefaultDir(), holding one directory per
+// session:
+//
+//	<store>/
+//	  <session>/
+//	    session.json                      {"format":"mealab.session","version":1,
+//	                                       "name":...,"created":...,"updated":...,
+//	                                       "meta":<free-form JSON>}
+//	    runs/
+//	      <run>/
+//	        run.json                      {"format":"mealab.run","version":1,
+//	                                       "config":..., <free-form fields>}
+//	        metrics.jsonl                 JSON lines, see below
+//	        events.jsonl
+//	        samples.jsonl
+//	        ckpt/
+//	          step-00000123.safetensors   one file per saved step
+//
+// Session and run names pass ValidateName, so they are plain directory
+// names that cannot reach outside the store. Names starting with '.' are
+// reserved for temporary files (".<name>.tmp-*", left by interrupted atomic
+// writes) and for sessions being removed (".trash-*").
+//
+// # Writes
+//
+// Whole files (session.json, run.json, checkpoints, exports) are replaced
+// atomically with WriteFileAtomic: write a temporary file in the same
+// directory, fsync, rename, fsync the directory. A crash leaves the old file
+// or the new one, never a mix.
+//
+// JSON-lines files are appended through O_APPEND descriptors with one
+// write per line (or per batch of whole lines in buffered mode, which hands
+// lines to the operating system at least every two seconds). A crash tears
+// at most the last line; readers skip it and say so in a ReadReport. When a
+// writer reopens a file whose last line is torn, it first adds a newline so
+// the damage stays confined to that line.
+//
+// # Format versions
+//
+// Every file names its format and version, and readers refuse versions
+// newer than they know with an error telling the user to upgrade, while
+// reading older and equal versions:
+//
+//   - session.json: "format":"mealab.session", "version":1.
+//   - run.json: "format":"mealab.run", "version":1; callers may not use
+//     these two keys for their own fields.
+//   - JSON lines: the first line is a header such as
+//     {"format":"mealab.metrics","version":1} ("mealab.events",
+//     "mealab.samples" for the other two files). Each later line is one
+//     JSON value written by the caller.
+//   - Checkpoints: standard safetensors files (an 8-byte little-endian
+//     header length, a JSON header padded with spaces to 8-byte alignment,
+//     then the tensor data) whose "__metadata__" holds
+//     "format":"mealab.checkpoint", "format_version":"1", "mealab.step" and
+//     "mealab.crc32". The checksum is CRC-32 (IEEE) over each tensor's data
+//     in order of tensor name, as 8 lowercase hex digits, so any change to
+//     the data section is detected, while a tool that rewrites the tensors
+//     in another order keeps the checksum valid. Files without the checksum
+//     (for example from Python) are read without that check.
+//
+// Python's safetensors reads these checkpoints directly. Hugging Face
+// transformers additionally expects "format":"pt" in the metadata; write
+// such exports with WriteSafetensors and your own metadata.
+package sessions
