@@ -19,6 +19,11 @@ type Options struct {
 	Sink func(Update)
 	// Buffer is the metric channel's capacity (default 256).
 	Buffer int
+	// OnCheckpoint, when set, receives a run's full state every
+	// CheckpointEvery steps and right after head surgery, on the lab's
+	// goroutine (sessions write checkpoints through it).
+	OnCheckpoint    func(RunState)
+	CheckpointEvery int
 }
 
 // Lab owns runs and steps them side by side in lock-step: every running run
@@ -213,6 +218,7 @@ func (l *Lab) step(r *run) {
 	if err := l.runScheduled(r); err != nil {
 		l.emit(Event{Run: r.id, Step: r.step, Kind: "error", Detail: err.Error()})
 	}
+	l.checkpointDue(r)
 	if last {
 		l.finish(r, Done, "")
 		return

@@ -333,3 +333,47 @@ func TestLabMixingAndAttentionMap(t *testing.T) {
 		}
 	}
 }
+
+func TestResumeIsExact(t *testing.T) {
+	spec := tinySpec("r", "mea", 2)
+	spec.Sched.Total = 20
+	spec.EvalEvery = 0
+	// Uninterrupted.
+	l := NewLab(Options{})
+	id, _ := l.Add(spec)
+	waitFinished(t, l)
+	want := losses(t, l, id)
+	l.Close()
+	// Stopped at step 10 by a checkpoint, restored into a fresh lab.
+	var saved RunState
+	l1 := NewLab(Options{CheckpointEvery: 10, OnCheckpoint: func(s RunState) {
+		if s.Step == 10 {
+			saved = s
+		}
+	}})
+	id1, _ := l1.Add(spec)
+	waitFinished(t, l1)
+	h1, _ := l1.History(id1)
+	l1.Close()
+	if saved.Step != 10 {
+		t.Fatalf("no checkpoint at step 10 (got %d)", saved.Step)
+	}
+	saved.State = Running
+	l2 := NewLab(Options{})
+	defer l2.Close()
+	h1.Points = h1.Points[:10]
+	id2, err := l2.Restore(saved, h1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFinished(t, l2)
+	got := losses(t, l2, id2)
+	if len(got) != 20 {
+		t.Fatalf("restored history has %d points, want 20", len(got))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("step %d: resumed loss %v, uninterrupted %v", i+1, got[i], want[i])
+		}
+	}
+}

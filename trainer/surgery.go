@@ -105,6 +105,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		}
 	}
 	l.publishInfo(target)
+	if l.opts.OnCheckpoint != nil {
+		l.opts.OnCheckpoint(target.snapshot())
+	}
 	return target.id, nil
 }
 

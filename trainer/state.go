@@ -1,0 +1,138 @@
+package trainer
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mealab/mealab/model"
+)
+
+// RunState is everything needed to continue a run exactly: its spec (as
+// changed by surgery and LR edits), weights, AdamW moments, data-stream
+// position and counters. A run restored from it produces the same losses,
+// bit for bit, as one that never stopped (same machine and thread count).
+type RunState struct {
+	ID        RunID
+	Parent    RunID
+	Spec      RunSpec
+	Step      int
+	Tokens    int64
+	Wall      float64
+	State     State
+	Reason    string
+	DivAt     int
+	FirstLoss float64
+	LastLoss  float64
+	LastVal   float64
+	BestVal   float64
+	Recall    float64
+	Params    []float32 // model.NewLayout(Spec.Model) order
+	M, V      []float32 // AdamW moments, same layout
+	OptSteps  int64
+	Stream    []byte // data-stream position
+}
+
+func (r *run) snapshot() RunState {
+	st, _ := r.stream.MarshalBinary()
+	return RunState{
+		ID: r.id, Parent: r.parent, Spec: r.spec, Step: r.step, Tokens: r.tokens, Wall: r.wall.Seconds(),
+		State: r.state, Reason: r.reason, DivAt: r.divAt,
+		FirstLoss: r.firstLoss, LastLoss: r.lastLoss, LastVal: r.lastVal, BestVal: r.bestVal, Recall: r.recall,
+		Params: slices.Clone(r.m.Params), M: slices.Clone(r.opt.M), V: slices.Clone(r.opt.V), OptSteps: r.opt.Steps,
+		Stream: st,
+	}
+}
+
+// Snapshot copies run id's state (for checkpoints).
+func (l *Lab) Snapshot(id RunID) (RunState, error) {
+	var out RunState
+	err := l.exec(func() error {
+		r, err := l.find(id)
+		if err != nil {
+			return err
+		}
+		out = r.snapshot()
+		return nil
+	})
+	return out, err
+}
+
+// checkpointDue calls Options.OnCheckpoint after steps that are multiples
+// of Options.CheckpointEvery, on the lab's goroutine.
+func (l *Lab) checkpointDue(r *run) {
+	if l.opts.OnCheckpoint != nil && l.opts.CheckpointEvery > 0 && r.step%l.opts.CheckpointEvery == 0 {
+		l.opts.OnCheckpoint(r.snapshot())
+	}
+}
+
+// Restore adds a run from a saved state, with the history it had reported
+// (so curves and events are back), keeping its id when that id is free. A
+// running run starts paused if paused is set.
+func (l *Lab) Restore(st RunState, h History, paused bool) (RunID, error) {
+	spec := st.Spec.Normalized()
+	if err := spec.Validate(); err != nil {
+		return 0, fmt.Errorf("saved run %s: %w", spec.Name, err)
+	}
+	ds, err := spec.Data.Open(spec.SeqLen)
+	if err != nil {
+		return 0, fmt.Errorf("saved run %s: %w", spec.Name, err)
+	}
+	var id RunID
+	err = l.exec(func() error {
+		want := st.ID
+		if _, err := l.find(want); err == nil || want <= 0 {
+			want = l.nextID
+		}
+		r, err := newRun(want, spec, l.opts.Compute, ds)
+		if err != nil {
+			return err
+		}
+		if len(st.Params) != len(r.m.Params) || len(st.M) != len(r.opt.M) || len(st.V) != len(r.opt.V) {
+			return fmt.Errorf("saved run %s has %d parameters but its config needs %d; the checkpoint does not match its config", spec.Name, len(st.Params), len(r.m.Params))
+		}
+		copy(r.m.Params, st.Params)
+		copy(r.opt.M, st.M)
+		copy(r.opt.V, st.V)
+		r.opt.Steps = st.OptSteps
+		if err := r.stream.UnmarshalBinary(st.Stream); err != nil {
+			return fmt.Errorf("saved run %s: data position: %w", spec.Name, err)
+		}
+		r.parent, r.step, r.tokens = st.Parent, st.Step, st.Tokens
+		r.wall = time.Duration(st.Wall * float64(time.Second))
+		r.state, r.reason, r.divAt = st.State, st.Reason, st.DivAt
+		if paused && r.state == Running {
+			r.state = Paused
+		}
+		r.firstLoss, r.lastLoss, r.lastVal, r.bestVal, r.recall = st.FirstLoss, st.LastLoss, st.LastVal, st.BestVal, st.Recall
+		l.nextID = max(l.nextID, want+1)
+		id = want
+		l.register(r)
+		l.mu.Lock()
+		hh := l.hist[id]
+		hh.Points = append(hh.Points, h.Points...)
+		hh.Evals = append(hh.Evals, h.Evals...)
+		hh.Events = append(hh.Events, h.Events...)
+		hh.Samples = append(hh.Samples, h.Samples...)
+		for i := range hh.Points {
+			hh.Points[i].Run = id
+		}
+		for i := range hh.Evals {
+			hh.Evals[i].Run = id
+		}
+		for i := range hh.Events {
+			hh.Events[i].Run = id
+		}
+		for i := range hh.Samples {
+			hh.Samples[i].Run = id
+		}
+		l.mu.Unlock()
+		l.publishInfo(r)
+		return nil
+	})
+	return id, err
+}
+
+// LayoutOf lists the parameter tensors of a spec's model, for writing
+// checkpoints with named tensors.
+func LayoutOf(s RunSpec) *model.Layout { return model.NewLayout(s.Model.Normalized()) }
