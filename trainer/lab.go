@@ -243,6 +243,15 @@ func (l *Lab) finish(r *run, s State, why string) {
 	}
 	l.emit(Event{Run: r.id, Step: r.step, Kind: kind, Detail: detail})
 	l.publishInfo(r)
+	l.checkpointNow(r)
+}
+
+// checkpointNow hands the run's state to OnCheckpoint (pause, stop, the end
+// of a run, surgery).
+func (l *Lab) checkpointNow(r *run) {
+	if l.opts.OnCheckpoint != nil {
+		l.opts.OnCheckpoint(r.snapshot())
+	}
 }
 
 func (l *Lab) register(r *run) {
@@ -275,13 +284,14 @@ func (l *Lab) Add(spec RunSpec) (RunID, error) {
 		l.nextID++
 		id = r.id
 		l.register(r)
+		l.publishInfo(r) // first, so that recorders know the run before its events
 		l.emit(Event{Run: r.id, Kind: "start", Detail: fmt.Sprintf("%s, %d params, lr %.1e", r.m.Cfg.Variant(), r.m.ParamCount(), spec.Sched.Peak)})
 		if spec.EvalEvery > 0 {
 			if ep, err := r.evaluate(); err == nil {
 				l.emit(ep)
 			}
 		}
-		l.publishInfo(r)
+		l.updateInfo(r)
 		return nil
 	})
 	return id, err
@@ -302,6 +312,9 @@ func (l *Lab) setState(id RunID, to State, kind string) error {
 		r.state = to
 		l.emit(Event{Run: id, Step: r.step, Kind: kind, Detail: kind})
 		l.publishInfo(r)
+		if to != Running {
+			l.checkpointNow(r)
+		}
 		return nil
 	})
 }

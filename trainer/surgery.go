@@ -95,6 +95,7 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		KVBefore: rep.KVBefore, KVAfter: rep.KVAfter, ApproxErr: rep.MaxErr}
 	if fork {
 		l.register(target)
+		l.publishInfo(target) // first, so that recorders know the fork before its events
 		l.emit(Event{Run: r.id, Step: r.step, Kind: "fork", Detail: fmt.Sprintf("forked %s with %s", target.spec.Name, op), Child: target.id})
 		l.emit(Event{Run: target.id, Step: target.step, Kind: "start", Detail: fmt.Sprintf("fork of %s at step %d", r.spec.Name, r.step)})
 	}
@@ -105,9 +106,7 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		}
 	}
 	l.publishInfo(target)
-	if l.opts.OnCheckpoint != nil {
-		l.opts.OnCheckpoint(target.snapshot())
-	}
+	l.checkpointNow(target)
 	return target.id, nil
 }
 
