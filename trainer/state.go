@@ -105,6 +105,9 @@ func (l *Lab) Restore(st RunState, h History, paused bool) (RunID, error) {
 			r.state = Paused
 		}
 		r.firstLoss, r.lastLoss, r.lastVal, r.bestVal, r.recall = st.FirstLoss, st.LastLoss, st.LastVal, st.BestVal, st.Recall
+		if n := len(h.Points); n > 0 {
+			r.tokPerSec = h.Points[n-1].TokPerSec
+		}
 		l.nextID = max(l.nextID, want+1)
 		id = want
 		l.register(r)

@@ -110,6 +110,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of text")
 	every := fs.Int("every", 0, "log interval in steps (default: steps/30)")
 	quiet := fs.Bool("quiet", false, "only the final table")
+	ckEvery := fs.Int("checkpoint-every", 0, "with --session: steps between checkpoints (default 50)")
 	fs.Usage = func() { fmt.Fprint(stderr, trainUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -128,15 +129,13 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
 
-	rec, err := openRecorder(rf.session, rf.dir, p.Name, specs)
+	sc, err := openSession(rf.session, rf.dir, p.Name, *ckEvery)
 	if err != nil {
 		return err
 	}
+	defer sc.Close()
 	opts := trainer.Options{Compute: compute}
-	if rec != nil {
-		opts.Sink = rec.Record
-		defer rec.Close()
-	}
+	sc.options(&opts)
 	lab := trainer.NewLab(opts)
 	defer lab.Close()
 
@@ -148,24 +147,34 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		*every = max(1, maxSteps/30)
 	}
 	enc := json.NewEncoder(stdout)
+	if sc != nil && sc.existed {
+		specs = nil // the session's own runs continue
+	}
 	if !*jsonOut {
-		fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
-		for _, s := range specs {
-			fmt.Fprintf(stdout, "  %-14s %s\n", s.Name, effectiveConfig(s))
+		if sc != nil && sc.existed {
+			fmt.Fprintf(stdout, "mealab train: reopening session %s, %s\n", sc.Name(), computeLabel())
+		} else {
+			fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
+			for _, s := range specs {
+				fmt.Fprintf(stdout, "  %-14s %s\n", s.Name, effectiveConfig(s))
+			}
+		}
+		if sc != nil {
+			fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
 		}
 	} else {
 		_ = enc.Encode(map[string]any{"type": "start", "preset": p.Name, "runs": specs, "compute": computeLabel()})
 	}
+	warnings, err := sc.start(lab, specs, false)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
+	}
 	names := map[trainer.RunID]string{}
-	for _, s := range specs {
-		id, err := lab.Add(s)
-		if err != nil {
-			return fmt.Errorf("run %s: %w", s.Name, err)
-		}
-		if rec != nil {
-			rec.Bind(id, s)
-		}
-		names[id] = s.Name
+	for _, r := range lab.Runs() {
+		names[r.ID] = r.Name
 	}
 	tty := !*jsonOut && isTerminal(stderr)
 	start := time.Now()
@@ -180,9 +189,6 @@ loop:
 		case u, ok := <-lab.Updates():
 			if !ok {
 				break loop
-			}
-			if rec != nil {
-				rec.Observe(lab, u)
 			}
 			switch v := u.(type) {
 			case trainer.EvalPoint:
@@ -239,11 +245,13 @@ loop:
 		}
 	}
 	clearLine(stderr, tty)
+	if sc != nil {
+		if err := sc.Save(lab); err != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
+		}
+	}
 	lab.Close()
 	infos := lab.Runs()
-	if rec != nil {
-		rec.Finish(lab)
-	}
 	if *jsonOut {
 		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(infos), "stable_lr": stableLRs(infos)})
 		return nil

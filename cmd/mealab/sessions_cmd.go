@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mealab/mealab/record"
+	"github.com/mealab/mealab/sessions"
+)
+
+const sessionsUsage = `Usage:
+  mealab sessions [list]                       sessions with size, runs, last activity
+  mealab sessions show NAME                    the runs of a session and their state
+  mealab sessions rm NAME [--yes]              delete a session (asks first)
+  mealab sessions export NAME --csv DIR        metrics per run as CSV files
+  mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
+  mealab sessions export NAME --checkpoint RUN FILE
+                                               the run's latest weights as safetensors
+All take --dir DIR (default $XDG_DATA_HOME/mealab/sessions). Reopen one with
+mealab --session NAME (the lab) or mealab train --session NAME.
+`
+
+// stdin is where `sessions rm` reads its confirmation; tests replace it.
+var stdin io.Reader = os.Stdin
+
+func cmdSessions(args []string, stdout, stderr io.Writer) error {
+	sub := "list"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "sessions directory")
+	yes := fs.Bool("yes", false, "rm: do not ask")
+	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
+	png := fs.String("png", "", "export: draw loss curves into `FILE`")
+	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest checkpoint to FILE")
+	fs.Usage = func() { fmt.Fprint(stderr, sessionsUsage) }
+	// Flags may come after the positional arguments.
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return errHelp
+			}
+			return usagef("%v (see mealab sessions --help)", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if *dir == "" {
+		*dir = sessions.DefaultDir()
+	}
+	store, err := sessions.Open(*dir)
+	if err != nil {
+		return err
+	}
+	need := func(n int, what string) error {
+		if len(pos) != n {
+			return usagef("usage: mealab sessions %s", what)
+		}
+		return nil
+	}
+	switch sub {
+	case "list", "ls":
+		infos, err := store.List()
+		if err != nil {
+			return err
+		}
+		if len(infos) == 0 {
+			fmt.Fprintf(stdout, "no sessions in %s; start one with mealab --session NAME\n", store.Dir())
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "session\truns\tsize\tlast activity\t")
+		for _, in := range infos {
+			if in.Err != nil {
+				fmt.Fprintf(tw, "%s\t-\t%s\t%s\tbroken: %v\n", in.Name, fmtBytes(in.Bytes), ago(in.LastActivity), in.Err)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\n", in.Name, in.Runs, fmtBytes(in.Bytes), ago(in.LastActivity))
+		}
+		return tw.Flush()
+	case "show":
+		if err := need(1, "show NAME"); err != nil {
+			return err
+		}
+		sess, err := store.Load(pos[0])
+		if err != nil {
+			return err
+		}
+		var meta record.SessionMeta
+		_ = sess.Meta(&meta)
+		fmt.Fprintf(stdout, "session %s (preset %s), created %s, in %s\n", sess.Name(), meta.Preset, sess.Created().Format(time.DateTime), sess.Dir())
+		runs, err := record.Load(sess)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "run\tvariant\tstep\ttrain loss\tbest val\tstate\tcheckpoint\tevents\t")
+		for _, ld := range runs {
+			step, loss, best, state, ck := "-", "-", "-", ld.Meta.State, "none"
+			if n := len(ld.History.Points); n > 0 {
+				step, loss = strconv.Itoa(ld.History.Points[n-1].Step), fmtLoss(ld.History.Points[n-1].Loss)
+			}
+			b := math.NaN()
+			for _, e := range ld.History.Evals {
+				if math.IsNaN(b) || e.ValLoss < b {
+					b = e.ValLoss
+				}
+			}
+			best = fmtLoss(b)
+			if ld.State != nil {
+				ck = "step " + strconv.Itoa(ld.State.Step)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", ld.Meta.Name, ld.Meta.Config.Model.Variant(), step, loss, best, state, ck, len(ld.History.Events))
+		}
+		tw.Flush()
+		for _, ld := range runs {
+			for _, w := range ld.Warnings {
+				fmt.Fprintf(stdout, "warning: %s\n", w)
+			}
+		}
+		return nil
+	case "rm", "remove":
+		if err := need(1, "rm NAME [--yes]"); err != nil {
+			return err
+		}
+		if _, err := store.Load(pos[0]); err != nil {
+			return err
+		}
+		if !*yes {
+			fmt.Fprintf(stdout, "delete session %s and all its checkpoints? [y/N] ", pos[0])
+			line, _ := bufio.NewReader(stdin).ReadString('\n')
+			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+				fmt.Fprintln(stdout, "kept")
+				return nil
+			}
+		}
+		if err := store.Remove(pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s\n", pos[0])
+		return nil
+	case "export":
+		if len(pos) < 1 {
+			return usagef("usage: mealab sessions export NAME (--csv DIR | --png FILE | --checkpoint RUN FILE)")
+		}
+		sess, err := store.Load(pos[0])
+		if err != nil {
+			return err
+		}
+		runs, err := record.Load(sess)
+		if err != nil {
+			return err
+		}
+		did := false
+		if *csvDir != "" {
+			did = true
+			if err := exportCSV(*csvDir, runs, stdout); err != nil {
+				return err
+			}
+		}
+		if *png != "" {
+			did = true
+			if err := exportPNG(*png, sess.Name(), runs); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", *png)
+		}
+		if *ckpt {
+			did = true
+			if len(pos) != 3 {
+				return usagef("usage: mealab sessions export NAME --checkpoint RUN FILE")
+			}
+			if err := exportCheckpoint(runs, pos[1], pos[2]); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", pos[2])
+		}
+		if !did {
+			return usagef("export needs --csv DIR, --png FILE or --checkpoint RUN FILE")
+		}
+		return nil
+	}
+	return usagef("unknown sessions command %q; use list, show, rm or export (mealab sessions --help)", sub)
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return d.String() + " ago"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return t.Format(time.DateOnly)
+}
+
+func num(f float64) string {
+	if math.IsNaN(f) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'g', 8, 64)
+}
+
+func exportCSV(dir string, runs []record.Loaded, stdout io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	for _, ld := range runs {
+		vals := map[int][2]float64{}
+		for _, e := range ld.History.Evals {
+			vals[e.Step] = [2]float64{e.ValLoss, e.Recall}
+		}
+		var rows [][]string
+		for _, p := range ld.History.Points {
+			v, ok := vals[p.Step]
+			if !ok {
+				v = [2]float64{math.NaN(), math.NaN()}
+			}
+			rows = append(rows, []string{strconv.Itoa(p.Step), strconv.FormatInt(p.Tokens, 10), num(p.Wall), num(p.Loss), num(v[0]), num(v[1]),
+				num(p.LR), num(p.GradNorm), num(p.MaxLogit), num(p.TokPerSec)})
+		}
+		path := filepath.Join(dir, safeFile(ld.Meta.Name)+".csv")
+		if err := sessions.ExportCSV(path, []string{"step", "tokens", "wall_s", "loss", "val_loss", "recall", "lr", "grad_norm", "max_logit", "tok_per_sec"}, rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d rows)\n", path, len(rows))
+	}
+	return nil
+}
+
+func safeFile(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+func exportPNG(path, title string, runs []record.Loaded) error {
+	var series []sessions.Series
+	var marks []sessions.Marker
+	for _, ld := range runs {
+		var x, y []float64
+		for _, p := range ld.History.Points {
+			x, y = append(x, float64(p.Step)), append(y, p.Loss)
+		}
+		series = append(series, sessions.Series{Name: ld.Meta.Name + " train", X: x, Y: y})
+		x, y = nil, nil
+		for _, e := range ld.History.Evals {
+			x, y = append(x, float64(e.Step)), append(y, e.ValLoss)
+		}
+		if len(x) > 0 {
+			series = append(series, sessions.Series{Name: ld.Meta.Name + " val", X: x, Y: y, Dashed: true})
+		}
+		for _, e := range ld.History.Events {
+			switch e.Kind {
+			case "surgery", "lr", "diverged":
+				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
+			}
+		}
+	}
+	return sessions.ExportPNG(path, "mealab session "+title, series, marks)
+}
+
+func exportCheckpoint(runs []record.Loaded, run, path string) error {
+	var names []string
+	for _, ld := range runs {
+		names = append(names, ld.Meta.Name)
+		if ld.Meta.Name != run {
+			continue
+		}
+		if ld.State == nil {
+			return fmt.Errorf("run %s has no readable checkpoint", run)
+		}
+		tensors, meta, err := record.Encode(*ld.State)
+		if err != nil {
+			return err
+		}
+		// Only the model: a PyTorch user loads weights, not AdamW moments.
+		var model []sessions.Tensor
+		for _, t := range tensors {
+			if !strings.HasPrefix(t.Name, "optimizer.") {
+				model = append(model, t)
+			}
+		}
+		b, err := sessions.EncodeSafetensors(model, map[string]string{"model_config": meta["model_config"], "run_spec": meta["run_spec"]})
+		if err != nil {
+			return err
+		}
+		return sessions.WriteFileAtomic(path, b, 0o644)
+	}
+	return usagef("no run %q in this session; runs: %s", run, strings.Join(names, ", "))
+}
