@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The project's test command (the README's, and what CI runs): vet, gofmt,
+# the whole Go test suite, then the terminal end-to-end test when tmux exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== go vet"
+go vet ./...
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted"
+  exit 1
+fi
+echo "== go test"
+go test -count=1 ./...
+echo "== pure-Go build (CGO off, purego kernels)"
+CGO_ENABLED=0 go build -tags purego -o /dev/null ./cmd/mealab
+if [ -x scripts/e2e_tui.sh ]; then
+  if command -v tmux >/dev/null 2>&1; then
+    echo "== terminal end-to-end (tmux)"
+    scripts/e2e_tui.sh
+  else
+    echo "== terminal end-to-end skipped: tmux is not installed (apt-get install tmux)"
+  fi
+fi
+if [ -x scripts/cuda_check.sh ]; then
+  scripts/cuda_check.sh
+fi
