@@ -11,6 +11,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -93,3 +94,21 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 }
 
 const version = "0.1.0"
+
+// parseFlags parses args quietly: -h prints usage and the flag list, a bad
+// flag gives one line that says where to look, never the whole usage.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if err == flag.ErrHelp {
+		fmt.Fprint(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return errHelp
+	}
+	if err != nil {
+		return usagef("%v (see mealab %s --help)", err, fs.Name())
+	}
+	return nil
+}

@@ -44,15 +44,11 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest checkpoint to FILE")
-	fs.Usage = func() { fmt.Fprint(stderr, sessionsUsage) }
 	// Flags may come after the positional arguments.
 	var pos []string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return errHelp
-			}
-			return usagef("%v (see mealab sessions --help)", err)
+		if err := parseFlags(fs, args, sessionsUsage, stdout); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
 			break

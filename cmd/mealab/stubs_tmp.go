@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 
 	"github.com/mealab/mealab/trainer"
 )
@@ -14,9 +13,6 @@ func (r *recorder) Bind(trainer.RunID, trainer.RunSpec)  {}
 func (r *recorder) Observe(*trainer.Lab, trainer.Update) {}
 func (r *recorder) Finish(*trainer.Lab)                  {}
 func (r *recorder) Close() error                         { return nil }
-func cmdBench(args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench is not wired in yet")
-}
 
 // openRecorder is kept for lab.go until the TUI uses openSession.
 func openRecorder(name, dir, preset string, specs []trainer.RunSpec) (*recorder, error) {

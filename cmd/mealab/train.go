@@ -111,12 +111,8 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("every", 0, "log interval in steps (default: steps/30)")
 	quiet := fs.Bool("quiet", false, "only the final table")
 	ckEvery := fs.Int("checkpoint-every", 0, "with --session: steps between checkpoints (default 50)")
-	fs.Usage = func() { fmt.Fprint(stderr, trainUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return errHelp
-		}
-		return usagef("%v (see mealab train --help)", err)
+	if err := parseFlags(fs, args, trainUsage, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q; flags only, e.g. mealab train --preset quick", fs.Arg(0))
