@@ -170,7 +170,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
 	a.dab, a.dh = mk(N*2*F), mk(N*F)
 	a.dlogits, a.dxf = mk(N*V), mk(N*D)
-	a.dp = mk(B * H * T_)
+	a.dp = mk(B * H * T_ * T_)
 	a.maxLogit = make([]float64, B*H)
 	m.acts = a
 	m.tokens = make([]int32, N)
@@ -239,7 +239,7 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 			mixForward(la.vx[lo*H*d:], la.qkv[lo*C3:], wv, hi-lo, C3, (H+G)*d, G, H, d)
 		})
 		par(B*H, func(lo, hi int) {
-			a.maxLogit[lo] = attnForward(la.ao, la.att, la.qkv, C3, la.kx, la.vx, lo, hi, T_, H, d)
+			a.maxLogit[lo] = attnForwardGemm(m.gemm, la.ao, la.att, la.qkv, C3, la.kx, la.vx, lo, hi, T_, H, d)
 		})
 		for i := range a.maxLogit {
 			m.MaxLogit = max(m.MaxLogit, a.maxLogit[i])
@@ -331,7 +331,7 @@ func (m *Model[T]) Backward(dloss float64) {
 			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dao, H*d)
 		}
 		par(B*H, func(lo, hi int) {
-			attnBackward(a.dqkv, a.dkx, a.dvx, dao, la.att, la.qkv, C3, la.kx, la.vx, a.dp, lo, hi, T_, H, d)
+			attnBackwardGemm(m.gemm, a.dqkv, a.dkx, a.dvx, dao, la.att, la.qkv, C3, la.kx, la.vx, a.dp, lo, hi, T_, H, d)
 		})
 		if m.fixMix {
 			par(N, func(lo, hi int) {

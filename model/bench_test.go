@@ -1,0 +1,107 @@
+package model_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mealab/mealab/cpu"
+	"github.com/mealab/mealab/model"
+)
+
+// fast adapts the cpu package to model.Compute (as cmd/mealab does).
+type fast struct{}
+
+func (fast) Sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	cpu.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+func (fast) ParallelFor(n int, fn func(lo, hi int)) { cpu.ParallelFor(n, fn) }
+
+type benchCfg struct {
+	name                      string
+	layers, width, heads, ctx int
+	batch                     int
+}
+
+var benchCfgs = []benchCfg{{"A", 4, 128, 4, 128, 16}, {"B", 6, 256, 8, 256, 8}}
+
+// BenchmarkTrainStep times forward, backward and AdamW for the CPU-speed
+// issue's configs A and B, for MHA, MEA and MEA with h' = h/2.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, bc := range benchCfgs {
+		for _, v := range []struct {
+			name string
+			kv   int
+		}{{"mha", 0}, {"mea", 0}, {"mea", bc.heads / 2}} {
+			c := model.Config{Vocab: 256, Context: bc.ctx, Layers: bc.layers, Width: bc.width, Heads: bc.heads, Seed: 1}
+			if err := c.ApplyVariant(v.name, v.kv); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/%s", bc.name, c.Variant()), func(b *testing.B) {
+				m, err := model.New[float32](c, fast{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				opt := model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)
+				rng := rand.New(rand.NewPCG(1, 1))
+				N := bc.batch * bc.ctx
+				x, y := make([]int32, N), make([]int32, N)
+				for i := range x {
+					x[i], y[i] = int32(rng.IntN(256)), int32(rng.IntN(256))
+				}
+				step := func() {
+					if _, err := m.Forward(x, y, bc.batch, bc.ctx); err != nil {
+						b.Fatal(err)
+					}
+					m.ZeroGrad()
+					m.Backward(1)
+					opt.Step(m.Params, m.Grads, 1e-4)
+				}
+				step()
+				b.ResetTimer()
+				for range b.N {
+					step()
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				l := model.NewLayout(c.Normalized())
+				fpt := 6*float64(l.MatmulParams()) + 12*float64(bc.layers*bc.ctx*bc.width)
+				b.ReportMetric(float64(N)/sec, "tok/s")
+				b.ReportMetric(fpt*float64(N)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestFastBackendMatchesNaive runs a training step with the cpu package's
+// kernels and with the naive reference and compares loss and gradients.
+func TestFastBackendMatchesNaive(t *testing.T) {
+	for _, v := range []string{"mha", "mea", "gqa"} {
+		c := model.Config{Vocab: 61, Context: 37, Layers: 2, Width: 48, Heads: 4, Seed: 5}
+		_ = c.ApplyVariant(v, 0)
+		mf, _ := model.New[float32](c, fast{})
+		mn, _ := model.New[float32](c, model.Naive{})
+		rng := rand.New(rand.NewPCG(3, 3))
+		const B, T = 3, 37
+		x, y := make([]int32, B*T), make([]int32, B*T)
+		for i := range x {
+			x[i], y[i] = int32(rng.IntN(61)), int32(rng.IntN(61))
+		}
+		lf, _ := mf.Forward(x, y, B, T)
+		ln, _ := mn.Forward(x, y, B, T)
+		if d := lf - ln; d > 1e-5 || d < -1e-5 {
+			t.Fatalf("%s: loss fast %v, naive %v", v, lf, ln)
+		}
+		mf.Backward(1)
+		mn.Backward(1)
+		var num, den float64
+		for i := range mn.Grads {
+			d := float64(mf.Grads[i] - mn.Grads[i])
+			num += d * d
+			den += float64(mn.Grads[i]) * float64(mn.Grads[i])
+		}
+		// float32 sums in a different order: ~1e-6 relative is rounding.
+		if num/den > 1e-10 {
+			t.Fatalf("%s: gradients differ by %.2e (relative L2)", v, num/den)
+		}
+	}
+}
