@@ -326,3 +326,54 @@ func TestAttentionGemmMatchesReference(t *testing.T) {
 	closeAll("dk", dk1, dk2)
 	closeAll("dv", dv1, dv2)
 }
+
+// TestSplitKernelsMatchReference checks the row/column-split fast paths
+// against the reference kernels, with uneven chunks.
+func TestSplitKernelsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	const R, dim, P = 12, 5, 3
+	x := randSlice(rng, R*dim, 1)
+	g := randSlice(rng, P*dim, 1)
+	dout := randSlice(rng, R*dim, 1)
+	out, rstd := make([]float64, R*dim), make([]float64, R)
+	rmsnormForward(out, rstd, x, g, R, dim, P)
+	dx1, dg1 := make([]float64, R*dim), make([]float64, P*dim)
+	rmsnormBackward(dx1, dg1, dout, x, g, rstd, R, dim, P)
+	dx2, dg2 := make([]float64, R*dim), make([]float64, P*dim)
+	for _, c := range [][2]int{{0, 3}, {3, 7}, {7, 12}} { // chunk starts are multiples of P, as ParallelFor over N*H gives for whole tokens
+		lo, hi := c[0], c[1]
+		if lo%P != 0 {
+			continue
+		}
+		rmsnormBackwardRows(dx2[lo*dim:], dout[lo*dim:], x[lo*dim:], g, rstd[lo:], hi-lo, dim, P, false)
+	}
+	rmsnormBackwardRows(dx2[3*dim:], dout[3*dim:], x[3*dim:], g, rstd[3:], 9, dim, P, false)
+	for _, c := range [][2]int{{0, 4}, {4, 15}} {
+		rmsnormGainGrad(dg2, dout, x, rstd, R, dim, P, c[0], c[1])
+	}
+	for i := range dx1 {
+		if math.Abs(dx1[i]-dx2[i]) > 1e-12 {
+			t.Fatalf("dx[%d]: %v vs %v", i, dx1[i], dx2[i])
+		}
+	}
+	for i := range dg1 {
+		if math.Abs(dg1[i]-dg2[i]) > 1e-12 {
+			t.Fatalf("dgain[%d]: %v vs %v", i, dg1[i], dg2[i])
+		}
+	}
+	const N, G, H, d, off = 4, 2, 3, 4, 1
+	ld := off + G*d + 2
+	in := randSlice(rng, N*ld, 1)
+	W := randSlice(rng, G*H, 1)
+	dmix := randSlice(rng, N*H*d, 1)
+	din, dW1 := make([]float64, len(in)), make([]float64, G*H)
+	mixBackward(din, dW1, dmix, in, W, N, ld, off, G, H, d)
+	dW2 := make([]float64, G*H)
+	mixGradW(dW2, dmix, in, N, ld, off, G, H, d, 0, 2)
+	mixGradW(dW2, dmix, in, N, ld, off, G, H, d, 2, G*H)
+	for i := range dW1 {
+		if math.Abs(dW1[i]-dW2[i]) > 1e-12 {
+			t.Fatalf("dW[%d]: %v vs %v", i, dW1[i], dW2[i])
+		}
+	}
+}

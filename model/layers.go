@@ -159,7 +159,7 @@ func mixForward[T Float](out, in []T, W []T, N, ld, off, G, H, d int) {
 }
 
 // mixBackward: din (N rows of stride ld, G heads at column off) overwritten,
-// dW (G, H) accumulated (when W is not nil), from dout (N, H, d).
+// dW (G, H) accumulated (when both W and dW are not nil), from dout (N, H, d).
 func mixBackward[T Float](din, dW, dout, in, W []T, N, ld, off, G, H, d int) {
 	for n := 0; n < N; n++ {
 		src := in[n*ld+off : n*ld+off+G*d]
@@ -185,7 +185,9 @@ func mixBackward[T Float](din, dW, dout, in, W []T, N, ld, off, G, H, d int) {
 					ds[k] += w * v
 					dot += si[k] * v
 				}
-				dW[i*H+j] += dot
+				if dW != nil {
+					dW[i*H+j] += dot
+				}
 			}
 		}
 	}
@@ -434,5 +436,87 @@ func attnBackwardGemm[T Float](gemm gemmFunc[T], dqkv, dk, dv, dout, att, qkv []
 		}
 		gemm(false, false, T_, d, T_, scale, dP, T_, k[b*T_*hd+h*d:], hd, 0, dqkv[b*T_*ldq+h*d:], ldq)
 		gemm(true, false, T_, d, T_, scale, dP, T_, qkv[b*T_*ldq+h*d:], ldq, 0, dk[b*T_*hd+h*d:], hd)
+	}
+}
+
+// The fast paths below split reference kernels so rows and parameter
+// columns can be processed in parallel without races; each is checked
+// against its reference in tests.
+
+// rmsnormBackwardRows: dx (R, dim) overwritten (or, with add, accumulated),
+// the row half of rmsnormBackward.
+func rmsnormBackwardRows[T Float](dx, dout, x, gain, rstd []T, R, dim, P int, add bool) {
+	for r := 0; r < R; r++ {
+		xr := x[r*dim : (r+1)*dim]
+		dr := dout[r*dim : (r+1)*dim]
+		g := gain[(r%P)*dim : (r%P+1)*dim]
+		s := float64(rstd[r])
+		var dot float64
+		for i := range xr {
+			dot += float64(dr[i]) * float64(g[i]) * float64(xr[i]) * s
+		}
+		dot /= float64(dim)
+		o := dx[r*dim : (r+1)*dim]
+		for i := range xr {
+			v := T(s * (float64(dr[i])*float64(g[i]) - float64(xr[i])*s*dot))
+			if add {
+				o[i] += v
+			} else {
+				o[i] = v
+			}
+		}
+	}
+}
+
+// rmsnormGainGrad: dgain[c0:c1] (of P*dim) accumulated, the gain half of
+// rmsnormBackward. Each gain entry sums over its rows in row order, so the
+// result does not depend on how columns are split.
+func rmsnormGainGrad[T Float](dgain, dout, x, rstd []T, R, dim, P, c0, c1 int) {
+	for c := c0; c < c1; c++ {
+		p, i := c/dim, c%dim
+		var s float64
+		for r := p; r < R; r += P {
+			s += float64(dout[r*dim+i]) * float64(x[r*dim+i]) * float64(rstd[r])
+		}
+		dgain[c] += T(s)
+	}
+}
+
+// mixGradW: dW[i,j] for pairs [p0, p1) of the G*H mixing entries
+// accumulated: sum over rows of <in[n,i,:], dout[n,j,:]>.
+func mixGradW[T Float](dW, dout, in []T, N, ld, off, G, H, d, p0, p1 int) {
+	for p := p0; p < p1; p++ {
+		i, j := p/H, p%H
+		var s T
+		for n := 0; n < N; n++ {
+			a := in[n*ld+off+i*d : n*ld+off+(i+1)*d]
+			b := dout[n*H*d+j*d : n*H*d+(j+1)*d]
+			for k, v := range a {
+				s += v * b[k]
+			}
+		}
+		dW[p] += s
+	}
+}
+
+// crossEntropyRows: lse (N) and per-row losses (0 for ignored rows) from
+// logits (N, V), the row-parallel half of crossEntropyForward.
+func crossEntropyRows[T Float](lse []T, rowLoss []float64, logits []T, targets []int32, N, V int) {
+	for n := 0; n < N; n++ {
+		row := logits[n*V : (n+1)*V]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = max(mx, float64(v))
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v) - mx)
+		}
+		l := mx + math.Log(s)
+		lse[n] = T(l)
+		rowLoss[n] = 0
+		if tg := targets[n]; tg >= 0 {
+			rowLoss[n] = l - float64(row[tg])
+		}
 	}
 }

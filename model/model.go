@@ -54,7 +54,7 @@ type activations[T Float] struct {
 	lse    []T
 	// Gradient scratch, reused by every layer.
 	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp []T
-	maxLogit                                                       []float64
+	maxLogit, rowLoss                                              []float64
 }
 
 // New builds a model with freshly initialised parameters. The compute
@@ -166,6 +166,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 	}
 	a.out, a.xf, a.rstdF = mk(N*D), mk(N*D), mk(N)
 	a.logits, a.lse = mk(N*V), mk(N)
+	a.rowLoss = make([]float64, N)
 	a.dres, a.dxn, a.dqkv = mk(N*D), mk(N*D), mk(N*maxC3)
 	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
 	a.dab, a.dh = mk(N*2*F), mk(N*F)
@@ -269,7 +270,17 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 		return 0, nil
 	}
 	copy(m.targets, targets)
-	sum, count := crossEntropyForward(a.lse, a.logits, targets, N, V)
+	par(N, func(lo, hi int) {
+		crossEntropyRows(a.lse[lo:], a.rowLoss[lo:], a.logits[lo*V:], targets[lo:hi], hi-lo, V)
+	})
+	var sum float64
+	count := 0
+	for n, l := range a.rowLoss[:N] {
+		sum += l
+		if targets[n] >= 0 {
+			count++
+		}
+	}
 	m.count = count
 	if count == 0 {
 		return 0, nil
@@ -306,7 +317,7 @@ func (m *Model[T]) Backward(dloss float64) {
 	// logits = xf Wlm^T: dWlm += dlogits^T xf, dxf = dlogits Wlm.
 	m.gemm(true, false, V, D, N, 1, a.dlogits, V, a.xf, D, 1, m.g.lmHead, D)
 	m.gemm(false, false, N, D, V, 1, a.dlogits, V, m.w.lmHead, D, 0, a.dxf, D)
-	rmsnormBackward(a.dres, m.g.normF, a.dxf, a.out, m.w.normF, a.rstdF, N, D, 1)
+	m.rmsBack(a.dres, m.g.normF, a.dxf, a.out, m.w.normF, a.rstdF, N, D, 1, false)
 
 	for l := len(a.layers) - 1; l >= 0; l-- {
 		la, lw, lg := &a.layers[l], &m.w.layers[l], &m.g.layers[l]
@@ -318,15 +329,14 @@ func (m *Model[T]) Backward(dloss float64) {
 		par(N, func(lo, hi int) { swigluBackward(a.dab[lo*2*F:], a.dh[lo*F:], la.ab[lo*2*F:], hi-lo, F) })
 		m.gemm(true, false, 2*F, D, N, 1, a.dab, 2*F, la.xn2, D, 1, lg[pW13], D)
 		m.gemm(false, false, N, D, 2*F, 1, a.dab, 2*F, lw[pW13], D, 0, a.dxn, D)
-		rmsnormBackward(a.dxf, lg[pFFNNorm], a.dxn, la.mid, lw[pFFNNorm], la.rstd2, N, D, 1)
-		addInto(a.dres, a.dxf) // dres is now the gradient at mid.
+		m.rmsBack(a.dres, lg[pFFNNorm], a.dxn, la.mid, lw[pFFNNorm], la.rstd2, N, D, 1, true) // dres is now the gradient at mid.
 
 		// Attention: mid = resid + gn Wo^T.
 		m.gemm(true, false, D, H*d, N, 1, a.dres, D, la.gn, H*d, 1, lg[pWO], H*d)
 		dao := a.dao
 		if c.GroupNorm {
 			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dgn, H*d)
-			rmsnormBackward(a.dao, lg[pHeadNorm], a.dgn, la.ao, lw[pHeadNorm], la.gnRstd, N*H, d, H)
+			m.rmsBack(a.dao, lg[pHeadNorm], a.dgn, la.ao, lw[pHeadNorm], la.gnRstd, N*H, d, H, false)
 		} else {
 			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dao, H*d)
 		}
@@ -339,18 +349,36 @@ func (m *Model[T]) Backward(dloss float64) {
 				mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
 			})
 		} else {
-			mixBackward(a.dqkv, lg[pWlcK], a.dkx, la.qkv, lw[pWlcK], N, C3, H*d, G, H, d)
-			mixBackward(a.dqkv, lg[pWlcV], a.dvx, la.qkv, lw[pWlcV], N, C3, (H+G)*d, G, H, d)
+			// Input gradients row-parallel (W is read only), then dW
+			// entry-parallel; both halves equal mixBackward's.
+			par(N, func(lo, hi int) {
+				mixBackward(a.dqkv[lo*C3:], nil, a.dkx[lo*H*d:], la.qkv[lo*C3:], lw[pWlcK], hi-lo, C3, H*d, G, H, d)
+				mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], lw[pWlcV], hi-lo, C3, (H+G)*d, G, H, d)
+			})
+			par(G*H, func(lo, hi int) {
+				mixGradW(lg[pWlcK], a.dkx, la.qkv, N, C3, H*d, G, H, d, lo, hi)
+				mixGradW(lg[pWlcV], a.dvx, la.qkv, N, C3, (H+G)*d, G, H, d, lo, hi)
+			})
 		}
 		par(B, func(lo, hi int) {
 			ropeBackward(a.dqkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, H+G, d, 0, m.cos, m.sin)
 		})
 		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
 		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
-		rmsnormBackward(a.dxf, lg[pAttnNorm], a.dxn, la.resid, lw[pAttnNorm], la.rstd1, N, D, 1)
-		addInto(a.dres, a.dxf) // dres is now the gradient at resid.
+		m.rmsBack(a.dres, lg[pAttnNorm], a.dxn, la.resid, lw[pAttnNorm], la.rstd1, N, D, 1, true) // dres is now the gradient at resid.
 	}
 	embedBackward(m.g.emb, a.dres, m.tokens, D)
+}
+
+// rmsBack is rmsnormBackward split into a row-parallel input gradient
+// (accumulated into dx when add is set: the residual stream) and a
+// column-parallel gain gradient.
+func (m *Model[T]) rmsBack(dx, dgain, dout, x, gain, rstd []T, R, dim, P int, add bool) {
+	par := m.compute.ParallelFor
+	par(R, func(lo, hi int) {
+		rmsnormBackwardRows(dx[lo*dim:], dout[lo*dim:], x[lo*dim:], gain, rstd[lo:], hi-lo, dim, P, add)
+	})
+	par(P*dim, func(lo, hi int) { rmsnormGainGrad(dgain, dout, x, rstd, R, dim, P, lo, hi) })
 }
 
 // ParamCount is the number of scalars in the parameter slab.

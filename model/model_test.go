@@ -312,3 +312,29 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 }
+
+func TestAdamWParallelEqualsSerial(t *testing.T) {
+	c := tinyConfigs()["mea"]
+	a, _ := New[float32](c, nil)
+	b, _ := New[float32](c, nil)
+	for i := range a.Grads {
+		a.Grads[i] = float32(i%17) * 0.01
+		b.Grads[i] = a.Grads[i]
+	}
+	oa := NewAdamW[float32](DefaultAdamW(), a.Layout)
+	ob := NewAdamW[float32](DefaultAdamW(), b.Layout)
+	ob.Parallel = func(n int, fn func(lo, hi int)) { // uneven chunks that cut tensors
+		for lo := 0; lo < n; lo += 1000 {
+			fn(lo, min(n, lo+1000))
+		}
+	}
+	for range 3 {
+		oa.Step(a.Params, a.Grads, 1e-2)
+		ob.Step(b.Params, b.Grads, 1e-2)
+	}
+	for i := range a.Params {
+		if a.Params[i] != b.Params[i] {
+			t.Fatalf("param %d: serial %v, parallel %v", i, a.Params[i], b.Params[i])
+		}
+	}
+}

@@ -25,6 +25,9 @@ type AdamW[T Float] struct {
 	Steps int64 // updates applied so far (the bias-correction t)
 	decay []bool
 	spans [][2]int
+	// Parallel, when set, splits the update over elements (each element's
+	// update is independent, so results do not depend on the split).
+	Parallel func(n int, fn func(lo, hi int))
 }
 
 // NewAdamW returns zeroed moments for layout l.
@@ -40,12 +43,25 @@ func NewAdamW[T Float](cfg AdamWConfig, l *Layout) *AdamW[T] {
 // Step applies one update with learning rate lr.
 func (o *AdamW[T]) Step(params, grads []T, lr float64) {
 	o.Steps++
+	if o.Parallel == nil {
+		o.update(params, grads, lr, 0, len(params))
+		return
+	}
+	o.Parallel(len(params), func(lo, hi int) { o.update(params, grads, lr, lo, hi) })
+}
+
+// update applies the step to elements [lo, hi).
+func (o *AdamW[T]) update(params, grads []T, lr float64, lo, hi int) {
 	c := o.Cfg
 	t := float64(o.Steps)
 	bc1 := 1 - math.Pow(c.Beta1, t)
 	bc2 := 1 - math.Pow(c.Beta2, t)
 	b1, b2 := T(c.Beta1), T(c.Beta2)
 	for s, sp := range o.spans {
+		if sp[1] <= lo || sp[0] >= hi {
+			continue
+		}
+		sp = [2]int{max(sp[0], lo), min(sp[1], hi)}
 		wd := 0.0
 		if o.decay[s] {
 			wd = c.WeightDecay

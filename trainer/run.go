@@ -166,7 +166,7 @@ func newRun(id RunID, spec RunSpec, compute model.Compute, ds Dataset) (*run, er
 	n := spec.Batch * spec.SeqLen
 	return &run{
 		id: id, spec: spec, m: m, ds: ds,
-		opt:    model.NewAdamW[float32](spec.Optim, m.Layout),
+		opt:    newOpt(spec.Optim, m),
 		stream: NewStream(spec.DataSeed),
 		x:      make([]int32, n), y: make([]int32, n),
 		firstLoss: nanF, lastLoss: nanF, lastVal: nanF, bestVal: nanF, recall: nanF,
@@ -311,4 +311,12 @@ func checkMemory(s RunSpec) error {
 			float64(need)/(1<<30), float64(avail)/(1<<30))
 	}
 	return nil
+}
+
+// newOpt makes the run's optimiser, updating in parallel on the model's
+// backend.
+func newOpt(c model.AdamWConfig, m *model.Model[float32]) *model.AdamW[float32] {
+	o := model.NewAdamW[float32](c, m.Layout)
+	o.Parallel = m.Compute().ParallelFor
+	return o
 }
