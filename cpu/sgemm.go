@@ -10,7 +10,8 @@ import (
 // op(A) is m x k: A is stored m x k with row stride lda, or k x m with row stride
 // lda when transA is set. op(B) is k x n: B is stored k x n with row stride ldb, or
 // n x k when transB is set. C is m x n with row stride ldc. When beta is zero C is
-// only written, so NaNs or infinities already in C do not propagate.
+// only written, so NaNs or infinities already in C do not propagate. When alpha or
+// k is zero, A and B are not read and C becomes beta*C, as in the reference BLAS.
 //
 // Results are bit-identical for any thread count: work is split over M and N only,
 // never over K, and the K summation order for every element of C is fixed. They can
@@ -108,8 +109,12 @@ const directMaxMNK = 256
 var forceDirect = false
 
 func useDirect(m, n, k int) bool {
-	return m*n*k <= directMaxMNK
+	return mnk(m, n, k) <= directMaxMNK
 }
+
+// mnk returns m*n*k in 64 bits, so that the size tests cannot overflow on 32-bit
+// platforms.
+func mnk(m, n, k int) int64 { return int64(m) * int64(n) * int64(k) }
 
 // sgemmDirect computes C without packing, single-threaded. When op(B) = B the rows
 // of B are contiguous and each row of C is built with axpy updates in k order;
@@ -131,7 +136,7 @@ func sgemmDirect(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 				}
 			}
 			for p := 0; p < k; p++ {
-				axpyUnitary(alpha*a[i*ai+p*ap], b[p*ldb:p*ldb+n], row)
+				Saxpy(alpha*a[i*ai+p*ap], b[p*ldb:p*ldb+n], row)
 			}
 		}
 		return
@@ -157,14 +162,6 @@ func sgemmDirect(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 				row[j] = float32(alpha*s) + float32(beta*row[j])
 			}
 		}
-	}
-}
-
-// axpyUnitary computes y += alpha*x.
-func axpyUnitary(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
 	}
 }
 
@@ -272,7 +269,7 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 	mTiles := (m + mr - 1) / mr
 	nTiles := (n + nr - 1) / nr
 	nt := 1
-	if m*n*k >= parallelMinMNK {
+	if mnk(m, n, k) >= parallelMinMNK {
 		nt = pool.acquire(min(Threads(), mTiles*nTiles))
 	}
 	for len(j.apack) < nt {
