@@ -487,6 +487,9 @@ func (l *Lab) Mixing(id RunID, layer int) (Mixing, error) {
 		if layer < 0 || layer >= r.m.Cfg.Layers {
 			return fmt.Errorf("run %s has layers 0..%d", r.spec.Name, r.m.Cfg.Layers-1)
 		}
+		if err := r.syncHost(); err != nil {
+			return err
+		}
 		out.K, out.V, out.G, out.H, out.Learned = r.m.Mixing(layer)
 		return nil
 	})
@@ -502,6 +505,15 @@ func (l *Lab) AttentionMap(id RunID, layer, head int) (probs []float64, T int, t
 		r, err := l.find(id)
 		if err != nil {
 			return err
+		}
+		if r.dev != nil {
+			// The device keeps its activations; recompute this batch on the host.
+			if err := r.syncHost(); err != nil {
+				return err
+			}
+			if _, err := r.m.Forward(r.x, nil, r.spec.Batch, r.spec.SeqLen); err != nil {
+				return err
+			}
 		}
 		probs, T = r.m.AttentionProbs(layer, 0, head)
 		if probs == nil {

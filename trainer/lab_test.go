@@ -377,3 +377,17 @@ func TestResumeIsExact(t *testing.T) {
 		}
 	}
 }
+
+func TestCudaDeviceInPureGoBuild(t *testing.T) {
+	s := tinySpec("g", "mha", 0)
+	s.Device = "cuda"
+	l := NewLab(Options{})
+	defer l.Close()
+	_, err := l.Add(s)
+	if gpuBuilt {
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), "-tags cuda") {
+		t.Fatalf("a cuda run in the pure-Go build: %v; want the message saying how to get a CUDA build", err)
+	}
+}

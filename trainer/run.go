@@ -129,6 +129,8 @@ type run struct {
 	parent RunID
 	m      *model.Model[float32]
 	opt    *model.AdamW[float32]
+	dev    Engine // nil: train on the host model
+	stale  bool   // the host copy is behind the device's
 	ds     Dataset
 	stream *Stream
 	x, y   []int32
@@ -164,13 +166,46 @@ func newRun(id RunID, spec RunSpec, compute model.Compute, ds Dataset) (*run, er
 		return nil, err
 	}
 	n := spec.Batch * spec.SeqLen
-	return &run{
+	r := &run{
 		id: id, spec: spec, m: m, ds: ds,
 		opt:    newOpt(spec.Optim, m),
 		stream: NewStream(spec.DataSeed),
 		x:      make([]int32, n), y: make([]int32, n),
 		firstLoss: nanF, lastLoss: nanF, lastVal: nanF, bestVal: nanF, recall: nanF,
-	}, nil
+	}
+	if err := r.attachDevice(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// attachDevice (re)creates the device copy from the host model, after
+// creation, surgery or restore.
+func (r *run) attachDevice() error {
+	if r.dev != nil {
+		_ = r.dev.Close()
+		r.dev = nil
+	}
+	dev, err := newEngine(r.spec.Device, r.m, r.opt)
+	if err != nil {
+		return err
+	}
+	r.dev, r.stale = dev, false
+	return nil
+}
+
+// syncHost brings weights and AdamW state back from the device before the
+// host model is read (samples, checkpoints, surgery, the heads view).
+func (r *run) syncHost() error {
+	if r.dev == nil || !r.stale {
+		return nil
+	}
+	steps, err := r.dev.Download(r.m.Params, r.opt.M, r.opt.V)
+	if err != nil {
+		return err
+	}
+	r.opt.Steps, r.stale = steps, false
+	return nil
 }
 
 // trainStep runs forward, backward, clipping and AdamW once.
@@ -180,15 +215,25 @@ func (r *run) trainStep() (Point, error) {
 	t0 := time.Now()
 	r.stream.Next(r.ds, r.x, r.y, B, T)
 	lr := s.Sched.LR(r.step)
-	loss, err := r.m.Forward(r.x, r.y, B, T)
-	if err != nil {
-		return Point{}, err
-	}
-	r.m.ZeroGrad()
-	r.m.Backward(1)
-	gn := model.ClipGrads(r.m.Grads, s.Clip)
-	if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(gn) && !math.IsInf(gn, 0) {
-		r.opt.Step(r.m.Params, r.m.Grads, lr)
+	var loss, gn, maxLogit float64
+	if r.dev != nil {
+		var err error
+		if loss, gn, maxLogit, err = r.dev.Step(r.x, r.y, B, T, lr, s.Clip, s.Optim); err != nil {
+			return Point{}, err
+		}
+		r.stale = true
+	} else {
+		var err error
+		if loss, err = r.m.Forward(r.x, r.y, B, T); err != nil {
+			return Point{}, err
+		}
+		r.m.ZeroGrad()
+		r.m.Backward(1)
+		gn = model.ClipGrads(r.m.Grads, s.Clip)
+		if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(gn) && !math.IsInf(gn, 0) {
+			r.opt.Step(r.m.Params, r.m.Grads, lr)
+		}
+		maxLogit = r.m.MaxLogit
 	}
 	dt := time.Since(t0)
 	r.step++
@@ -205,7 +250,7 @@ func (r *run) trainStep() (Point, error) {
 	}
 	r.lastLoss = loss
 	return Point{Run: r.id, Step: r.step, Tokens: r.tokens, Wall: r.wall.Seconds(), Loss: loss, LR: lr,
-		GradNorm: gn, MaxLogit: r.m.MaxLogit, TokPerSec: r.tokPerSec}, nil
+		GradNorm: gn, MaxLogit: maxLogit, TokPerSec: r.tokPerSec}, nil
 }
 
 // divergence says why a run should be marked diverged after p, or "".
@@ -231,18 +276,34 @@ func (r *run) evaluate() (EvalPoint, error) {
 	var hits, total int
 	for i := 0; i < s.EvalBatches; i++ {
 		r.ds.Val(i, r.x, r.y, B, T)
-		loss, err := r.m.Forward(r.x, r.y, B, T)
+		var loss float64
+		var err error
+		var devLogits []float32
+		if r.dev != nil {
+			if r.ds.Recall() {
+				devLogits = make([]float32, B*T*r.m.Cfg.Vocab)
+			}
+			loss, err = r.dev.Eval(r.x, r.y, B, T, devLogits)
+		} else {
+			loss, err = r.m.Forward(r.x, r.y, B, T)
+		}
 		if err != nil {
 			return EvalPoint{}, err
 		}
 		sum += loss
 		if r.ds.Recall() {
+			V := r.m.Cfg.Vocab
 			for n, tg := range r.y {
 				if tg < 0 {
 					continue
 				}
 				total++
-				lg := r.m.Logits(n)
+				var lg []float32
+				if devLogits != nil {
+					lg = devLogits[n*V : (n+1)*V]
+				} else {
+					lg = r.m.Logits(n)
+				}
 				best := 0
 				for v := range lg {
 					if lg[v] > lg[best] {
@@ -269,6 +330,9 @@ func (r *run) evaluate() (EvalPoint, error) {
 
 // sample generates text with the KV cache and measures decoding.
 func (r *run) sample(seed uint64) (Sample, error) {
+	if err := r.syncHost(); err != nil {
+		return Sample{}, err
+	}
 	n := r.spec.SampleLen
 	prompt := r.ds.Prompt()
 	t0 := time.Now()

@@ -34,6 +34,7 @@ type RunState struct {
 }
 
 func (r *run) snapshot() RunState {
+	_ = r.syncHost()
 	st, _ := r.stream.MarshalBinary()
 	return RunState{
 		ID: r.id, Parent: r.parent, Spec: r.spec, Step: r.step, Tokens: r.tokens, Wall: r.wall.Seconds(),
@@ -95,6 +96,9 @@ func (l *Lab) Restore(st RunState, h History, paused bool) (RunID, error) {
 		copy(r.opt.M, st.M)
 		copy(r.opt.V, st.V)
 		r.opt.Steps = st.OptSteps
+		if err := r.attachDevice(); err != nil {
+			return fmt.Errorf("saved run %s: %w", spec.Name, err)
+		}
 		if err := r.stream.UnmarshalBinary(st.Stream); err != nil {
 			return fmt.Errorf("saved run %s: data position: %w", spec.Name, err)
 		}

@@ -68,6 +68,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	if op.Kind == model.OpGrow && op.Seed == 0 {
 		op.Seed = uint64(r.step) + 1
 	}
+	if err := r.syncHost(); err != nil {
+		return 0, err
+	}
 	nm, nopt, rep, err := model.Apply(r.m, r.opt, op)
 	if err != nil {
 		return 0, err
@@ -90,6 +93,12 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	}
 	target.m, target.opt = nm, nopt
 	target.spec.Model = nm.Cfg
+	if fork {
+		target.dev = nil // the parent keeps its device copy
+	}
+	if err := target.attachDevice(); err != nil {
+		return 0, err
+	}
 	target.bestVal, target.lastVal = nanF, nanF
 	ev := Event{Run: target.id, Step: target.step, Kind: "surgery", Detail: describe(op, rep),
 		KVBefore: rep.KVBefore, KVAfter: rep.KVAfter, ApproxErr: rep.MaxErr}

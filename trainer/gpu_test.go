@@ -1,0 +1,5 @@
+package trainer
+
+import "github.com/mealab/mealab/gpu"
+
+const gpuBuilt = gpu.Built
