@@ -1,0 +1,117 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/mealab/mealab/cpu"
+	"github.com/mealab/mealab/presets"
+	"github.com/mealab/mealab/trainer"
+)
+
+// cpuCompute adapts the fast CPU kernels to model.Compute for the test
+// (the same few lines cmd/mealab has; tests cannot import package main).
+type cpuCompute struct{}
+
+func (cpuCompute) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	cpu.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func (cpuCompute) ParallelFor(n int, fn func(lo, hi int)) { cpu.ParallelFor(n, fn) }
+
+// TestRealLab drives the UI against a real trainer.Lab on the quick preset:
+// the stream fills the table, a key press compresses a run's KV heads, and
+// the chart and KV panel show it. It waits only on channels, with a
+// deadline.
+func TestRealLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a real model")
+	}
+	p, err := presets.Load("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough steps that nothing finishes while the test operates on it.
+	specs, err := p.Expand([]presets.Setting{{Key: "steps", Value: "2000"}, {Key: "eval_every", Value: "5"}, {Key: "sample_every", Value: "5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := trainer.NewLab(trainer.Options{Compute: cpuCompute{}})
+	defer lab.Close()
+	for _, s := range specs {
+		if _, err := lab.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(lab, Options{NoColor: true, Title: "quick"})
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m.Update(exec(t, snapshot(lab)))
+
+	wait := waitUpdates(lab.Updates())
+	deadline := time.Now().Add(20 * time.Second)
+	pump := func(what string, done func() bool) {
+		t.Helper()
+		for !done() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; screen:\n%s", what, frame(t, m))
+			}
+			if wait == nil {
+				t.Fatalf("stream ended while waiting for %s", what)
+			}
+			_, wait = m.Update(exec(t, wait))
+		}
+	}
+	mha := m.st.order[0]
+	pump("steps", func() bool { return m.st.runs[mha].info.Step >= 3 && len(m.st.runs[mha].evals) >= 1 })
+	if s := frame(t, m); !strings.Contains(s, "mha") || !strings.Contains(s, "running") {
+		t.Fatalf("table missing:\n%s", s)
+	}
+
+	// Compress mha's KV heads to 1, in place.
+	keys(t, m, "s", "1", "enter")
+	if m.mode != modeNormal || m.statusErr {
+		t.Fatalf("surgery failed: mode %d, status %q, dialog error %q", m.mode, m.status, m.surg.err)
+	}
+	pump("the surgery event and the new KV size", func() bool {
+		r := m.st.runs[mha]
+		has := false
+		for _, e := range r.events {
+			has = has || e.Kind == "surgery"
+		}
+		return has && r.info.KVBytesPerToken == 256
+	})
+	pump("a step after the surgery", func() bool {
+		return m.st.runs[mha].info.Step >= m.st.runs[mha].events[len(m.st.runs[mha].events)-1].Step+2
+	})
+	over := frame(t, m)
+	if !strings.Contains(over, "S@") || !strings.Contains(over, "compress 1") || !strings.Contains(over, "256 B") {
+		t.Errorf("the overview does not show the surgery:\n%s", over)
+	}
+	keys(t, m, "2")
+	pump("a sample after the surgery", func() bool {
+		s, ok := m.st.runs[mha].lastSample()
+		return ok && s.FormulaBytes == 256*int64(s.CacheTokens)
+	})
+	kv := frame(t, m)
+	if !strings.Contains(kv, "saves 75%") || !strings.Contains(kv, "✓") || strings.Contains(kv, "MISMATCH") {
+		t.Errorf("the KV panel does not show the saving and an agreeing sample:\n%s", kv)
+	}
+
+	// The Heads tab reads the mixing matrices the compression made.
+	msg := keys(t, m, "3")
+	if h, ok := msg.(headsMsg); !ok || h.mixErr != nil || h.attnErr != nil {
+		t.Fatalf("heads poll: %T %+v", msg, msg)
+	}
+	if s := frame(t, m); !strings.Contains(s, "W_lc^K  h'=1 → H=4") || !strings.Contains(s, "Attention of head 0") {
+		t.Errorf("heads tab:\n%s", s)
+	}
+
+	// Pause from the keyboard; the state change comes back on the stream.
+	keys(t, m, "1", "p")
+	pump("the pause", func() bool { return m.st.runs[mha].info.State == trainer.Paused })
+
+	lab.Close()
+	pump("the stream to close", func() bool { return m.closed })
+}
