@@ -149,8 +149,10 @@ func (p *workerPool) run(nt, n int, fn func(lo, hi int)) {
 	for i := 1; i < nt; i++ {
 		p.workers[i-1] <- task{fn: fn, lo: i * n / nt, hi: (i + 1) * n / nt}
 	}
+	// Deferred so that a panic in chunk 0 still waits for the workers: the next
+	// region must not start while they run.
+	defer p.wait()
 	fn(0, n/nt)
-	p.wait()
 }
 
 // wait returns when every worker chunk of the current region has finished. The
@@ -191,8 +193,9 @@ func runInline(nt, n int, fn func(lo, hi int)) {
 // It is safe to call from several goroutines at once and from inside fn: when the
 // pool is busy the chunks run one after another on the calling goroutine. It does
 // not allocate, but fn is handed to other goroutines, so a closure built afresh for
-// each call escapes to the heap; build it once where that matters. A panic in fn on
-// a worker goroutine crashes the program.
+// each call escapes to the heap; build it once where that matters. A panic in fn
+// on the calling goroutine propagates once the other chunks have finished; on a
+// worker goroutine it crashes the program.
 func ParallelFor(n int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -207,6 +210,6 @@ func ParallelFor(n int, fn func(lo, hi int)) {
 		runInline(want, n, fn)
 		return
 	}
+	defer pool.release()
 	pool.run(nt, n, fn)
-	pool.release()
 }

@@ -118,3 +118,34 @@ func TestParallelForAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelForPanic checks that a panic in the caller's chunk reaches the
+// caller and leaves the pool usable.
+func TestParallelForPanic(t *testing.T) {
+	saved := Threads()
+	defer SetThreads(saved)
+	SetThreads(2)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("panic did not propagate")
+			}
+		}()
+		ParallelFor(2, func(lo, hi int) {
+			if lo == 0 {
+				panic("boom")
+			}
+		})
+	}()
+	var ran atomic.Int32
+	ParallelFor(2, func(lo, hi int) { ran.Add(1) })
+	if ran.Load() != 2 {
+		t.Fatalf("%d chunks ran after the panic", ran.Load())
+	}
+	// The pool must have been released: a region from another goroutine gets it.
+	if nt := pool.acquire(2); nt != 2 {
+		t.Fatalf("pool still held after a panic")
+	} else {
+		pool.release()
+	}
+}

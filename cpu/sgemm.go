@@ -272,6 +272,9 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 	if mnk(m, n, k) >= parallelMinMNK {
 		nt = pool.acquire(min(Threads(), mTiles*nTiles))
 	}
+	if nt > 1 {
+		defer pool.release()
+	}
 	for len(j.apack) < nt {
 		j.apack = append(j.apack, nil)
 		j.edge = append(j.edge, nil)
@@ -298,9 +301,6 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 				j.compute(0, 1)
 			}
 		}
-	}
-	if nt > 1 {
-		pool.release()
 	}
 	putJob(j)
 }
