@@ -49,12 +49,7 @@ func (m *Model) confirmKey(k tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) confirmView() []string {
-	c := m.confirm
-	opts := "y yes · n/esc no"
-	if c.kind == "quit-save" {
-		opts = "y save and quit · n quit without saving · esc stay"
-	}
-	return []string{style(m.th.bold, c.text), opts}
+	return []string{style(m.th.bold, m.confirm.text)} // the help bar lists the answers
 }
 
 // ---- learning rate ---------------------------------------------------------
@@ -692,7 +687,7 @@ func (m *Model) presetKey(k tea.KeyPressMsg) tea.Cmd {
 		p.err = ""
 	case is(k, m.keys.Enter) && len(p.names) > 0:
 		name := p.names[p.cur]
-		over := m.opts.Overrides
+		over, lab := m.opts.Overrides, m.lab
 		p.pending = true
 		return func() tea.Msg {
 			pr, err := presets.Load(name)
@@ -705,7 +700,7 @@ func (m *Model) presetKey(k tea.KeyPressMsg) tea.Cmd {
 			}
 			var first trainer.RunID
 			for i, s := range specs {
-				id, err := m.lab.Add(s)
+				id, err := lab.Add(s)
 				if err != nil {
 					return actionMsg{kind: "preset", err: fmt.Errorf("run %s: %w", s.Name, err)}
 				}

@@ -1,6 +1,9 @@
 package tui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"charm.land/bubbles/v2/key"
+	"github.com/mealab/mealab/trainer"
+)
 
 // keyMap is every binding in one place. Letters were chosen for what they
 // mean (p pause, s surgery, r rate, x axis, e EMA); capitals guard the
@@ -108,17 +111,28 @@ func (m *Model) helpFor() helpKeys {
 	if m.help.ShowAll {
 		return helpKeys{short: []key.Binding{h(k.Esc, "esc", "close help")}, tail: []key.Binding{k.Quit}}
 	}
+	// Run keys only when there is a run they can act on.
 	sel := h(k.Up, "↑↓", "select")
+	r := m.selected()
+	pause := k.Pause
+	switch {
+	case r == nil || r.info.State.Finished():
+		pause.SetEnabled(false)
+	case r.info.State == trainer.Paused:
+		pause = h(k.Pause, "p", "resume")
+	}
 	var short []key.Binding
-	switch m.tab {
-	case tabOverview:
-		short = []key.Binding{sel, k.Surgery, k.Pause, k.LR, k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.New, k.Preset, k.Save}
-	case tabKV:
-		short = []key.Binding{h(k.CtxUp, "c/C", "context"), h(k.BatchUp, "b/B", "batch"), sel, k.Surgery, k.Pause, k.Save}
-	case tabHeads:
+	switch {
+	case r == nil:
+		short = []key.Binding{k.New, k.Preset}
+	case m.tab == tabOverview:
+		short = []key.Binding{sel, k.Surgery, pause, k.LR, k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.New, k.Preset, k.Save}
+	case m.tab == tabKV:
+		short = []key.Binding{h(k.CtxUp, "c/C", "context"), h(k.BatchUp, "b/B", "batch"), sel, k.Surgery, pause, k.Save}
+	case m.tab == tabHeads:
 		short = []key.Binding{h(k.LayerNext, "[ ]", "layer"), h(k.HeadNext, ", .", "head"), h(k.Up, "↑↓", "run"), k.Surgery, k.Save}
-	case tabSamples:
-		short = []key.Binding{sel, k.Pause, k.Surgery, k.Save}
+	case m.tab == tabSamples:
+		short = []key.Binding{sel, pause, k.Surgery, k.Save}
 	}
 	short = append(short, h(k.Tab1, "1-4", "tabs"))
 	return helpKeys{short: short, tail: tail}

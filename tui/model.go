@@ -366,7 +366,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case is(k, km.Help):
 		m.help.ShowAll = !m.help.ShowAll
 	case is(k, km.Quit):
-		return m.quit(k.String() == "ctrl+c")
+		return m.quit()
 	case is(k, km.Save):
 		if m.opts.Saver == nil {
 			hint := m.opts.SaveHint
@@ -430,9 +430,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) quit(ctrlC bool) tea.Cmd {
+func (m *Model) quit() tea.Cmd {
 	switch {
-	case m.opts.Saver != nil && !m.unsaved:
+	case m.closed, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
 		m.confirm = confirmState{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"}

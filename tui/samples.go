@@ -35,7 +35,7 @@ func wrapText(s string, w int) []string {
 // renderSamples shows each run's newest generated text with its decoding
 // speed; the selected run gets the spare lines.
 func renderSamples(runs []*runData, sel, w, h int, th theme) []string {
-	out := []string{clip(style(th.bold, "Samples")+style(th.dim, " · the newest text each run generated with its KV cache (prompt in brackets)"), w)}
+	out := []string{clip(style(th.bold, "Samples")+style(th.dim, " · each run's newest text, decoded with its KV cache ([prompt])"), w)}
 	if len(runs) == 0 {
 		return append(out, style(th.dim, "  no runs yet"))
 	}

@@ -1,18 +1,21 @@
 package tui
 
 import (
+	"strconv"
+
 	"charm.land/lipgloss/v2"
 	"github.com/guptarohit/asciigraph"
 )
 
-// Okabe-Ito: eight colours that stay distinct under the common forms of
-// colour blindness. The last one is the palette's black, drawn grey so it
-// shows on dark terminals. The 256-colour indexes are the nearest cube
-// entries, for asciigraph, which speaks only ANSI indexes; the dim ones draw
-// the raw (unsmoothed) line under the smoothed one in the same hue.
+// Okabe-Ito (#E69F00 #56B4E9 #009E73 #F0E442 #0072B2 #D55E00 #CC79A7, and
+// its black drawn grey so it shows on dark terminals): eight colours that
+// stay distinct under the common forms of colour blindness. They are given
+// as their nearest xterm-256 indexes because asciigraph speaks only ANSI
+// indexes; the table uses the same indexes, so a run's colour is the same
+// cell colour in both on every terminal. The dim ones draw the raw line
+// under the smoothed one in the same hue.
 var (
-	paletteHex = []string{"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"}
-	palette256 = []asciigraph.AnsiColor{214, 74, 36, 227, 25, 166, 175, 246}
+	palette256 = []asciigraph.AnsiColor{178, 74, 35, 221, 25, 166, 175, 246}
 	paletteDim = []asciigraph.AnsiColor{136, 67, 29, 143, 24, 130, 132, 242}
 )
 
@@ -45,17 +48,17 @@ func newTheme(color bool) theme {
 		warn:   s().Bold(true),
 	}
 	if color {
-		t.title = t.title.Foreground(lipgloss.Color("#56B4E9"))
-		t.tabOn = s().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#56B4E9"))
+		t.title = t.title.Foreground(lipgloss.Color("74"))
+		t.tabOn = s().Bold(true).Foreground(lipgloss.Color("16")).Background(lipgloss.Color("74"))
 		t.tabOff = s().Foreground(lipgloss.Color("#B0B0B0"))
 		t.header = s().Bold(true).Foreground(lipgloss.Color("#B0B0B0"))
 		t.dim = s().Foreground(lipgloss.Color("#808080"))
 		t.sel = s().Bold(true).Background(lipgloss.Color("#3A3A3A"))
-		t.err = s().Bold(true).Foreground(lipgloss.Color("#D55E00"))
-		t.ok = s().Foreground(lipgloss.Color("#009E73"))
-		t.warn = s().Bold(true).Foreground(lipgloss.Color("#F0E442"))
-		t.posCell = s().Foreground(lipgloss.Color("#E69F00"))
-		t.negCell = s().Foreground(lipgloss.Color("#56B4E9"))
+		t.err = s().Bold(true).Foreground(lipgloss.Color("166"))
+		t.ok = s().Foreground(lipgloss.Color("35"))
+		t.warn = s().Bold(true).Foreground(lipgloss.Color("221"))
+		t.posCell = s().Foreground(lipgloss.Color("178"))
+		t.negCell = s().Foreground(lipgloss.Color("74"))
 	}
 	return t
 }
@@ -65,7 +68,8 @@ func (t theme) run(ci int, text string) string {
 	if !t.color {
 		return text
 	}
-	return lipgloss.NewStyle().Foreground(lipgloss.Color(paletteHex[ci%len(paletteHex)])).Render(text)
+	c := palette256[ci%len(palette256)]
+	return lipgloss.NewStyle().Foreground(lipgloss.Color(strconv.Itoa(int(c)))).Render(text)
 }
 
 // mark is the run's legend symbol: a coloured square, or its line
