@@ -13,12 +13,12 @@ command -v tmux >/dev/null 2>&1 || fail "tmux is not installed (apt-get install 
 tmp=$(mktemp -d)
 out=${OUT_DIR:-$tmp/screens}
 mkdir -p "$out"
-sock="mealab-e2e-$$"          # a private tmux server: never touch the user's
+sock="$tmp/tmux.sock"          # a private tmux server: never touch the user's
 sess=lab
-t() { tmux -L "$sock" "$@"; }
+t() { tmux -S "$sock" "$@"; }
 cleanup() {
   t kill-server >/dev/null 2>&1 || true
-  rm -f "$tmp/mealab"
+  rm -f "$sock" "$tmp/mealab" "$tmp/stderr" "$tmp/exit"
 }
 trap cleanup EXIT
 

@@ -92,7 +92,9 @@ func (s *store) addPoint(r *runData, p trainer.Point) {
 		if p.Step > last+1 {
 			r.gap = true
 		}
-	} else if p.Step > 1 && r.info.Parent == 0 && !r.forked() {
+	} else if p.Step > 1 && r.info.Parent == 0 {
+		// A fresh run starts at step 1; a fork (whose RunInfo, with its
+		// parent, precedes its first step) starts after its parent's.
 		r.gap = true
 	}
 	r.points = append(r.points, p)
@@ -103,17 +105,6 @@ func (s *store) addPoint(r *runData, p trainer.Point) {
 			in.TokPerSec = p.TokPerSec
 		}
 	}
-}
-
-// forked reports whether the run started from another's weights (a fork's
-// history begins at its parent's step, so a "gap" before it is not one).
-func (r *runData) forked() bool {
-	for _, e := range r.events {
-		if e.Kind == "start" && len(e.Detail) >= 7 && e.Detail[:7] == "fork of" {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *store) addEval(r *runData, e trainer.EvalPoint) {

@@ -547,6 +547,12 @@ func (m *Model) validateForm() {
 		f.err = "name: give the run a name"
 		return
 	}
+	for _, r := range m.st.list() {
+		if r.info.Name == f.name.val {
+			f.err = "name: a run called " + f.name.val + " exists; choose another"
+			return
+		}
+	}
 	spec, err := presets.Build(f.name.val, set)
 	if err != nil {
 		f.err = strings.ReplaceAll(err.Error(), "\n", "; ")
@@ -688,6 +694,10 @@ func (m *Model) presetKey(k tea.KeyPressMsg) tea.Cmd {
 	case is(k, m.keys.Enter) && len(p.names) > 0:
 		name := p.names[p.cur]
 		over, lab := m.opts.Overrides, m.lab
+		taken := map[string]bool{}
+		for _, r := range m.st.list() {
+			taken[r.info.Name] = true
+		}
 		p.pending = true
 		return func() tea.Msg {
 			pr, err := presets.Load(name)
@@ -700,6 +710,7 @@ func (m *Model) presetKey(k tea.KeyPressMsg) tea.Cmd {
 			}
 			var first trainer.RunID
 			for i, s := range specs {
+				s.Name = uniqueName(s.Name, taken)
 				id, err := lab.Add(s)
 				if err != nil {
 					return actionMsg{kind: "preset", err: fmt.Errorf("run %s: %w", s.Name, err)}
@@ -729,6 +740,18 @@ func (m *Model) presetView(w, h int) []string {
 		lines = append(lines, clip(line, w))
 	}
 	return append(lines, m.dialogStatus(p.err, p.pending, "starting…"))
+}
+
+// uniqueName keeps run names apart when a preset is started twice (the
+// table and the legend go by name): mha, then mha-2, mha-3.
+func uniqueName(name string, taken map[string]bool) string {
+	n, out := 2, name
+	for taken[out] {
+		out = fmt.Sprintf("%s-%d", name, n)
+		n++
+	}
+	taken[out] = true
+	return out
 }
 
 // dialogStatus is a dialog's last line: the error in place, or progress.

@@ -12,7 +12,7 @@ type keyMap struct {
 	// Everywhere.
 	Help, Quit, Save, NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
 	// Runs.
-	Up, Down, Toggle, ShowAll, Pause, Stop, Remove, LR, Surgery, New, Preset key.Binding
+	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
 	// KV tab.
@@ -42,6 +42,7 @@ func newKeyMap() keyMap {
 		Down:    b([]string{"down", "j"}, "↓/j", "next run"),
 		Toggle:  b([]string{"space"}, "space", "on chart"),
 		ShowAll: b([]string{"a"}, "a", "all runs on chart"),
+		Only:    b([]string{"o"}, "o", "only this run"),
 		Pause:   b([]string{"p"}, "p", "pause"),
 		Stop:    b([]string{"X"}, "X", "stop run"),
 		Remove:  b([]string{"D"}, "D", "remove run"),

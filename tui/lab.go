@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -67,9 +68,14 @@ func (o Options) frameEvery() time.Duration {
 }
 
 // Run shows the UI until the person quits. It does not close the lab.
+// A SIGINT (kill -INT, or ctrl+c when the terminal is not in raw mode) is a
+// way to quit, not an error.
 func Run(lab Lab, opts Options) error {
 	p := tea.NewProgram(New(lab, opts))
 	_, err := p.Run()
+	if errors.Is(err, tea.ErrInterrupted) {
+		return nil
+	}
 	return err
 }
 

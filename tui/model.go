@@ -404,6 +404,14 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		for _, r := range m.st.list() {
 			r.hidden = false
 		}
+	case is(k, km.Only):
+		// Only the selected run, with its parent and forks: the curves a
+		// surgery is judged by.
+		if sel := m.selected(); sel != nil {
+			for _, r := range m.st.list() {
+				r.hidden = r != sel && r.info.ID != sel.info.Parent && r.info.Parent != sel.info.ID
+			}
+		}
 	case is(k, km.Pause):
 		return m.pauseResume()
 	case is(k, km.Stop):

@@ -60,6 +60,13 @@ func TestKeys(t *testing.T) {
 				}
 			}
 		}},
+		{name: "o keeps only the run and its family on the chart", keys: []string{"j", "o"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			for _, r := range m.st.list() {
+				if want := r.info.ID == 1 || r.info.ID == 4; r.hidden != want {
+					t.Errorf("run %s hidden %v, want %v (mea and its fork stay)", r.info.Name, r.hidden, want)
+				}
+			}
+		}},
 		{name: "x cycles the axis", keys: []string{"x"}, check: wantChart(func(c chartState) bool { return c.axis == axisTokens })},
 		{name: "x three times is back to steps", keys: []string{"x", "x", "x"}, check: wantChart(func(c chartState) bool { return c.axis == axisStep })},
 		{name: "e turns smoothing on", keys: []string{"e"}, check: wantChart(func(c chartState) bool { return smoothings[c.smooth] == 0.6 })},
@@ -165,9 +172,9 @@ func TestKeys(t *testing.T) {
 				t.Errorf("err %q", m.form.err)
 			}
 		}},
-		{name: "P enter starts the preset's runs", keys: []string{"P", "enter"}, calls: []string{"add mha", "add mea"}, check: wantStatus("started 2 runs from preset quick", false)},
+		{name: "P enter starts the preset's runs under names not yet taken", keys: []string{"P", "enter"}, calls: []string{"add mha-2", "add mea-2"}, check: wantStatus("started 2 runs from preset quick", false)},
 		{name: "P shows a failing Add in place", setup: func(_ *Model, f *fakeLab) { f.fail = errFake }, keys: []string{"P", "enter"},
-			calls: []string{"add mha"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			calls: []string{"add mha-2"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
 				if m.mode != modePreset || !strings.Contains(m.pick.err, errFake.Error()) {
 					t.Errorf("mode %d err %q", m.mode, m.pick.err)
 				}

@@ -284,7 +284,7 @@ func (m *Model) fullHelp(w, h int) []string {
 	}{
 		{"Runs", []key.Binding{k.Up, k.Down, withHelp(k.Pause, "p", "pause / resume"), withHelp(k.LR, "r", "change the LR"),
 			withHelp(k.Surgery, "s", "head surgery"), k.New, withHelp(k.Preset, "P", "start a preset"), k.Stop, k.Remove}},
-		{"Chart (overview)", []key.Binding{withHelp(k.Toggle, "space", "run on/off chart"), k.ShowAll, withHelp(k.Axis, "x", "step/tokens/time"),
+		{"Chart (overview)", []key.Binding{withHelp(k.Toggle, "space", "run on/off chart"), k.ShowAll, withHelp(k.Only, "o", "only it and its forks"), withHelp(k.Axis, "x", "step/tokens/time"),
 			withHelp(k.Smooth, "e", "EMA smoothing"), withHelp(k.LogY, "L", "log-scale y"), withHelp(k.ZoomIn, "z", "zoom to last N"), k.ZoomOut,
 			withHelp(k.Series, "v", "train/val/both")}},
 		{"KV cache / Heads tabs", []key.Binding{withHelp(k.CtxUp, "c/C", "context up/down"), withHelp(k.BatchUp, "b/B", "batch up/down"),
