@@ -109,7 +109,7 @@ func renderKV(runs []*runData, sel int, ks kvState, w, h int, th theme) []string
 		{title: "cached", prio: 4, right: true},
 		{title: "per token", prio: 1, right: true},
 		{title: "full context", prio: 5, right: true},
-		{title: fmt.Sprintf("%s x %d", fmtCount(float64(ctx)), batch), prio: 2, right: true},
+		{title: fmt.Sprintf("%s x %d", fmtInt(int64(ctx)), batch), prio: 2, right: true},
 	}
 	cells := make([][]string, len(runs))
 	for i, r := range runs {

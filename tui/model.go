@@ -62,6 +62,7 @@ type Model struct {
 
 	status    string
 	statusErr bool
+	statusAt  time.Time // when it was set; it fades after statusFor
 
 	w, h     int
 	now      time.Time
@@ -182,6 +183,13 @@ func (m *Model) onTick(t time.Time) tea.Cmd {
 	m.now = t
 	if m.changed {
 		m.dirty, m.changed = true, false
+	}
+	if m.status != "" {
+		if m.statusAt.IsZero() {
+			m.statusAt = t
+		} else if t.Sub(m.statusAt) > statusFor && !m.saving {
+			m.status, m.statusErr, m.dirty = "", false, true
+		}
 	}
 	cmds := []tea.Cmd{tick(m.opts.frameEvery())}
 	if c := m.maybePollHeads(); c != nil {
@@ -310,7 +318,11 @@ func (m *Model) onAction(a actionMsg) tea.Cmd {
 		}
 		m.setStatus("removed "+name, false)
 	default:
-		m.setStatus(a.kind+" "+name, false)
+		done := map[string]string{"pause": "paused", "resume": "resumed", "stop": "stopped"}[a.kind]
+		if done == "" {
+			done = a.kind
+		}
+		m.setStatus(done+" "+name, false)
 	}
 	m.afterData()
 	return nil
@@ -323,7 +335,13 @@ func (m *Model) runName(id trainer.RunID) string {
 	return fmt.Sprintf("run %d", id)
 }
 
-func (m *Model) setStatus(s string, isErr bool) { m.status, m.statusErr = s, isErr }
+func (m *Model) setStatus(s string, isErr bool) {
+	m.status, m.statusErr, m.statusAt = s, isErr, m.now
+}
+
+// statusFor is how long a status message stays; errors that need action
+// stay in their dialog instead.
+const statusFor = 10 * time.Second
 
 // selected is the run the cursor is on, or nil.
 func (m *Model) selected() *runData { return m.st.runs[m.selID] }

@@ -387,6 +387,22 @@ func TestMessages(t *testing.T) {
 			t.Error("did not poll after a second")
 		}
 	})
+	t.Run("a status message fades after a while", func(t *testing.T) {
+		m := newTestModel(t, fixtureLab(t), 80, 24)
+		m.Update(tickMsg(time.Unix(100, 0)))
+		m.Update(actionMsg{kind: "pause", run: 1})
+		if m.status != "paused mha" {
+			t.Fatalf("status %q", m.status)
+		}
+		m.Update(tickMsg(time.Unix(105, 0)))
+		if m.status == "" {
+			t.Error("faded after 5 s")
+		}
+		m.Update(tickMsg(time.Unix(111, 0)))
+		if m.status != "" {
+			t.Errorf("still %q after 11 s", m.status)
+		}
+	})
 	t.Run("resize redraws", func(t *testing.T) {
 		m := newTestModel(t, fixtureLab(t), 80, 24)
 		m.View()
