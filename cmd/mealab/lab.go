@@ -26,37 +26,13 @@ Examples:
 Flags:
 `
 
-// labSession is what a recorded session adds to the lab: a sink that sees
-// every update, a way to tell it which spec each run has, a Saver for the
-// UI's save key, and the work to do when the lab ends.
-type labSession struct {
-	Sink   func(trainer.Update)
-	Bind   func(trainer.RunID, trainer.RunSpec)
-	Saver  tui.Saver
-	Finish func(*trainer.Lab)
-	Close  func() error
+// labSaver saves a session from the UI's save key.
+type labSaver struct {
+	sc  *sessionCtx
+	lab *trainer.Lab
 }
 
-// sessionHook opens the session --session names (nil, nil when there is
-// none). Sessions are wired here: replace this function, or what
-// openRecorder returns, and the lab records, and w in the UI saves.
-var sessionHook = func(name, dir, preset string, specs []trainer.RunSpec) (*labSession, error) {
-	if name == "" {
-		return nil, nil
-	}
-	rec, err := openRecorder(name, dir, preset, specs)
-	if err != nil {
-		return nil, err
-	}
-	if rec == nil {
-		return nil, nil
-	}
-	s := &labSession{Sink: rec.Record, Bind: rec.Bind, Finish: rec.Finish, Close: rec.Close}
-	if sv, ok := any(rec).(tui.Saver); ok {
-		s.Saver = sv
-	}
-	return s, nil
-}
+func (s labSaver) Save() error { return s.sc.Save(s.lab) }
 
 func cmdLab(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mealab", flag.ContinueOnError)
@@ -64,12 +40,9 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 	var rf runFlags
 	rf.register(fs)
 	fps := fs.Int("fps", 10, "redraws per second (data is taken in at once; only drawing waits)")
-	fs.Usage = func() { fmt.Fprint(stderr, labUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return errHelp
-		}
-		return usagef("%v (see mealab --help)", err)
+	ckEvery := fs.Int("checkpoint-every", 0, "with --session: steps between checkpoints (default 50)")
+	if err := parseFlags(fs, args, labUsage, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q; flags only, e.g. mealab --preset quick", fs.Arg(0))
@@ -85,34 +58,25 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 		return usagef("the lab needs a terminal; for logs or CI use `mealab train --preset %s`", p.Name)
 	}
 	compute := setupCompute(rf.threads)
-	sess, err := sessionHook(rf.session, rf.dir, p.Name, specs)
+	sc, err := openSession(rf.session, rf.dir, p.Name, *ckEvery)
 	if err != nil {
 		return err
 	}
 	opts := trainer.Options{Compute: compute}
-	if sess != nil && sess.Sink != nil {
-		opts.Sink = sess.Sink
-	}
+	sc.options(&opts)
 	lab := trainer.NewLab(opts)
 	defer func() {
+		if sc != nil {
+			if err := sc.Save(lab); err != nil {
+				fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
+			}
+		}
 		lab.Close()
-		if sess != nil {
-			if sess.Finish != nil {
-				sess.Finish(lab)
-			}
-			if sess.Close != nil {
-				_ = sess.Close()
-			}
-		}
+		_ = sc.Close()
 	}()
-	for _, s := range specs {
-		id, err := lab.Add(s)
-		if err != nil {
-			return fmt.Errorf("run %s: %w", s.Name, err)
-		}
-		if sess != nil && sess.Bind != nil {
-			sess.Bind(id, s)
-		}
+	warnings, err := sc.start(lab, specs, false)
+	if err != nil {
+		return err
 	}
 	over := append([]presets.Setting(nil), rf.sets...)
 	if rf.data != "" {
@@ -125,8 +89,14 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 		NoColor:   os.Getenv("NO_COLOR") != "",
 		SaveHint:  "start mealab with --session NAME to record one",
 	}
-	if sess != nil {
-		uo.Saver = sess.Saver
+	if sc != nil {
+		uo.Saver = labSaver{sc, lab}
+		if sc.existed {
+			uo.Title = sc.preset + " · session " + sc.Name()
+		}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
 	}
 	return tui.Run(lab, uo)
 }

@@ -108,7 +108,11 @@ func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer)
 		return errHelp
 	}
 	if err != nil {
-		return usagef("%v (see mealab %s --help)", err, fs.Name())
+		name := "mealab " + fs.Name()
+		if fs.Name() == "mealab" {
+			name = "mealab"
+		}
+		return usagef("%v (see %s --help)", err, name)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ type sessionCtx struct {
 	store   *sessions.Store
 	sess    *sessions.Session
 	rec     *record.Recorder
-	existed bool // reopened rather than created
+	existed bool   // reopened rather than created
+	preset  string // the preset the session was started with
 	every   int
 }
 
@@ -46,6 +47,10 @@ func openSession(name, dir, preset string, every int) (*sessionCtx, error) {
 	switch {
 	case err == nil:
 		sc.existed = true
+		var meta record.SessionMeta
+		if sess.Meta(&meta) == nil {
+			sc.preset = meta.Preset
+		}
 	case errors.Is(err, sessions.ErrNotFound):
 		if sess, err = store.Create(name); err != nil {
 			return nil, err
