@@ -125,23 +125,20 @@ type Report struct {
 	Reset      []string // tensors whose AdamW moments were zeroed
 }
 
-// Apply performs op on m and its optimiser (opt may be nil) and returns the
-// new pair; m and opt are unchanged.
-func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Report, error) {
-	old := m.Cfg
-	rep := Report{Op: op, KVBefore: old.KVBytesPerToken(4)}
+// Config returns the configuration op turns c into, and the layers it
+// changes; it is what Apply will build, without building it.
+func (op Op) Config(c Config) (Config, []int, error) {
+	old := c.Normalized()
 	layers := op.Layers
 	if len(layers) == 0 {
 		for l := 0; l < old.Layers; l++ {
 			layers = append(layers, l)
 		}
 	}
-	chosen := make([]bool, old.Layers)
 	for _, l := range layers {
 		if l < 0 || l >= old.Layers {
-			return nil, nil, rep, fmt.Errorf("layer %d does not exist; layers are 0..%d", l, old.Layers-1)
+			return Config{}, nil, fmt.Errorf("layer %d does not exist; layers are 0..%d", l, old.Layers-1)
 		}
-		chosen[l] = true
 	}
 	nc := old
 	nc.LayerKV = make([]int, old.Layers)
@@ -154,41 +151,58 @@ func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Re
 		for _, l := range layers {
 			g := old.KV(l)
 			if op.Kind == OpCompress && (op.R < 1 || op.R > g) {
-				return nil, nil, rep, fmt.Errorf("layer %d has %d KV heads; compress to 1..%d (use grow to add heads)", l, g, g)
+				return Config{}, nil, fmt.Errorf("layer %d has %d KV heads; compress to 1..%d (use grow to add heads)", l, g, g)
 			}
 			if op.Kind == OpGrow && (op.R < g || op.R > H) {
-				return nil, nil, rep, fmt.Errorf("layer %d has %d KV heads; grow to %d..%d (the query heads)", l, g, g, H)
+				return Config{}, nil, fmt.Errorf("layer %d has %d KV heads; grow to %d..%d (the query heads)", l, g, g, H)
 			}
 			nc.LayerKV[l] = op.R
 		}
 		nc.HLC = true
 	case OpToGQA:
 		if old.HLC {
-			return nil, nil, rep, errors.New("this run learns its head mixing (HLC/MEA); compress it with SVD instead of mean-pooling into GQA groups")
+			return Config{}, nil, errors.New("this run learns its head mixing (HLC/MEA); compress it with SVD instead of mean-pooling into GQA groups")
 		}
 		for _, l := range layers {
 			g := old.KV(l)
 			if op.R < 1 || op.R > g || g%op.R != 0 || H%op.R != 0 {
-				return nil, nil, rep, fmt.Errorf("layer %d has %d KV heads; GQA needs a group count that divides it and the %d query heads: %s", l, g, H, commonDivisors(g, H))
+				return Config{}, nil, fmt.Errorf("layer %d has %d KV heads; GQA needs a group count that divides it and the %d query heads: %s", l, g, H, commonDivisors(g, H))
 			}
 			nc.LayerKV[l] = op.R
 		}
 	case OpToMEA:
 		if old.HLC && !(op.GN && !old.GroupNorm) {
-			return nil, nil, rep, errors.New("this run already has head mixing (HLC); use compress or grow to change its KV heads")
+			return Config{}, nil, errors.New("this run already has head mixing (HLC); use compress or grow to change its KV heads")
 		}
 		if len(op.Layers) > 0 {
-			return nil, nil, rep, errors.New("mea converts every layer (HLC is a property of the whole model); drop layers=")
+			return Config{}, nil, errors.New("mea converts every layer (HLC is a property of the whole model); drop layers=")
 		}
 		nc.HLC = true
 		nc.GroupNorm = old.GroupNorm || op.GN
 	default:
-		return nil, nil, rep, fmt.Errorf("unknown operation %q", op.Kind)
+		return Config{}, nil, fmt.Errorf("unknown operation %q", op.Kind)
 	}
 	nc = nc.Normalized()
 	if err := nc.Validate(); err != nil {
+		return Config{}, nil, err
+	}
+	return nc, layers, nil
+}
+
+// Apply performs op on m and its optimiser (opt may be nil) and returns the
+// new pair; m and opt are unchanged.
+func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Report, error) {
+	old := m.Cfg
+	rep := Report{Op: op, KVBefore: old.KVBytesPerToken(4)}
+	nc, layers, err := op.Config(old)
+	if err != nil {
 		return nil, nil, rep, err
 	}
+	chosen := make([]bool, old.Layers)
+	for _, l := range layers {
+		chosen[l] = true
+	}
+	H := old.Heads
 	nm := newEmpty[T](nc, m.compute)
 	rep.KVAfter = nc.KVBytesPerToken(4)
 	rep.ErrK = make([]float64, old.Layers)

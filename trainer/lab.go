@@ -331,8 +331,13 @@ func (l *Lab) Stop(id RunID) error { return l.setState(id, Stopped, "stop") }
 // Remove deletes a run and its history from the lab.
 func (l *Lab) Remove(id RunID) error {
 	return l.exec(func() error {
-		if _, err := l.find(id); err != nil {
+		r, err := l.find(id)
+		if err != nil {
 			return err
+		}
+		l.emit(Event{Run: id, Step: r.step, Kind: "removed", Detail: "removed " + r.spec.Name})
+		if r.dev != nil {
+			_ = r.dev.Close()
 		}
 		l.runs = slices.DeleteFunc(l.runs, func(r *run) bool { return r.id == id })
 		l.mu.Lock()
@@ -498,8 +503,9 @@ func (l *Lab) Mixing(id RunID, layer int) (Mixing, error) {
 
 // AttentionMap returns the attention probabilities (T x T, row t = query t)
 // of head h in layer layer for the first sequence of the run's last forward
-// pass, and the tokens of that sequence decoded as text, one string per
-// position.
+// pass (a training batch, or the last validation batch right after an
+// evaluation), and the tokens of that sequence decoded as text, one string
+// per position.
 func (l *Lab) AttentionMap(id RunID, layer, head int) (probs []float64, T int, tokens []string, err error) {
 	err = l.exec(func() error {
 		r, err := l.find(id)

@@ -355,7 +355,8 @@ func (r *run) info() RunInfo {
 	c := r.m.Cfg
 	return RunInfo{
 		ID: r.id, Name: r.spec.Name, Parent: r.parent, Variant: c.Variant(),
-		Heads: c.Heads, KVHeads: c.KVHeads, LR: r.spec.Sched.Peak, CurLR: r.spec.Sched.LR(r.step),
+		Heads: c.Heads, KVHeads: c.KVHeads, CachedHeads: c.CachedHeads(),
+		MHA: !c.HLC && !c.GroupNorm && len(c.LayerKV) == 0 && c.KVHeads == c.Heads, LR: r.spec.Sched.Peak, CurLR: r.spec.Sched.LR(r.step),
 		Step: r.step, Steps: r.spec.Sched.Total, Tokens: r.tokens, Wall: r.wall.Seconds(),
 		State: r.state, DivergedAt: r.divAt, Reason: r.reason,
 		Loss: r.lastLoss, ValLoss: r.lastVal, BestVal: r.bestVal, Recall: r.recall,

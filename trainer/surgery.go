@@ -161,6 +161,26 @@ func (l *Lab) Apply(id RunID, op model.Op, fork bool) (RunID, error) {
 	return out, err
 }
 
+// RestartConfig is the model config Restart uses: c with heads query heads
+// (width kept). KV heads follow: MHA keeps KV = H, GQA keeps its group count
+// when it divides H (else becomes MHA), MEA/HLC keeps h' up to H.
+func RestartConfig(c model.Config, heads int) (model.Config, error) {
+	c = c.Normalized()
+	wasMHA := c.KV(0) == c.Heads && len(c.LayerKV) == 0
+	c.Heads = heads
+	c.LayerKV = nil
+	switch {
+	case wasMHA:
+		c.KVHeads = heads
+	case c.KVHeads > heads:
+		c.KVHeads = heads
+	}
+	if !c.HLC && c.KVHeads > 0 && heads > 0 && heads%c.KVHeads != 0 {
+		c.KVHeads = heads
+	}
+	return c, c.Validate()
+}
+
 // Restart starts a fresh run that inherits everything from run id except
 // the number of query heads (width is kept, so head width changes): the
 // weights cannot carry over. KV heads follow: MHA keeps KV = H, GQA keeps
@@ -179,18 +199,9 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 	if err != nil {
 		return 0, err
 	}
-	c := spec.Model
-	wasMHA := c.KV(0) == c.Heads && len(c.LayerKV) == 0
-	c.Heads = heads
-	c.LayerKV = nil
-	switch {
-	case wasMHA:
-		c.KVHeads = heads
-	case c.KVHeads > heads:
-		c.KVHeads = heads
-	}
-	if !c.HLC && c.KVHeads > 0 && heads%c.KVHeads != 0 {
-		c.KVHeads = heads
+	c, err := RestartConfig(spec.Model, heads)
+	if err != nil {
+		return 0, err
 	}
 	spec.Model = c
 	spec.Name = fmt.Sprintf("%s>H%d", spec.Name, heads)

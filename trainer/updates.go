@@ -42,7 +42,7 @@ type EvalPoint struct {
 type Event struct {
 	Run    RunID  `json:"run"`
 	Step   int    `json:"step"`
-	Kind   string `json:"kind"`   // "surgery", "fork", "lr", "diverged", "pause", "resume", "stop", "done", "start"
+	Kind   string `json:"kind"`   // "surgery", "fork", "lr", "diverged", "pause", "resume", "stop", "done", "start", "removed"
 	Detail string `json:"detail"` // human-readable
 	// Surgery only: KV-cache bytes per token before and after, and the
 	// approximation error of the operation (relative Frobenius, max over
@@ -74,8 +74,10 @@ type RunInfo struct {
 	Variant         string  `json:"variant"`
 	Heads           int     `json:"heads"`
 	KVHeads         int     `json:"kv_heads"`
-	LR              float64 `json:"lr"`     // peak LR of the schedule
-	CurLR           float64 `json:"cur_lr"` // LR at the current step
+	CachedHeads     int     `json:"cached_heads"` // KV heads summed over layers
+	MHA             bool    `json:"mha"`          // plain MHA (the KV baseline)
+	LR              float64 `json:"lr"`           // peak LR of the schedule
+	CurLR           float64 `json:"cur_lr"`       // LR at the current step
 	Step            int     `json:"step"`
 	Steps           int     `json:"steps"`
 	Tokens          int64   `json:"tokens"`
