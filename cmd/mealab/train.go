@@ -365,6 +365,8 @@ type stableLR struct {
 	Variant     string    `json:"variant"`
 	MaxStable   float64   `json:"max_stable_lr"` // 0: none stable
 	DivergedLRs []float64 `json:"diverged_lrs"`
+	BestLR      float64   `json:"best_lr"` // lowest final validation loss among stable runs
+	BestVal     float64   `json:"best_val"`
 }
 
 func stableLRs(infos []trainer.RunInfo) []stableLR {
@@ -382,8 +384,13 @@ func stableLRs(infos []trainer.RunInfo) []stableLR {
 		lrs[r.Variant][r.LR] = true
 		if r.State == trainer.Diverged {
 			s.DivergedLRs = append(s.DivergedLRs, r.LR)
-		} else if r.LR > s.MaxStable {
+			continue
+		}
+		if r.LR > s.MaxStable {
 			s.MaxStable = r.LR
+		}
+		if !math.IsNaN(r.ValLoss) && (s.BestLR == 0 || r.ValLoss < s.BestVal) {
+			s.BestLR, s.BestVal = r.LR, r.ValLoss
 		}
 	}
 	var out []stableLR
@@ -401,7 +408,7 @@ func printStableLR(w io.Writer, infos []trainer.RunInfo) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nlargest stable learning rate per variant (runs that did not diverge):")
+	fmt.Fprintln(w, "\nper variant: the largest LR that did not diverge, the LRs that did, and the LR with the lowest final val loss:")
 	for _, r := range rows {
 		div := "none"
 		if len(r.DivergedLRs) > 0 {
@@ -415,7 +422,11 @@ func printStableLR(w io.Writer, infos []trainer.RunInfo) {
 		if r.MaxStable > 0 {
 			best = presets.FormatLR(r.MaxStable)
 		}
-		fmt.Fprintf(w, "  %-10s max stable %-7s diverged at %s\n", r.Variant, best, div)
+		bestLR := "-"
+		if r.BestLR > 0 {
+			bestLR = fmt.Sprintf("%s (val %.3f)", presets.FormatLR(r.BestLR), r.BestVal)
+		}
+		fmt.Fprintf(w, "  %-10s max stable %-7s diverged at %-14s best %s\n", r.Variant, best, div, bestLR)
 	}
 }
 
