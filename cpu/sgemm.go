@@ -165,9 +165,10 @@ func sgemmDirect(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	}
 }
 
-// Work below parallelMinMNK multiply-adds runs on one thread: waking the workers
-// costs a few microseconds, which is what such a product takes on one core.
-const parallelMinMNK = 1 << 20
+// Work below parallelMinMNK multiply-adds runs on one thread. Handing out chunks
+// and waiting for them costs a few microseconds; at 128x128x128 (2^21, about 20
+// microseconds on one core) two threads measured no faster than one.
+const parallelMinMNK = 1 << 22
 
 // gemmJob holds one packed Sgemm call while it runs: its arguments, the blocking
 // chosen for it and the packing buffers. Jobs are pooled so that steady-state calls

@@ -326,8 +326,8 @@ func randMat(rng *rand.Rand, n int) []float32 {
 var threadShapes = []gemmCase{
 	{m: 301, n: 283, k: 260, alpha: 1, beta: 0},
 	{transA: true, m: 250, n: 97, k: 530, alpha: 0.5, beta: 1},
-	{transB: true, m: 37, n: 700, k: 129, alpha: 1, beta: -1},
-	{transA: true, transB: true, m: 129, n: 129, k: 129, alpha: 2, beta: 0.25},
+	{transB: true, m: 37, n: 900, k: 200, alpha: 1, beta: -1},
+	{transA: true, transB: true, m: 161, n: 161, k: 200, alpha: 2, beta: 0.25},
 	{m: 2048, n: 64, k: 128, alpha: 1, beta: 0},
 }
 
@@ -357,6 +357,11 @@ func sameBits(x, y []float32) bool {
 func TestSgemmThreadsBitIdentical(t *testing.T) {
 	saved := Threads()
 	defer SetThreads(saved)
+	for _, tc := range threadShapes {
+		if mnk(tc.m, tc.n, tc.k) < parallelMinMNK {
+			t.Fatalf("%v is too small to run on several threads", tc)
+		}
+	}
 	forEachKernel(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
 		for _, tc := range threadShapes {
