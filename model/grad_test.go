@@ -305,7 +305,7 @@ func TestAttentionGemmMatchesReference(t *testing.T) {
 	o1, o2 := make([]float64, B*T_*H*d), make([]float64, B*T_*H*d)
 	a1, a2 := make([]float64, B*H*T_*T_), make([]float64, B*H*T_*T_)
 	m1 := attnForward(o1, a1, qkv, ldq, k, v, 0, B*H, T_, H, d)
-	m2 := attnForwardGemm(GemmRef[float64], o2, a2, qkv, ldq, k, v, 0, B*H, T_, H, d)
+	m2 := attnForwardGemm(GemmRef[float64], o2, a2, qkv, ldq, k, v, H*d, 0, B*H, T_, H, d)
 	if math.Abs(m1-m2) > 1e-12 {
 		t.Errorf("max logit %v vs %v", m1, m2)
 	}
@@ -321,7 +321,7 @@ func TestAttentionGemmMatchesReference(t *testing.T) {
 	dk1, dk2 := make([]float64, len(k)), make([]float64, len(k))
 	dv1, dv2 := make([]float64, len(v)), make([]float64, len(v))
 	attnBackward(dq1, dk1, dv1, dout, a1, qkv, ldq, k, v, make([]float64, B*H*T_), 0, B*H, T_, H, d)
-	attnBackwardGemm(GemmRef[float64], dq2, dk2, dv2, dout, a2, qkv, ldq, k, v, make([]float64, B*H*T_*T_), 0, B*H, T_, H, d)
+	attnBackwardGemm(GemmRef[float64], dq2, dk2, dv2, dout, a2, qkv, ldq, k, v, H*d, make([]float64, B*H*T_*T_), 0, B*H, T_, H, d)
 	closeAll("dq", dq1, dq2)
 	closeAll("dk", dk1, dk2)
 	closeAll("dv", dv1, dv2)

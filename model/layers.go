@@ -373,7 +373,9 @@ func addInto[T Float](dst, src []T) {
 // multiplied although only the lower triangle is needed: at these sizes the
 // packed kernel doing twice the arithmetic is still several times faster
 // than the scalar loop.
-func attnForwardGemm[T Float](gemm gemmFunc[T], out, att, qkv []T, ldq int, k, v []T, bh0, bh1, T_, H, d int) float64 {
+//
+// k and v rows have stride ldk (they may live inside the qkv buffer).
+func attnForwardGemm[T Float](gemm gemmFunc[T], out, att, qkv []T, ldq int, k, v []T, ldk, bh0, bh1, T_, H, d int) float64 {
 	scale := 1 / math.Sqrt(float64(d))
 	hd := H * d
 	var maxLogit float64
@@ -381,8 +383,8 @@ func attnForwardGemm[T Float](gemm gemmFunc[T], out, att, qkv []T, ldq int, k, v
 		b, h := bh/H, bh%H
 		S := att[bh*T_*T_ : (bh+1)*T_*T_]
 		q := qkv[b*T_*ldq+h*d:]
-		kk := k[b*T_*hd+h*d:]
-		gemm(false, true, T_, T_, d, T(scale), q, ldq, kk, hd, 0, S, T_)
+		kk := k[b*T_*ldk+h*d:]
+		gemm(false, true, T_, T_, d, T(scale), q, ldq, kk, ldk, 0, S, T_)
 		for t := 0; t < T_; t++ {
 			row := S[t*T_ : (t+1)*T_]
 			mx := float64(row[0])
@@ -404,7 +406,7 @@ func attnForwardGemm[T Float](gemm gemmFunc[T], out, att, qkv []T, ldq int, k, v
 			}
 			clear(row[t+1:])
 		}
-		gemm(false, false, T_, d, T_, 1, S, T_, v[b*T_*hd+h*d:], hd, 0, out[b*T_*hd+h*d:], hd)
+		gemm(false, false, T_, d, T_, 1, S, T_, v[b*T_*ldk+h*d:], ldk, 0, out[b*T_*hd+h*d:], hd)
 	}
 	return maxLogit
 }
@@ -412,8 +414,8 @@ func attnForwardGemm[T Float](gemm gemmFunc[T], out, att, qkv []T, ldq int, k, v
 // attnBackwardGemm computes what attnBackward computes with five matrix
 // products per pair: dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)),
 // dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). dp is scratch of T*T elements
-// per pair (indexed by bh).
-func attnBackwardGemm[T Float](gemm gemmFunc[T], dqkv, dk, dv, dout, att, qkv []T, ldq int, k, v, dp []T, bh0, bh1, T_, H, d int) {
+// per pair (indexed by bh). k, v, dk and dv rows have stride ldk.
+func attnBackwardGemm[T Float](gemm gemmFunc[T], dqkv, dk, dv, dout, att, qkv []T, ldq int, k, v []T, ldk int, dp []T, bh0, bh1, T_, H, d int) {
 	scale := T(1 / math.Sqrt(float64(d)))
 	hd := H * d
 	for bh := bh0; bh < bh1; bh++ {
@@ -421,8 +423,8 @@ func attnBackwardGemm[T Float](gemm gemmFunc[T], dqkv, dk, dv, dout, att, qkv []
 		P := att[bh*T_*T_ : (bh+1)*T_*T_]
 		dP := dp[bh*T_*T_ : (bh+1)*T_*T_]
 		do := dout[b*T_*hd+h*d:]
-		gemm(true, false, T_, d, T_, 1, P, T_, do, hd, 0, dv[b*T_*hd+h*d:], hd)
-		gemm(false, true, T_, T_, d, 1, do, hd, v[b*T_*hd+h*d:], hd, 0, dP, T_)
+		gemm(true, false, T_, d, T_, 1, P, T_, do, hd, 0, dv[b*T_*ldk+h*d:], ldk)
+		gemm(false, true, T_, T_, d, 1, do, hd, v[b*T_*ldk+h*d:], ldk, 0, dP, T_)
 		for t := 0; t < T_; t++ {
 			p, g := P[t*T_:t*T_+t+1], dP[t*T_:(t+1)*T_]
 			var dot T
@@ -434,8 +436,8 @@ func attnBackwardGemm[T Float](gemm gemmFunc[T], dqkv, dk, dv, dout, att, qkv []
 			}
 			clear(g[t+1:])
 		}
-		gemm(false, false, T_, d, T_, scale, dP, T_, k[b*T_*hd+h*d:], hd, 0, dqkv[b*T_*ldq+h*d:], ldq)
-		gemm(true, false, T_, d, T_, scale, dP, T_, qkv[b*T_*ldq+h*d:], ldq, 0, dk[b*T_*hd+h*d:], hd)
+		gemm(false, false, T_, d, T_, scale, dP, T_, k[b*T_*ldk+h*d:], ldk, 0, dqkv[b*T_*ldq+h*d:], ldq)
+		gemm(true, false, T_, d, T_, scale, dP, T_, qkv[b*T_*ldq+h*d:], ldq, 0, dk[b*T_*ldk+h*d:], ldk)
 	}
 }
 

@@ -35,7 +35,8 @@ type Model[T Float] struct {
 
 type layerActs[T Float] struct {
 	resid, xn1, rstd1 []T // block input, its RMSNorm and 1/rms
-	qkv               []T // (N, (H+2G)d) after RoPE on q and k
+	qkv               []T // (N, C) after RoPE on q and k; C = 3Hd with HLC (composite heads), (H+2G)d otherwise
+	weff              []T // HLC only: (3Hd, D) effective projection, Q rows then composite K and V rows
 	kx, vx            []T // (N, H d) composite keys and values
 	att               []T // (B*H, T, T) attention probabilities
 	ao                []T // (N, H d) attention output before GroupNorm
@@ -53,8 +54,8 @@ type activations[T Float] struct {
 	logits []T // (N, V)
 	lse    []T
 	// Gradient scratch, reused by every layer.
-	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp []T
-	maxLogit, rowLoss                                              []float64
+	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp, dweff []T
+	maxLogit, rowLoss                                                     []float64
 }
 
 // New builds a model with freshly initialised parameters. The compute
@@ -148,12 +149,17 @@ func (m *Model[T]) ensure(B, T_ int) {
 	a := &activations[T]{B: B, T_: T_, layers: make([]layerActs[T], c.Layers)}
 	mk := func(n int) []T { return make([]T, n) }
 	for i := range a.layers {
-		C3 := (H + 2*c.KV(i)) * d
+		C3 := m.qkvWidth(i)
 		maxC3 = max(maxC3, C3)
 		la := &a.layers[i]
 		la.resid, la.xn1, la.rstd1 = mk(N*D), mk(N*D), mk(N)
 		la.qkv = mk(N * C3)
-		la.kx, la.vx = mk(N*H*d), mk(N*H*d)
+		if c.HLC {
+			la.weff = mk(C3 * D)
+		}
+		if !c.HLC && c.KV(i) != H { // GQA expands groups into per-head keys and values
+			la.kx, la.vx = mk(N*H*d), mk(N*H*d)
+		}
 		la.att = mk(B * H * T_ * T_)
 		la.ao = mk(N * H * d)
 		if c.GroupNorm {
@@ -172,6 +178,9 @@ func (m *Model[T]) ensure(B, T_ int) {
 	a.dab, a.dh = mk(N*2*F), mk(N*F)
 	a.dlogits, a.dxf = mk(N*V), mk(N*D)
 	a.dp = mk(B * H * T_ * T_)
+	if c.HLC {
+		a.dweff = mk(3 * H * d * D)
+	}
 	a.maxLogit = make([]float64, B*H)
 	m.acts = a
 	m.tokens = make([]int32, N)
@@ -221,8 +230,6 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 	m.MaxLogit = 0
 	for l := range a.layers {
 		la, lw := &a.layers[l], &m.w.layers[l]
-		G := c.KV(l)
-		C3 := (H + 2*G) * d
 		next := a.out
 		if l+1 < len(a.layers) {
 			next = a.layers[l+1].resid
@@ -230,17 +237,10 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 		par(N, func(lo, hi int) {
 			rmsnormForward(la.xn1[lo*D:], la.rstd1[lo:], la.resid[lo*D:], lw[pAttnNorm], hi-lo, D, 1)
 		})
-		m.gemm(false, true, N, C3, D, 1, la.xn1, D, lw[pWQKV], D, 0, la.qkv, C3)
-		par(B, func(lo, hi int) {
-			ropeForward(la.qkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, H+G, d, 0, m.cos, m.sin)
-		})
-		wk, wv := lw[pWlcK], lw[pWlcV]
-		par(N, func(lo, hi int) {
-			mixForward(la.kx[lo*H*d:], la.qkv[lo*C3:], wk, hi-lo, C3, H*d, G, H, d)
-			mixForward(la.vx[lo*H*d:], la.qkv[lo*C3:], wv, hi-lo, C3, (H+G)*d, G, H, d)
-		})
+		C3 := m.qkvWidth(l)
+		k, v, ldk := m.projectQKV(la, lw, l, B, T_)
 		par(B*H, func(lo, hi int) {
-			a.maxLogit[lo] = attnForwardGemm(m.gemm, la.ao, la.att, la.qkv, C3, la.kx, la.vx, lo, hi, T_, H, d)
+			a.maxLogit[lo] = attnForwardGemm(m.gemm, la.ao, la.att, la.qkv, C3, k, v, ldk, lo, hi, T_, H, d)
 		})
 		for i := range a.maxLogit {
 			m.MaxLogit = max(m.MaxLogit, a.maxLogit[i])
@@ -321,8 +321,6 @@ func (m *Model[T]) Backward(dloss float64) {
 
 	for l := len(a.layers) - 1; l >= 0; l-- {
 		la, lw, lg := &a.layers[l], &m.w.layers[l], &m.g.layers[l]
-		G := c.KV(l)
-		C3 := (H + 2*G) * d
 		// MLP: next = mid + h W2^T; dres is the gradient at next.
 		m.gemm(true, false, D, F, N, 1, a.dres, D, la.h, F, 1, lg[pW2], F)
 		m.gemm(false, false, N, F, D, 1, a.dres, D, lw[pW2], F, 0, a.dh, F)
@@ -340,34 +338,128 @@ func (m *Model[T]) Backward(dloss float64) {
 		} else {
 			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dao, H*d)
 		}
-		par(B*H, func(lo, hi int) {
-			attnBackwardGemm(m.gemm, a.dqkv, a.dkx, a.dvx, dao, la.att, la.qkv, C3, la.kx, la.vx, a.dp, lo, hi, T_, H, d)
-		})
-		if m.fixMix {
-			par(N, func(lo, hi int) {
-				mixBackward(a.dqkv[lo*C3:], nil, a.dkx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
-				mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
-			})
-		} else {
-			// Input gradients row-parallel (W is read only), then dW
-			// entry-parallel; both halves equal mixBackward's.
-			par(N, func(lo, hi int) {
-				mixBackward(a.dqkv[lo*C3:], nil, a.dkx[lo*H*d:], la.qkv[lo*C3:], lw[pWlcK], hi-lo, C3, H*d, G, H, d)
-				mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], lw[pWlcV], hi-lo, C3, (H+G)*d, G, H, d)
-			})
-			par(G*H, func(lo, hi int) {
-				mixGradW(lg[pWlcK], a.dkx, la.qkv, N, C3, H*d, G, H, d, lo, hi)
-				mixGradW(lg[pWlcV], a.dvx, la.qkv, N, C3, (H+G)*d, G, H, d, lo, hi)
-			})
-		}
-		par(B, func(lo, hi int) {
-			ropeBackward(a.dqkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, H+G, d, 0, m.cos, m.sin)
-		})
-		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
-		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
+		m.backQKV(la, lw, lg, l, B, T_, dao)
 		m.rmsBack(a.dres, lg[pAttnNorm], a.dxn, la.resid, lw[pAttnNorm], la.rstd1, N, D, 1, true) // dres is now the gradient at resid.
 	}
 	embedBackward(m.g.emb, a.dres, m.tokens, D)
+}
+
+// qkvWidth is the row width of layer l's qkv activations: 3Hd with HLC
+// (the mixing is folded into the projection, so the buffer holds composite
+// heads), (H+2G)d otherwise.
+func (m *Model[T]) qkvWidth(l int) int {
+	c := m.Cfg
+	if c.HLC {
+		return 3 * c.Heads * c.HeadDim()
+	}
+	return (c.Heads + 2*c.KV(l)) * c.HeadDim()
+}
+
+// projectQKV computes layer l's queries, keys and values from la.xn1 into
+// la.qkv (RoPE applied) and returns where attention reads keys and values
+// and their row stride.
+//
+// HLC is linear in the component projections, so instead of projecting
+// h' component heads and mixing them per token (N*H*h'*d work, scalar), the
+// mixing is folded into the weights once per step: W_eff,j = sum_i
+// W_lc[i,j] W_comp,i (H*h'*d*D work, one small matrix product), and a single
+// SGEMM projects straight to composite heads. RoPE commutes with the mixing
+// (eq. 13), so the result is the same function. MHA reads K and V in place;
+// GQA copies each group's head to its query heads.
+func (m *Model[T]) projectQKV(la *layerActs[T], lw *[pCount][]T, l, B, T_ int) (k, v []T, ldk int) {
+	c := m.Cfg
+	N, D, H, d, G := B*T_, c.Width, c.Heads, c.HeadDim(), c.KV(l)
+	C3 := m.qkvWidth(l)
+	par := m.compute.ParallelFor
+	w := lw[pWQKV]
+	if c.HLC {
+		m.foldQKV(la.weff, lw, G)
+		w = la.weff
+	}
+	m.gemm(false, true, N, C3, D, 1, la.xn1, D, w, D, 0, la.qkv, C3)
+	ropeHeads := H + G
+	if c.HLC {
+		ropeHeads = 2 * H
+	}
+	par(B, func(lo, hi int) {
+		ropeForward(la.qkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, ropeHeads, d, 0, m.cos, m.sin)
+	})
+	switch {
+	case c.HLC:
+		return la.qkv[H*d:], la.qkv[2*H*d:], C3
+	case G == H:
+		return la.qkv[H*d:], la.qkv[2*H*d:], C3
+	}
+	par(N, func(lo, hi int) {
+		mixForward(la.kx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
+		mixForward(la.vx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
+	})
+	return la.kx, la.vx, H * d
+}
+
+// foldQKV writes the effective projection (3Hd x D): the Q rows, then
+// W_eff,K = W_lc^K^T W_comp,K and W_eff,V likewise, as (H x d*D) products.
+func (m *Model[T]) foldQKV(weff []T, lw *[pCount][]T, G int) {
+	c := m.Cfg
+	H, d, D := c.Heads, c.HeadDim(), c.Width
+	n := d * D
+	w := lw[pWQKV]
+	copy(weff[:H*n], w[:H*n])
+	m.gemm(true, false, H, n, G, 1, lw[pWlcK], H, w[H*n:(H+G)*n], n, 0, weff[H*n:2*H*n], n)
+	m.gemm(true, false, H, n, G, 1, lw[pWlcV], H, w[(H+G)*n:(H+2*G)*n], n, 0, weff[2*H*n:3*H*n], n)
+}
+
+// backQKV is the backward pass of projectQKV and attention: from dao (the
+// gradient at the attention output) it accumulates the gradients of wqkv
+// (and of the mixing matrices) and writes a.dxn, the gradient at xn1.
+func (m *Model[T]) backQKV(la *layerActs[T], lw, lg *[pCount][]T, l, B, T_ int, dao []T) {
+	c := m.Cfg
+	a := m.acts
+	N, D, H, d, G := B*T_, c.Width, c.Heads, c.HeadDim(), c.KV(l)
+	C3 := m.qkvWidth(l)
+	par := m.compute.ParallelFor
+	direct := c.HLC || G == H // keys and values live in qkv itself
+	if direct {
+		par(B*H, func(lo, hi int) {
+			attnBackwardGemm(m.gemm, a.dqkv, a.dqkv[H*d:], a.dqkv[2*H*d:], dao, la.att, la.qkv, C3,
+				la.qkv[H*d:], la.qkv[2*H*d:], C3, a.dp, lo, hi, T_, H, d)
+		})
+	} else {
+		par(B*H, func(lo, hi int) {
+			attnBackwardGemm(m.gemm, a.dqkv, a.dkx, a.dvx, dao, la.att, la.qkv, C3, la.kx, la.vx, H*d, a.dp, lo, hi, T_, H, d)
+		})
+		par(N, func(lo, hi int) {
+			mixBackward(a.dqkv[lo*C3:], nil, a.dkx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
+			mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
+		})
+	}
+	ropeHeads := H + G
+	if c.HLC {
+		ropeHeads = 2 * H
+	}
+	par(B, func(lo, hi int) {
+		ropeBackward(a.dqkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, ropeHeads, d, 0, m.cos, m.sin)
+	})
+	if !c.HLC {
+		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
+		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
+		return
+	}
+	// Through the folded weights: dW_eff = dqkv^T xn, then back to the
+	// component projections and the mixing matrices.
+	n := d * D
+	m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 0, a.dweff, D)
+	m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, la.weff, D, 0, a.dxn, D)
+	gw, w := lg[pWQKV], lw[pWQKV]
+	addInto(gw[:H*n], a.dweff[:H*n])
+	for kv := 0; kv < 2; kv++ {
+		comp := w[(H+kv*G)*n : (H+(kv+1)*G)*n]
+		dcomp := gw[(H+kv*G)*n : (H+(kv+1)*G)*n]
+		deff := a.dweff[(1+kv)*H*n : (2+kv)*H*n]
+		// dW_comp (G x n) += W_lc (G x H) dW_eff (H x n); dW_lc (G x H) += W_comp dW_eff^T.
+		m.gemm(false, false, G, n, H, 1, lw[pWlcK+kv], H, deff, n, 1, dcomp, n)
+		m.gemm(false, true, G, H, n, 1, comp, n, deff, n, 1, lg[pWlcK+kv], H)
+	}
 }
 
 // rmsBack is rmsnormBackward split into a row-parallel input gradient
