@@ -28,6 +28,13 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	if m == 1 && !transA && transB && !forceDirect {
+		// A row vector times a transposed matrix (decoding one token): every
+		// output is a dot product of two contiguous rows, so packing B (all
+		// of a weight matrix, every call) would cost far more than the math.
+		sgemvRows(n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
 	if forceDirect || useDirect(m, n, k) {
 		sgemmDirect(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
@@ -419,5 +426,18 @@ func (j *gemmJob) edgeTile(edge, ap, bp []float32, off, mv, nv, kq int, beta flo
 	j.kern.fn(kq, ap, bp, edge, nr, j.alpha, beta, load)
 	for i := 0; i < mv; i++ {
 		copy(j.c[off+i*j.ldc:off+i*j.ldc+nv], edge[i*nr:i*nr+nv])
+	}
+}
+
+// sgemvRows computes c[j] = alpha * dot(a[:k], b[j*ldb:][:k]) + beta*c[j].
+func sgemvRows(n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	x := a[:k]
+	for j := 0; j < n; j++ {
+		d := alpha * Sdot(x, b[j*ldb:j*ldb+k])
+		if beta == 0 {
+			c[j] = d
+		} else {
+			c[j] = d + beta*c[j]
+		}
 	}
 }

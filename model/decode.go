@@ -23,6 +23,8 @@ type KVCache[T Float] struct {
 	att                                   []float64
 	rstd                                  []T
 	vs                                    []T
+	kIdx, vIdx                            []int
+	kW                                    []T
 }
 
 // NewCache allocates a cache for up to capacity positions (at most the
@@ -51,6 +53,7 @@ func (m *Model[T]) NewCache(capacity int) (*KVCache[T], error) {
 	kc.att = make([]float64, capacity)
 	kc.rstd = make([]T, H)
 	kc.vs = make([]T, maxG*d)
+	kc.kIdx, kc.vIdx, kc.kW = make([]int, 0, maxG), make([]int, 0, maxG), make([]T, 0, maxG)
 	return kc, nil
 }
 
@@ -105,20 +108,23 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 			att := kc.att[:pos+1]
 			// Score against the composite key: q . sum_i Wk[i,j] k_i =
 			// sum_i Wk[i,j] (q . k_i), so composite keys are never stored.
+			// The component heads that feed composite head j, and how much.
+			kIdx, kW := kc.kIdx[:0], kc.kW[:0]
+			for i := 0; i < G; i++ {
+				if w := mixWeight(wk, i, j, G, H); w != 0 {
+					kIdx, kW = append(kIdx, i), append(kW, w)
+				}
+			}
 			mx := math.Inf(-1)
 			for u := 0; u <= pos; u++ {
 				var s float64
-				for i := 0; i < G; i++ {
-					w := mixWeight(wk, i, j, G, H)
-					if w == 0 {
-						continue
-					}
+				for n, i := range kIdx {
 					ku := K[(u*G+i)*d : (u*G+i+1)*d]
 					var dot T
 					for e, qv := range q {
 						dot += qv * ku[e]
 					}
-					s += float64(w) * float64(dot)
+					s += float64(kW[n]) * float64(dot)
 				}
 				s *= scale
 				att[u] = s
@@ -130,13 +136,16 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 				sum += att[u]
 			}
 			// o_j = sum_i Wv[i,j] (sum_u p_u v_{u,i}).
+			vIdx := kc.vIdx[:0]
+			for i := 0; i < G; i++ {
+				if mixWeight(wv, i, j, G, H) != 0 {
+					vIdx = append(vIdx, i)
+				}
+			}
 			clear(kc.vs)
 			for u := range att {
 				p := T(att[u] / sum)
-				for i := 0; i < G; i++ {
-					if mixWeight(wv, i, j, G, H) == 0 {
-						continue
-					}
+				for _, i := range vIdx {
 					vu := Vc[(u*G+i)*d : (u*G+i+1)*d]
 					acc := kc.vs[i*d : (i+1)*d]
 					for e, v := range vu {

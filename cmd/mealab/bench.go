@@ -61,7 +61,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	variants := fs.String("variants", "mha,mea,mea-h2", "attention variants: mha, mea, mea-h2 (h'=h/2), gqa, mha+gn, hlc")
 	threads := fs.String("threads", "", "thread counts to measure, e.g. 1,2 (default: all cores)")
 	steps := fs.Int("steps", 5, "timed training steps per measurement (after 2 warm-up steps)")
-	peak := fs.Float64("peak", 0, "roofline in GFLOP/s for the efficiency column (0: omit)")
+	peak := fs.Float64("peak", 0, "roofline in GFLOP/s for the efficiency column (0: omit); with several thread counts, the peak of the largest")
+	peak1 := fs.Float64("peak1", 0, "roofline for 1-thread rows (sgemm_peak's 1-thread median); default --peak")
 	decodeN := fs.Int("decode", 128, "tokens to decode for the decoding measurement")
 	jsonOut := fs.Bool("json", false, "print JSON lines")
 	if err := parseFlags(fs, args, benchUsage, stdout); err != nil {
@@ -111,8 +112,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				r.Threads = th
-				if *peak > 0 {
-					r.Efficiency = r.GFLOPS / *peak
+				if p := *peak; p > 0 {
+					if th == 1 && *peak1 > 0 {
+						p = *peak1
+					}
+					r.Efficiency = r.GFLOPS / p
 				}
 				results = append(results, r)
 				if *jsonOut {
@@ -120,7 +124,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 					continue
 				}
 				eff := "-"
-				if *peak > 0 {
+				if r.Efficiency > 0 {
 					eff = fmt.Sprintf("%.0f%%", 100*r.Efficiency)
 				}
 				fmt.Fprintf(stdout, row, r.Config, r.Variant, strconv.Itoa(th), fmt.Sprintf("%.1f", r.StepMS), commas(r.TokPerSec),
