@@ -180,3 +180,34 @@ func TestUninterruptedEqualsKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestCtrlCPrintsTable interrupts a headless run the way a person would.
+func TestCtrlCPrintsTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real process; skipped with -short")
+	}
+	cmd := mealabCmd(t, "train", "--preset", "quick", "--steps", "100000", "--quiet")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after Ctrl-C: %v\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("no exit 20 s after Ctrl-C")
+	}
+	for _, want := range []string{"interrupted: the table so far", "train loss", "running"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
