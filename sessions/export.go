@@ -46,6 +46,9 @@ type Series struct {
 	Name   string
 	X, Y   []float64
 	Dashed bool
+	// Colour picks the palette entry, 1-based, so that a run's train and
+	// validation lines can share a colour; 0 means by position.
+	Colour int
 }
 
 // Marker is a labelled vertical line on a chart, such as "lr drop" or
@@ -122,10 +125,14 @@ func RenderChart(c Chart) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("series %q: %w", s.Name, err)
 		}
-		line.Color = okabeIto[i%len(okabeIto)]
+		ci := i
+		if s.Colour > 0 {
+			ci = s.Colour - 1
+		}
+		line.Color = okabeIto[ci%len(okabeIto)]
 		line.Width = vg.Points(1.5)
 		// Past the palette, vary the dash pattern so lines stay distinct.
-		if s.Dashed || i >= len(okabeIto) {
+		if s.Dashed || ci >= len(okabeIto) {
 			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		}
 		p.Add(line)

@@ -256,18 +256,18 @@ func safeFile(name string) string {
 func exportPNG(path, title string, runs []record.Loaded) error {
 	var series []sessions.Series
 	var marks []sessions.Marker
-	for _, ld := range runs {
+	for ri, ld := range runs {
 		var x, y []float64
 		for _, p := range ld.History.Points {
 			x, y = append(x, float64(p.Step)), append(y, p.Loss)
 		}
-		series = append(series, sessions.Series{Name: ld.Meta.Name + " train", X: x, Y: y})
+		series = append(series, sessions.Series{Name: ld.Meta.Name + " train", X: x, Y: y, Colour: ri + 1})
 		x, y = nil, nil
 		for _, e := range ld.History.Evals {
 			x, y = append(x, float64(e.Step)), append(y, e.ValLoss)
 		}
 		if len(x) > 0 {
-			series = append(series, sessions.Series{Name: ld.Meta.Name + " val", X: x, Y: y, Dashed: true})
+			series = append(series, sessions.Series{Name: ld.Meta.Name + " val", X: x, Y: y, Dashed: true, Colour: ri + 1})
 		}
 		for _, e := range ld.History.Events {
 			switch e.Kind {
