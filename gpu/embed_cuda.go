@@ -1,0 +1,12 @@
+//go:build cuda
+
+package gpu
+
+import _ "embed"
+
+// ptxSource is kernels.ptx: every kernel in kernels/*.cu compiled by gen.sh
+// to PTX for compute_70, which the driver JIT-compiles at load time for the
+// GPU at hand (Volta through Hopper and later). Users need only the driver.
+//
+//go:embed kernels.ptx
+var ptxSource string

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerates kernels.ptx from kernels/*.cu (go generate ./gpu runs this).
+# Needs nvcc (CUDA 11.8 or newer that still targets compute_70). The flags are
+# fixed so the output is byte-for-byte reproducible with a given nvcc:
+#   -ptx -arch=compute_70   PTX for Volta and newer; the driver JIT-compiles it
+#   -O3                     device optimisation
+#   -std=c++14              the dialect the sources are written in
+#   no -lineinfo / -G       no file paths or debug info in the output
+# Usage: gpu/gen.sh [OUT]   (default OUT: kernels.ptx beside this script)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:-$here/kernels.ptx}"
+if ! command -v nvcc >/dev/null 2>&1; then
+  echo "gen.sh: nvcc not found; install the CUDA toolkit (Debian: nvidia-cuda-toolkit) to regenerate kernels.ptx" >&2
+  exit 1
+fi
+cd "$here/kernels"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+# Compile from inside kernels/ with a relative name so no absolute path can
+# reach the output.
+LC_ALL=C nvcc -ptx -arch=compute_70 -O3 -std=c++14 -o "$tmp/kernels.ptx" all.cu
+mv "$tmp/kernels.ptx" "$out"
