@@ -83,6 +83,10 @@ func (p *workerPool) resize(n int) {
 	}
 }
 
+// afterLastDecrement, when set by a test, runs between a worker's final
+// decrement of a region and its wake-up, where the scheduler may pause it.
+var afterLastDecrement func()
+
 // work is the body of one worker goroutine; it exits when its channel is closed.
 func (p *workerPool) work(ch chan task) {
 	for {
@@ -91,8 +95,13 @@ func (p *workerPool) work(ch chan task) {
 			return
 		}
 		t.fn(t.lo, t.hi)
-		if p.remaining.Add(-1) == 0 && p.sleeping.CompareAndSwap(true, false) {
-			p.wake <- struct{}{}
+		if p.remaining.Add(-1) == 0 {
+			if afterLastDecrement != nil {
+				afterLastDecrement()
+			}
+			if p.sleeping.CompareAndSwap(true, false) {
+				p.wake <- struct{}{}
+			}
 		}
 	}
 }
@@ -158,23 +167,40 @@ func (p *workerPool) run(nt, n int, fn func(lo, hi int)) {
 // wait returns when every worker chunk of the current region has finished. The
 // last worker to finish sends on wake only if it wins the sleeping flag from the
 // caller, so exactly one side consumes it and no token is left over.
+//
+// A token is only a hint, never proof that this region is done: a worker can
+// finish a region, be descheduled between its decrement and its flag swap for
+// longer than callerSpin, and then wake the caller of the next region. So after
+// every wake-up the counter is checked again (this once let a caller return and
+// recycle a GEMM job while a worker still computed on it).
 func (p *workerPool) wait() {
+	for !p.spinUntilDone() {
+		p.sleeping.Store(true)
+		if p.remaining.Load() == 0 && p.sleeping.CompareAndSwap(true, false) {
+			return
+		}
+		<-p.wake
+		if p.remaining.Load() == 0 {
+			return
+		}
+	}
+}
+
+// spinUntilDone polls the region's counter for up to callerSpin and reports
+// whether it reached zero.
+func (p *workerPool) spinUntilDone() bool {
 	var start time.Time
 	for i := 0; p.remaining.Load() != 0; i++ {
 		if i&63 == 0 {
 			if i == 0 {
 				start = time.Now()
 			} else if time.Since(start) > callerSpin {
-				p.sleeping.Store(true)
-				if p.remaining.Load() == 0 && p.sleeping.CompareAndSwap(true, false) {
-					return
-				}
-				<-p.wake
-				return
+				return false
 			}
 		}
 		runtime.Gosched()
 	}
+	return true
 }
 
 // runInline runs the same chunks as run would, one after another on the calling
