@@ -441,3 +441,15 @@ func sgemvRows(n, k int, alpha float32, a, b []float32, ldb int, beta float32, c
 		}
 	}
 }
+
+// Compute is the cpu package as a value: it satisfies model.Compute (the
+// model declares that interface; this package need not import it).
+type Compute struct{}
+
+// Sgemm is the package's Sgemm.
+func (Compute) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// ParallelFor is the package's ParallelFor.
+func (Compute) ParallelFor(n int, fn func(lo, hi int)) { ParallelFor(n, fn) }

@@ -9,13 +9,8 @@ import (
 	"github.com/mealab/mealab/model"
 )
 
-// fast adapts the cpu package to model.Compute (as cmd/mealab does).
-type fast struct{}
-
-func (fast) Sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	cpu.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-func (fast) ParallelFor(n int, fn func(lo, hi int)) { cpu.ParallelFor(n, fn) }
+// fast is the cpu package as a model.Compute.
+type fast = cpu.Compute
 
 type benchCfg struct {
 	name                      string

@@ -11,16 +11,6 @@ import (
 	"github.com/mealab/mealab/trainer"
 )
 
-// cpuCompute adapts the fast CPU kernels to model.Compute for the test
-// (the same few lines cmd/mealab has; tests cannot import package main).
-type cpuCompute struct{}
-
-func (cpuCompute) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	cpu.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-func (cpuCompute) ParallelFor(n int, fn func(lo, hi int)) { cpu.ParallelFor(n, fn) }
-
 // TestRealLab drives the UI against a real trainer.Lab on the quick preset:
 // the stream fills the table, a key press compresses a run's KV heads, and
 // the chart and KV panel show it. It waits only on channels, with a
@@ -38,7 +28,7 @@ func TestRealLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab := trainer.NewLab(trainer.Options{Compute: cpuCompute{}})
+	lab := trainer.NewLab(trainer.Options{Compute: cpu.Compute{}})
 	defer lab.Close()
 	for _, s := range specs {
 		if _, err := lab.Add(s); err != nil {

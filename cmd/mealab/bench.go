@@ -143,7 +143,7 @@ func FLOPsPerToken(c model.Config) float64 {
 }
 
 func benchOne(bc benchConfig, c model.Config, steps, decodeN int) (benchResult, error) {
-	m, err := model.New[float32](c, cpuCompute{})
+	m, err := model.New[float32](c, cpu.Compute{})
 	if err != nil {
 		return benchResult{}, err
 	}
