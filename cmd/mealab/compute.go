@@ -8,7 +8,6 @@ import (
 	"github.com/mealab/mealab/model"
 )
 
-
 // setupCompute sets the thread count (0: all cores) and returns the backend.
 func setupCompute(threads int) model.Compute {
 	if threads > 0 {
