@@ -4,8 +4,11 @@ package gpu
 
 // Training-step benchmarks on the GPU: configs A and B of the lab, and a
 // GPT-2-small-sized model, each as MHA and as MEA. They report tokens per
-// second (tok/s) and milliseconds per step; scripts/gpu_run.sh runs them
-// next to gpu/bench_torch.py (PyTorch eager, same architecture and shapes).
+// second (tok/s) and milliseconds per step, with the runtime's matrix
+// products (tensor cores, 3xTF32, on compute capability 8.0+) and, where
+// those are tensor cores, again with the CUDA-core SGEMM ("simt");
+// scripts/gpu_run.sh runs them next to gpu/bench_torch.py (PyTorch eager,
+// same architecture and shapes).
 //
 //	go test -tags cuda ./gpu/ -run '^$' -bench Step -benchtime 20x
 
@@ -37,15 +40,29 @@ func BenchmarkStep(b *testing.B) {
 	if emulated {
 		b.Skip("the CPU emulator is for correctness, not speed")
 	}
+	r, err := getRuntime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	kinds := []int{r.tc}
+	if r.tc != 0 {
+		kinds = append(kinds, 0)
+	}
+	saved := r.tc
+	defer func() { r.tc = saved }()
 	for _, bc := range benchConfigs() {
 		for _, variant := range []string{"mha", "mea"} {
-			b.Run(fmt.Sprintf("%s_%s", bc.name, variant), func(b *testing.B) {
-				cfg := bc.cfg
-				if err := cfg.ApplyVariant(variant, 0); err != nil {
-					b.Fatal(err)
-				}
-				benchStep(b, cfg, bc.B, bc.T)
-			})
+			for _, kind := range kinds {
+				name := map[int]string{0: "simt", 1: "tc1", 3: "tc3"}[kind]
+				b.Run(fmt.Sprintf("%s_%s_%s", bc.name, variant, name), func(b *testing.B) {
+					cfg := bc.cfg
+					if err := cfg.ApplyVariant(variant, 0); err != nil {
+						b.Fatal(err)
+					}
+					r.tc = kind
+					benchStep(b, cfg, bc.B, bc.T)
+				})
+			}
 		}
 	}
 }

@@ -86,7 +86,13 @@ func Describe() string {
 	if sel == "" {
 		sel = "0"
 	}
-	return head + "; " + strings.Join(parts, "; ") + "; uses GPU " + sel + " (set " + deviceEnv + " to choose)"
+	gemm := "tensor-core GEMMs (3xTF32) on compute 8.0+, CUDA-core FP32 before"
+	if p, err := gemmPasses(); err != nil {
+		gemm = err.Error()
+	} else if p != 3 {
+		gemm = gemmMode(p) + " GEMMs where available (" + gemmEnv + ")"
+	}
+	return head + "; " + strings.Join(parts, "; ") + "; uses GPU " + sel + " (set " + deviceEnv + " to choose); " + gemm
 }
 
 // driverState is the hold on one device: its primary context, the loaded
@@ -95,6 +101,7 @@ type driverState struct {
 	dev    cu.Device
 	ctx    cu.CUContext
 	mod    cu.Module
+	modTC  cu.Module // tensor-core kernels, compute capability 8.0+
 	stream cu.Stream
 	fn     map[string]cu.Function
 }
@@ -135,6 +142,23 @@ func (r *gpuRuntime) openDriver(ord int) error {
 			return fmt.Errorf("cuda: kernel %s missing from kernels.ptx (regenerate with go generate ./gpu): %w", name, err)
 		}
 		d.fn[name] = f
+	}
+	passes, err := gemmPasses()
+	if err != nil {
+		return err
+	}
+	if passes > 0 && r.info.Major >= 8 {
+		if d.modTC, err = cu.LoadData(ptxSM80Source); err != nil {
+			return fmt.Errorf("cuda: loading the embedded tensor-core PTX (set %s=simt to do without): %w", gemmEnv, err)
+		}
+		for _, name := range tcKernelNames {
+			f, err := d.modTC.Function(name)
+			if err != nil {
+				return fmt.Errorf("cuda: kernel %s missing from kernels_sm80.ptx (regenerate with go generate ./gpu): %w", name, err)
+			}
+			d.fn[name] = f
+		}
+		r.tc = passes
 	}
 	if d.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
 		return fmt.Errorf("cuda: creating a stream: %w", err)

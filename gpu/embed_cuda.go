@@ -10,3 +10,9 @@ import _ "embed"
 //
 //go:embed kernels.ptx
 var ptxSource string
+
+// ptxSM80Source is kernels_sm80.ptx: the tensor-core GEMMs, compiled for
+// compute_80 and loaded only on GPUs of compute capability 8.0 or newer.
+//
+//go:embed kernels_sm80.ptx
+var ptxSM80Source string

@@ -68,6 +68,11 @@ static inline unsigned int __float_as_uint(float f) {
     memcpy(&x, &f, 4);
     return x;
 }
+static inline float __uint_as_float(unsigned int x) {
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
 static inline unsigned int atomicMax(unsigned int* p, unsigned int v) {
     unsigned int old = *p;
     if (v > old) *p = v;
@@ -90,9 +95,44 @@ static inline T __shfl_xor_sync(unsigned int, T v, int lane_mask) {
     return r;
 }
 
+// Tensor-core instructions (gemm_tc.cu). cvt.rna.tf32.f32 rounds to 10
+// mantissa bits, to nearest with ties away from zero. mma.m16n8k8 is a
+// warp-collective product: every lane hands in its fragments, and each lane
+// computes its four outputs from the gathered 16x8 A and 8x8 B (summing k
+// in order in float; the hardware's internal rounding differs slightly).
+#define MEALAB_CUDA_EMU 1
+static void emu_warp_gather(const uint32_t* mine, int n, uint32_t* all);
+
+static inline unsigned int to_tf32(float x) {
+    unsigned int b;
+    memcpy(&b, &x, 4);
+    if ((b & 0x7f800000u) != 0x7f800000u) b += 0x1000u; // finite: round half away from zero
+    return b & 0xffffe000u;
+}
+
+static inline void mma_tf32(float* d, const unsigned int* a, const unsigned int* b) {
+    uint32_t mine[6] = {a[0], a[1], a[2], a[3], b[0], b[1]};
+    uint32_t all[32 * 6];
+    emu_warp_gather(mine, 6, all);
+    int l = emu_lane(), g = l >> 2, t = l & 3;
+    for (int r = 0; r < 4; r++) {
+        int row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
+        float acc = d[r];
+        for (int kk = 0; kk < 8; kk++) {
+            // A[row][kk] lives in lane (row%8)*4 + kk%4, register (row>=8) + 2*(kk>=4).
+            int al = (row & 7) * 4 + (kk & 3), ar = (row >> 3) + 2 * (kk >> 2);
+            // B[kk][col] lives in lane col*4 + kk%4, register kk>=4.
+            int bl = col * 4 + (kk & 3), br = kk >> 2;
+            acc = fmaf(__uint_as_float(all[al * 6 + ar]), __uint_as_float(all[bl * 6 + 4 + br]), acc);
+        }
+        d[r] = acc;
+    }
+}
+
 // ---- the kernels -------------------------------------------------------------
 
 #include "kernels/all.cu"
+#include "kernels/gemm_tc.cu"
 
 // ---- fibers ------------------------------------------------------------------
 
@@ -182,6 +222,16 @@ static void emu_yield(int state) {
 }
 
 static void emu_syncthreads() { emu_yield(AT_SYNC); }
+
+static uint32_t emu_gather_slots[kMaxThreads][8];
+
+static void emu_warp_gather(const uint32_t* mine, int n, uint32_t* all) {
+    int lin = emu_cur->lin, w0 = lin & ~31;
+    memcpy(emu_gather_slots[lin], mine, 4 * n);
+    emu_yield(AT_WARP); // everyone has written
+    for (int l = 0; l < 32; l++) memcpy(all + l * n, emu_gather_slots[w0 + l], 4 * n);
+    emu_yield(AT_WARP); // everyone has read
+}
 
 static void emu_warp_exchange(uint64_t v, int src_lane, uint64_t* out) {
     int lin = emu_cur->lin;
@@ -315,6 +365,8 @@ static constexpr int arity(void (*)(A...)) {
 static const Entry emu_kernels[] = {
     K(gemm_nn_128), K(gemm_nt_128), K(gemm_tn_128), K(gemm_tt_128),
     K(gemm_nn_64), K(gemm_nt_64), K(gemm_tn_64), K(gemm_tt_64),
+    K(gemm_tc_nn_128), K(gemm_tc_nt_128), K(gemm_tc_tn_128), K(gemm_tc_tt_128),
+    K(gemm_tc_nn_64), K(gemm_tc_nt_64), K(gemm_tc_tn_64), K(gemm_tc_tt_64),
     K(rmsnorm_fwd), K(rmsnorm_bwd_dx), K(rmsnorm_dgain_partial), K(reduce_partials),
     K(splitk_reduce),
     K(rope), K(mix_fwd), K(mix_bwd_in), K(mix_dw_partial),

@@ -32,6 +32,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 )
@@ -53,7 +54,7 @@ const emulated = true
 var ErrNotBuilt = errors.New("this mealab was built without CUDA; " + BuildHelp)
 
 // emuInfo is the emulated device.
-var emuInfo = DeviceInfo{Index: 0, Name: "mealab CUDA emulator (CPU)", Major: 7, Minor: 0, MemBytes: 4 << 30, SMs: 4}
+var emuInfo = DeviceInfo{Index: 0, Name: "mealab CUDA emulator (CPU)", Major: 8, Minor: 0, MemBytes: 4 << 30, SMs: 4}
 
 // Devices lists the one emulated device.
 func Devices() ([]DeviceInfo, error) { return []DeviceInfo{emuInfo}, nil }
@@ -76,7 +77,17 @@ func (r *gpuRuntime) openDriver(ord int) error {
 	_ = emuKernelSources
 	r.info = emuInfo
 	r.drv.allocs = map[devPtr]int64{}
-	for _, name := range kernelNames {
+	// The emulated mma is slow: the emulator defaults to the CUDA-core
+	// GEMMs unless MEALAB_CUDA_GEMM asks for tensor cores; the tests force
+	// each kind where they compare them.
+	if os.Getenv(gemmEnv) != "" {
+		passes, err := gemmPasses()
+		if err != nil {
+			return err
+		}
+		r.tc = passes
+	}
+	for _, name := range append(append([]string(nil), kernelNames...), tcKernelNames...) {
 		cs := C.CString(name)
 		n := C.emu_nargs(cs)
 		C.free(unsafe.Pointer(cs))

@@ -13,7 +13,9 @@ package gpu
 //   - elementwise maps (embedding, rope, swiglu, adds, cross-entropy
 //     gradient, mixing with few terms): 2e-6, a few ulps;
 //   - row reductions (RMSNorm, softmax, log-sum-exp): 1e-5;
-//   - matrix products and column reductions over K terms: 1e-5 * max(1, sqrt(K)/4);
+//   - matrix products and column reductions over K terms: 1e-5 * max(1, sqrt(K)/4),
+//     for the CUDA-core SGEMM and for the tensor-core 3xTF32 one alike; plain
+//     TF32 (MEALAB_CUDA_GEMM=tc1, never the default) 5e-3;
 //   - float64 reductions (loss sum, gradient norm): 1e-12.
 //
 // On a GPU these run with `go test -tags cuda ./gpu/ -run Conformance`; on
@@ -33,6 +35,34 @@ const (
 )
 
 func tolGemm(k int) float64 { return 1e-5 * math.Max(1, math.Sqrt(float64(k))/4) }
+
+// gemmKinds are the matrix-product kernels to test (gemmOp.ForceGemm): the
+// CUDA-core SGEMM everywhere, the tensor-core ones (3xTF32 and TF32) where
+// the runtime has them (compute capability 8.0+, or the emulator).
+func gemmKinds(r *gpuRuntime) []int {
+	if r.tc == 0 && !emulated {
+		return []int{-1}
+	}
+	return []int{-1, 3, 1}
+}
+
+func gemmKindName(kind int) string {
+	switch kind {
+	case 3:
+		return "tc3"
+	case 1:
+		return "tc1"
+	}
+	return "simt"
+}
+
+// tolKind is tolGemm, or the TF32 bound for plain TF32.
+func tolKind(kind, k int) float64 {
+	if kind == 1 {
+		return 5e-3
+	}
+	return tolGemm(k)
+}
 
 // testRT opens the device and pins the test goroutine to its context.
 func testRT(t testing.TB) *gpuRuntime {
@@ -170,48 +200,53 @@ func TestConformanceGemm(t *testing.T) {
 	r := testRT(t)
 	rng := rand.New(rand.NewPCG(1, 1))
 	shapes := [][3]int{{1, 1, 1}, {67, 131, 45}, {128, 128, 8}, {200, 17, 300}, {5, 260, 33}, {129, 65, 130}}
-	for _, sh := range shapes {
-		for _, tile := range []int{64, 128} {
-			for form := 0; form < 4; form++ {
-				for _, bs := range [][2]float32{{0, 1}, {1, 1}, {-0.5, 1}, {0, 3}, {1, 4}} {
-					beta, split := bs[0], int(bs[1])
-					ta, tb := form&2 != 0, form&1 != 0
-					m, n, k := sh[0], sh[1], sh[2]
-					name := fmt.Sprintf("m%d_n%d_k%d_tile%d_%s_beta%g_split%d", m, n, k, tile, formName(ta, tb), beta, split)
-					// Leading dimensions with padding, to catch stride mix-ups.
-					lda, ldb, ldc := k+3, n+1, n+2
-					ar, ac := m, k
-					if ta {
-						lda, ar, ac = m+3, k, m
+	for _, kind := range gemmKinds(r) {
+		for _, sh := range shapes {
+			for _, tile := range []int{64, 128} {
+				for form := 0; form < 4; form++ {
+					for bi, bs := range [][2]float32{{0, 1}, {1, 1}, {-0.5, 1}, {0, 3}, {1, 4}} {
+						if kind == 1 && bi > 0 {
+							continue // plain TF32: one case per shape and form
+						}
+						beta, split := bs[0], int(bs[1])
+						ta, tb := form&2 != 0, form&1 != 0
+						m, n, k := sh[0], sh[1], sh[2]
+						name := fmt.Sprintf("%s_m%d_n%d_k%d_tile%d_%s_beta%g_split%d", gemmKindName(kind), m, n, k, tile, formName(ta, tb), beta, split)
+						// Leading dimensions with padding, to catch stride mix-ups.
+						lda, ldb, ldc := k+3, n+1, n+2
+						ar, ac := m, k
+						if ta {
+							lda, ar, ac = m+3, k, m
+						}
+						br := k
+						if tb {
+							ldb, br = k+1, n
+						}
+						_ = ac
+						a := randF(rng, ar*lda, 1)
+						b := randF(rng, br*ldb, 1)
+						c := randF(rng, m*ldc, 1)
+						want := make([]float64, len(c))
+						for i, v := range c {
+							want[i] = float64(v)
+						}
+						alpha := float32(0.75)
+						gemmRef64(ta, tb, m, n, k, float64(alpha), a, lda, b, ldb, float64(beta), want, ldc)
+						da, db := devF(t, r, a), devF(t, r, b)
+						var dc dbuf
+						if beta == 0 {
+							dc = devGarbage(t, r, len(c)) // beta 0 must not read C
+						} else {
+							dc = devF(t, r, c)
+						}
+						must(t, r.gemm(gemmOp{TA: ta, TB: tb, M: m, N: n, K: k, Alpha: alpha, A: da.ptr, LDA: lda, B: db.ptr, LDB: ldb,
+							Beta: beta, C: dc.ptr, LDC: ldc, ForceTile: tile, ForceSplit: split, ForceGemm: kind}))
+						got := host(t, r, dc, len(c))
+						// Columns past n in each row of C are padding: with beta 0
+						// they keep their NaN, so only compare the m x n block.
+						keep := func(i int) bool { return i%ldc < n }
+						checkErr(t, name, relErr(got, want, keep), tolKind(kind, k))
 					}
-					br := k
-					if tb {
-						ldb, br = k+1, n
-					}
-					_ = ac
-					a := randF(rng, ar*lda, 1)
-					b := randF(rng, br*ldb, 1)
-					c := randF(rng, m*ldc, 1)
-					want := make([]float64, len(c))
-					for i, v := range c {
-						want[i] = float64(v)
-					}
-					alpha := float32(0.75)
-					gemmRef64(ta, tb, m, n, k, float64(alpha), a, lda, b, ldb, float64(beta), want, ldc)
-					da, db := devF(t, r, a), devF(t, r, b)
-					var dc dbuf
-					if beta == 0 {
-						dc = devGarbage(t, r, len(c)) // beta 0 must not read C
-					} else {
-						dc = devF(t, r, c)
-					}
-					must(t, r.gemm(gemmOp{TA: ta, TB: tb, M: m, N: n, K: k, Alpha: alpha, A: da.ptr, LDA: lda, B: db.ptr, LDB: ldb,
-						Beta: beta, C: dc.ptr, LDC: ldc, ForceTile: tile, ForceSplit: split}))
-					got := host(t, r, dc, len(c))
-					// Columns past n in each row of C are padding: with beta 0
-					// they keep their NaN, so only compare the m x n block.
-					keep := func(i int) bool { return i%ldc < n }
-					checkErr(t, name, relErr(got, want, keep), tolGemm(k))
 				}
 			}
 		}
@@ -250,15 +285,19 @@ func TestConformanceGemmBatchedCausal(t *testing.T) {
 			}
 		}
 		dq, dk, dP := devF(t, r, q), devF(t, r, kk), devF(t, r, P)
-		for _, tile := range []int{64, 128} {
-			name := fmt.Sprintf("B%d_H%d_T%d_d%d_tile%d", B, H, T, d, tile)
+		for _, kt := range [][2]int{{-1, 64}, {-1, 128}, {3, 64}, {3, 128}, {1, 128}} {
+			kind, tile := kt[0], kt[1]
+			if kind > 0 && r.tc == 0 && !emulated {
+				continue
+			}
+			name := fmt.Sprintf("%s_B%d_H%d_T%d_d%d_tile%d", gemmKindName(kind), B, H, T, d, tile)
 			// Mode 1: S = 0.5 Q K^T, lower triangle only.
 			S := devGarbage(t, r, Z*T*T)
 			must(t, r.gemm(gemmOp{TB: true, M: T, N: T, K: d, Alpha: 0.5,
 				A: dq.ptr, LDA: ld, SA1: int64(T * ld), SA2: int64(d),
 				B: dk.ptr, LDB: ld, SB1: int64(T * ld), SB2: int64(d),
 				C: S.ptr, LDC: T, SC1: int64(H * T * T), SC2: int64(T * T),
-				Z: Z, Zdiv: H, Causal: 1, ForceTile: tile}))
+				Z: Z, Zdiv: H, Causal: 1, ForceTile: tile, ForceGemm: kind}))
 			got := host(t, r, S, Z*T*T)
 			want := make([]float64, Z*T*T)
 			for z := 0; z < Z; z++ {
@@ -266,7 +305,7 @@ func TestConformanceGemmBatchedCausal(t *testing.T) {
 				gemmRef64(false, true, T, T, d, 0.5, q[b*T*ld+h*d:], ld, kk[b*T*ld+h*d:], ld, 0, want[z*T*T:], T)
 			}
 			lower := func(i int) bool { return (i%(T*T))%T <= (i%(T*T))/T }
-			checkErr(t, name+"_causal1_QKt", relErr(got, want, lower), tolGemm(d))
+			checkErr(t, name+"_causal1_QKt", relErr(got, want, lower), tolKind(kind, d))
 
 			// Mode 2: O = P V (P lower triangular), into a strided output.
 			O := devGarbage(t, r, B*T*ld)
@@ -274,7 +313,7 @@ func TestConformanceGemmBatchedCausal(t *testing.T) {
 				A: dP.ptr, LDA: T, SA1: int64(H * T * T), SA2: int64(T * T),
 				B: dk.ptr, LDB: ld, SB1: int64(T * ld), SB2: int64(d),
 				C: O.ptr, LDC: ld, SC1: int64(T * ld), SC2: int64(d),
-				Z: Z, Zdiv: H, Causal: 2, ForceTile: tile}))
+				Z: Z, Zdiv: H, Causal: 2, ForceTile: tile, ForceGemm: kind}))
 			got = host(t, r, O, B*T*ld)
 			want = make([]float64, B*T*ld)
 			for z := 0; z < Z; z++ {
@@ -282,7 +321,7 @@ func TestConformanceGemmBatchedCausal(t *testing.T) {
 				gemmRef64(false, false, T, d, T, 1, P[z*T*T:], T, kk[b*T*ld+h*d:], ld, 0, want[b*T*ld+h*d:], ld)
 			}
 			inHeads := func(i int) bool { return i%ld < H*d }
-			checkErr(t, name+"_causal2_PV", relErr(got, want, inHeads), tolGemm(T))
+			checkErr(t, name+"_causal2_PV", relErr(got, want, inHeads), tolKind(kind, T))
 
 			// Mode 3: dV = P^T dO.
 			O3 := devGarbage(t, r, B*T*ld)
@@ -290,14 +329,14 @@ func TestConformanceGemmBatchedCausal(t *testing.T) {
 				A: dP.ptr, LDA: T, SA1: int64(H * T * T), SA2: int64(T * T),
 				B: dq.ptr, LDB: ld, SB1: int64(T * ld), SB2: int64(d),
 				C: O3.ptr, LDC: ld, SC1: int64(T * ld), SC2: int64(d),
-				Z: Z, Zdiv: H, Causal: 3, ForceTile: tile}))
+				Z: Z, Zdiv: H, Causal: 3, ForceTile: tile, ForceGemm: kind}))
 			got = host(t, r, O3, B*T*ld)
 			want = make([]float64, B*T*ld)
 			for z := 0; z < Z; z++ {
 				b, h := z/H, z%H
 				gemmRef64(true, false, T, d, T, 1, P[z*T*T:], T, q[b*T*ld+h*d:], ld, 0, want[b*T*ld+h*d:], ld)
 			}
-			checkErr(t, name+"_causal3_PtdO", relErr(got, want, inHeads), tolGemm(T))
+			checkErr(t, name+"_causal3_PtdO", relErr(got, want, inHeads), tolKind(kind, T))
 		}
 	}
 }

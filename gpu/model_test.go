@@ -120,6 +120,27 @@ func TestConformanceForwardBackward(t *testing.T) {
 	mha := conformanceVariants()[0].cfg
 	mha.Context = 160
 	t.Run("MHA_B4_T150", func(t *testing.T) { checkForwardBackward(t, mha, 4, 150) })
+
+	// The other matrix-product kernels: CUDA cores where the runtime uses
+	// tensor cores by default, and tensor cores (3xTF32) where it does not
+	// but has them (the emulator).
+	r := testRT(t)
+	other := 3
+	if r.tc != 0 {
+		other = 0
+	} else if !emulated {
+		return // no tensor cores before compute capability 8.0
+	}
+	saved := r.tc
+	r.tc = other
+	defer func() { r.tc = saved }()
+	for _, vi := range []int{0, 6} {
+		vc := conformanceVariants()[vi]
+		t.Run(fmt.Sprintf("%s_B2_T12_%s", vc.name, gemmKindName(map[int]int{0: -1, 3: 3}[other])), func(t *testing.T) {
+			checkForwardBackward(t, vc.cfg, 2, 12)
+		})
+	}
+	t.Run("MEA_B4_T160_"+gemmKindName(map[int]int{0: -1, 3: 3}[other]), func(t *testing.T) { checkForwardBackward(t, long, 4, 160) })
 }
 
 func checkForwardBackward(t *testing.T, cfg model.Config, B, T int) {

@@ -44,6 +44,7 @@ type gemmOp struct {
 	Causal      int
 	ForceTile   int // 64 or 128 to pick the tile (tests); 0 chooses
 	ForceSplit  int // split-K factor (tests); 0 chooses, 1 disables
+	ForceGemm   int // tests: -1 CUDA cores, 1 or 3 tensor-core passes; 0 the runtime's choice
 }
 
 func (r *gpuRuntime) gemm(g gemmOp) error {
@@ -67,7 +68,17 @@ func (r *gpuRuntime) gemm(g gemmOp) error {
 			tile = 128
 		}
 	}
+	passes := r.tc
+	switch {
+	case g.ForceGemm < 0:
+		passes = 0
+	case g.ForceGemm > 0:
+		passes = g.ForceGemm
+	}
 	name := "gemm_"
+	if passes > 0 {
+		name = "gemm_tc_"
+	}
 	if g.TA {
 		name += "t"
 	} else {
@@ -93,24 +104,30 @@ func (r *gpuRuntime) gemm(g gemmOp) error {
 		if err != nil {
 			return err
 		}
-		err = r.launch(name, ceilDiv(g.N, tile), ceilDiv(g.M, tile), split, threads,
-			iArg(g.M), iArg(g.N), iArg(g.K), fArg(g.Alpha),
+		args := []uint64{iArg(g.M), iArg(g.N), iArg(g.K), fArg(g.Alpha),
 			pArg(g.A), iArg(g.LDA), 0, 0,
 			pArg(g.B), iArg(g.LDB), 0, 0,
-			fArg(0), pArg(ws), iArg(g.N), lArg(int64(g.M)*int64(g.N)), 0,
-			iArg(1), iArg(0), iArg(chunk))
+			fArg(0), pArg(ws), iArg(g.N), lArg(int64(g.M) * int64(g.N)), 0,
+			iArg(1), iArg(0), iArg(chunk)}
+		if passes > 0 {
+			args = append(args, iArg(passes))
+		}
+		err = r.launch(name, ceilDiv(g.N, tile), ceilDiv(g.M, tile), split, threads, args...)
 		if err != nil {
 			return err
 		}
 		return r.launch("splitk_reduce", r.blocksFor(int64(g.M)*int64(g.N)), 1, 1, threads,
 			pArg(g.C), iArg(g.LDC), pArg(ws), iArg(g.M), iArg(g.N), iArg(split), fArg(g.Beta))
 	}
-	return r.launch(name, ceilDiv(g.N, tile), ceilDiv(g.M, tile), g.Z, threads,
-		iArg(g.M), iArg(g.N), iArg(g.K), fArg(g.Alpha),
+	args := []uint64{iArg(g.M), iArg(g.N), iArg(g.K), fArg(g.Alpha),
 		pArg(g.A), iArg(g.LDA), lArg(g.SA1), lArg(g.SA2),
 		pArg(g.B), iArg(g.LDB), lArg(g.SB1), lArg(g.SB2),
 		fArg(g.Beta), pArg(g.C), iArg(g.LDC), lArg(g.SC1), lArg(g.SC2),
-		iArg(g.Zdiv), iArg(g.Causal), iArg(0))
+		iArg(g.Zdiv), iArg(g.Causal), iArg(0)}
+	if passes > 0 {
+		args = append(args, iArg(passes))
+	}
+	return r.launch(name, ceilDiv(g.N, tile), ceilDiv(g.M, tile), g.Z, threads, args...)
 }
 
 // gemm2 is the unbatched product the layers use.

@@ -36,11 +36,52 @@ var kernelNames = []string{
 	"ce_fwd", "sum_to_double", "ce_bwd", "sumsq_partial", "sum_double", "adamw", "scale_inplace",
 }
 
+// tcKernelNames are the tensor-core GEMMs of kernels_sm80.ptx (compute
+// capability 8.0+).
+var tcKernelNames = []string{
+	"gemm_tc_nn_128", "gemm_tc_nt_128", "gemm_tc_tn_128", "gemm_tc_tt_128",
+	"gemm_tc_nn_64", "gemm_tc_nt_64", "gemm_tc_tn_64", "gemm_tc_tt_64",
+}
+
+// gemmEnv picks the matrix-product kernels: "tc3" (tensor cores, 3xTF32,
+// about float32 accuracy; the default on compute capability 8.0+), "tc1"
+// (tensor cores, plain TF32: faster, ~1e-3 relative error) or "simt"
+// (CUDA cores, float32; the only choice before 8.0).
+const gemmEnv = "MEALAB_CUDA_GEMM"
+
+// gemmPasses reads gemmEnv: 3 for tc3, 1 for tc1, 0 for simt.
+func gemmPasses() (int, error) {
+	switch v := os.Getenv(gemmEnv); v {
+	case "", "tc3":
+		return 3, nil
+	case "tc1":
+		return 1, nil
+	case "simt":
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("cuda: %s=%q; choose tc3 (default), tc1 or simt", gemmEnv, v)
+	}
+}
+
+// gemmMode says which products run, for Describe.
+func gemmMode(passes int) string {
+	switch passes {
+	case 3:
+		return "tensor cores, 3xTF32"
+	case 1:
+		return "tensor cores, TF32"
+	}
+	return "CUDA cores, FP32"
+}
+
 // gpuRuntime is the process's hold on one device.
 type gpuRuntime struct {
 	info DeviceInfo
 	drv  driverState
-	ws   dbuf // split-K workspace, grown on demand (all work is on one stream)
+	// tc is the tensor-core GEMM's passes (3 or 1), 0 when the products run
+	// on CUDA cores (compute capability below 8.0, or gemmEnv=simt).
+	tc int
+	ws dbuf // split-K workspace, grown on demand (all work is on one stream)
 }
 
 // workspace returns scratch of at least n floats. Growing it waits for

@@ -5,7 +5,8 @@
 #     every kernel and whole training steps against the CPU reference; needs
 #     cgo and a C++ compiler, not the CUDA toolkit;
 #  2. with the CUDA toolkit (nvcc and cuda.h; Debian: nvidia-cuda-toolkit):
-#     gpu/kernels.ptx regenerates byte-identically, and the cuda build of
+#     gpu/kernels.ptx and gpu/kernels_sm80.ptx regenerate byte-identically,
+#     and the cuda build of
 #     ./gpu/... vets and builds (linking libcuda, the driver's or the stub).
 # Nothing here runs on a GPU: scripts/gpu_run.sh does that.
 set -euo pipefail
@@ -43,21 +44,23 @@ if [ -z "$have_lib" ]; then
   done
 fi
 
-echo "== cuda: kernels.ptx regenerates byte-identically"
+echo "== cuda: the committed PTX regenerates byte-identically"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-gpu/gen.sh "$tmp/kernels.ptx"
-committed_rel="$(grep -m1 '^// Cuda compilation tools' gpu/kernels.ptx || true)"
-local_rel="$(grep -m1 '^// Cuda compilation tools' "$tmp/kernels.ptx" || true)"
-if [ "$committed_rel" != "$local_rel" ]; then
-  echo "kernels.ptx was made by a different nvcc (${committed_rel#// } vs local ${local_rel#// }): byte comparison skipped; regenerate with go generate ./gpu if the sources changed"
-elif ! cmp -s gpu/kernels.ptx "$tmp/kernels.ptx"; then
-  echo "gpu/kernels.ptx is stale: the kernels in gpu/kernels/ compile to different PTX. Run: go generate ./gpu"
-  diff gpu/kernels.ptx "$tmp/kernels.ptx" | head -20 || true
-  exit 1
-else
-  echo "kernels.ptx is up to date ($(wc -c <gpu/kernels.ptx) bytes, ${local_rel#// })"
-fi
+gpu/gen.sh "$tmp"
+for f in kernels.ptx kernels_sm80.ptx; do
+  committed_rel="$(grep -m1 '^// Cuda compilation tools' "gpu/$f" || true)"
+  local_rel="$(grep -m1 '^// Cuda compilation tools' "$tmp/$f" || true)"
+  if [ "$committed_rel" != "$local_rel" ]; then
+    echo "$f was made by a different nvcc (${committed_rel#// } vs local ${local_rel#// }): byte comparison skipped; regenerate with go generate ./gpu if the sources changed"
+  elif ! cmp -s "gpu/$f" "$tmp/$f"; then
+    echo "gpu/$f is stale: the kernels in gpu/kernels/ compile to different PTX. Run: go generate ./gpu"
+    diff "gpu/$f" "$tmp/$f" | head -20 || true
+    exit 1
+  else
+    echo "$f is up to date ($(wc -c <"gpu/$f") bytes, ${local_rel#// })"
+  fi
+done
 
 echo "== cuda: go vet -tags cuda ./gpu/..."
 CGO_ENABLED=1 go vet -tags cuda ./gpu/...

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # The one prepared script for a session that has an NVIDIA GPU. It
 #   1. prints nvidia-smi;
-#   2. builds the CUDA test binary (go test -c -tags cuda ./gpu/) when Go is
-#      installed, else uses the one `scripts/gpu_run.sh --prepare` built
-#      elsewhere (out/gpu/gpu.test: GPU images usually have no Go);
+#   2. uses the CUDA test binary that `scripts/gpu_run.sh --prepare` built
+#      (out/gpu/gpu.test: GPU images usually have no Go), or builds it
+#      (go test -c -tags cuda ./gpu/) when there is none and Go is here;
 #   3. checks that libcuda resolves (ldd), looking in the driver's usual
 #      folders when it does not;
 #   4. runs the conformance suite on the GPU against the CPU reference
 #      (-run Conformance: every kernel on random shapes, full training steps
 #      of every attention variant, AdamW steps);
 #   5. times training steps of configs A, B and L (MHA and MEA) on mealab's
-#      kernels (-bench Step);
+#      kernels, tensor-core and CUDA-core GEMMs (-bench Step);
 #   6. times the same steps in PyTorch eager (gpu/bench_torch.py);
 #   7. writes everything under $OUT (or out/gpu-results) and prints a table.
 # Each step has its own timeout; the whole run stays under ~8 minutes.
 #
 # Usage:
-#   scripts/gpu_run.sh --prepare   # here, with Go and the CUDA headers: build out/gpu/
-#   scripts/gpu_run.sh             # on the GPU machine (carry out/gpu if it has no Go)
+#   scripts/gpu_run.sh --prepare   # with Go and the CUDA headers (no GPU needed): build out/gpu/
+#   scripts/gpu_run.sh             # on the GPU machine, with out/gpu carried along
+# From a session with the device tool: run --prepare here, then
+#   run(command="scripts/gpu_run.sh", carry=["out/gpu"], timeout_s=540)
+# and read the results from the returned files ($OUT).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -62,18 +65,25 @@ say "== 2. CUDA test binary"
 tmpd="$(mktemp -d)"
 trap 'rm -rf "$tmpd"' EXIT
 bin="$tmpd/gpu.test"
-if command -v go >/dev/null 2>&1; then
+if [ -x "$prebuilt/gpu.test" ]; then
+  # Prepared with --prepare (GPU images usually have no Go, and cu may not
+  # build against a newer CUDA's headers).
+  cp "$prebuilt/gpu.test" "$bin"
+  built_at="$(cat "$prebuilt/commit.txt" 2>/dev/null || echo unknown)"
+  head_now="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  say "using the prebuilt $prebuilt/gpu.test (built at commit $built_at)"
+  if [ "$built_at" != "$head_now" ]; then
+    say "warning: the checkout is at $head_now; rerun --prepare if gpu/ changed since"
+  fi
+elif command -v go >/dev/null 2>&1; then
   build_env
   if ! timeout 300 env CGO_ENABLED=1 go test -c -tags cuda -o "$bin" ./gpu/ 2>&1 | tee -a "$log"; then
-    say "building the CUDA test binary failed"
+    say "building the CUDA test binary failed; build it elsewhere with scripts/gpu_run.sh --prepare and carry $prebuilt"
     exit 1
   fi
   say "built with $(go version)"
-elif [ -x "$prebuilt/gpu.test" ]; then
-  cp "$prebuilt/gpu.test" "$bin"
-  say "using the prebuilt $prebuilt/gpu.test (commit $(cat "$prebuilt/commit.txt" 2>/dev/null || echo unknown)); no Go here"
 else
-  say "no Go here and no prebuilt $prebuilt/gpu.test: run 'scripts/gpu_run.sh --prepare' on a machine with Go and the CUDA headers, and carry $prebuilt"
+  say "no prebuilt $prebuilt/gpu.test and no Go here: run 'scripts/gpu_run.sh --prepare' on a machine with Go and the CUDA headers, and carry $prebuilt"
   exit 1
 fi
 
@@ -123,13 +133,19 @@ python3 - "$res" <<'PY' 2>&1 | tee -a "$log"
 import json, os, re, sys
 res = sys.argv[1]
 rows = {}
+kinds = []
 try:
     for line in open(os.path.join(res, "bench_go.txt")):
-        m = re.match(r"BenchmarkStep/(\w+)_(mha|mea)(?:-\d+)?\s+\d+\s+\d+ ns/op(.*)", line)
+        m = re.match(r"BenchmarkStep/(\w+?)_(mha|mea)_(\w+?)(?:-\d+)?\s+\d+\s+\d+ ns/op(.*)", line)
         if not m:
             continue
-        vals = dict((u, float(v)) for v, u in re.findall(r"([\d.e+]+) (\S+)", m.group(3)))
-        rows[(m.group(1), m.group(2))] = {"mealab_tok_s": vals.get("tok/s"), "mealab_ms_step": vals.get("ms/step")}
+        vals = dict((u, float(v)) for v, u in re.findall(r"([\d.e+]+) (\S+)", m.group(4)))
+        kind = m.group(3)
+        if kind not in kinds:
+            kinds.append(kind)
+        r = rows.setdefault((m.group(1), m.group(2)), {})
+        r["mealab_%s_tok_s" % kind] = vals.get("tok/s")
+        r["mealab_%s_ms_step" % kind] = vals.get("ms/step")
 except OSError:
     pass
 torch = {}
@@ -141,15 +157,16 @@ try:
 except (OSError, ValueError):
     pass
 out = {"device": torch.get("device"), "torch": torch.get("torch"), "rows": []}
-print("%-4s %-4s %14s %18s %16s %8s" % ("cfg", "var", "mealab tok/s", "torch manual tok/s", "torch sdpa tok/s", "ratio"))
+cols = ["mealab_%s_tok_s" % k for k in kinds] + ["torch_manual_tok_s", "torch_sdpa_tok_s"]
+print("tokens/s (higher is better); ratio = mealab %s / torch eager manual attention" % (kinds[0] if kinds else "?"))
+print("%-4s %-4s " % ("cfg", "var") + " ".join("%18s" % c.replace("_tok_s", "") for c in cols) + " %7s" % "ratio")
 for (c, v), r in sorted(rows.items()):
     ratio = None
-    if r.get("mealab_tok_s") and r.get("torch_manual_tok_s"):
-        ratio = r["mealab_tok_s"] / r["torch_manual_tok_s"]
+    if kinds and r.get(cols[0]) and r.get("torch_manual_tok_s"):
+        ratio = r[cols[0]] / r["torch_manual_tok_s"]
     out["rows"].append(dict(config=c, variant=v, ratio_vs_torch_manual=ratio, **r))
     f = lambda x: "-" if x is None else "%.0f" % x
-    print("%-4s %-4s %14s %18s %16s %8s" % (c, v, f(r.get("mealab_tok_s")), f(r.get("torch_manual_tok_s")),
-                                            f(r.get("torch_sdpa_tok_s")), "-" if ratio is None else "%.2fx" % ratio))
+    print("%-4s %-4s " % (c, v) + " ".join("%18s" % f(r.get(col)) for col in cols) + " %7s" % ("-" if ratio is None else "%.2fx" % ratio))
 json.dump(out, open(os.path.join(res, "summary.json"), "w"), indent=1)
 PY
 say "results in $res ($(($(date +%s) - start)) s)"
