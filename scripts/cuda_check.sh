@@ -16,6 +16,7 @@ echo "== cuda: kernels on the CPU emulator (go test -tags cudaemu ./gpu/)"
 cxx="${CXX:-g++}"
 if command -v "$cxx" >/dev/null 2>&1; then
   CGO_ENABLED=1 go test -count=1 -tags cudaemu ./gpu/
+  CGO_ENABLED=1 go test -count=1 -tags cudaemu -run Cuda ./trainer/
 else
   echo "cuda emulator tests skipped: no C++ compiler ($cxx; apt-get install g++)"
 fi
