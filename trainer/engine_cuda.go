@@ -39,6 +39,8 @@ func (e *cudaEngine) Eval(x, y []int32, B, T int, logits []float32) (float64, er
 	return loss, e.g.Logits(logits)
 }
 
-func (e *cudaEngine) Download(params, m, v []float32) (int64, error) { return e.g.Download(params, m, v) }
+func (e *cudaEngine) Download(params, m, v []float32) (int64, error) {
+	return e.g.Download(params, m, v)
+}
 
 func (e *cudaEngine) Close() error { return e.g.Close() }
