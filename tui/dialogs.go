@@ -400,9 +400,14 @@ func (m *Model) surgeryView(w int) []string {
 
 var formVariants = []string{"mha", "gqa", "mqa", "mha+gn", "hlc", "mea"}
 
+// formDevices are the devices a run can train on; the pure-Go build refuses
+// cuda with a message that says how to get a CUDA build.
+var formDevices = []string{"cpu", "cuda"}
+
 type formState struct {
 	name, heads, kv, width, layers, lr, steps field
 	variant                                   int
+	device                                    int
 	focus                                     int
 	base                                      []presets.Setting
 	spec                                      trainer.RunSpec
@@ -410,7 +415,7 @@ type formState struct {
 	pending                                   bool
 }
 
-const formFields = 8 // name, variant, heads, kv, width, layers, lr, steps
+const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
 
 func variantKeyword(c model.Config) string {
 	c = c.Normalized()
@@ -500,6 +505,9 @@ func (m *Model) openForm() {
 	fs.layers = newField(strconv.Itoa(c.Layers), digits, 3)
 	fs.lr = newField(strconv.FormatFloat(spec.Sched.Peak, 'g', -1, 64), floatChrs, 12)
 	fs.steps = newField(strconv.Itoa(spec.Sched.Total), digits, 7)
+	if spec.Device == "cuda" {
+		fs.device = 1
+	}
 	m.form = fs
 	m.mode = modeForm
 	m.validateForm()
@@ -543,6 +551,7 @@ func (m *Model) validateForm() {
 	if f.kv.val != "" {
 		add("kv", f.kv.val)
 	}
+	add("device", formDevices[f.device])
 	if strings.TrimSpace(f.name.val) == "" {
 		f.err = "name: give the run a name"
 		return
@@ -588,6 +597,8 @@ func (m *Model) formKey(k tea.KeyPressMsg) tea.Cmd {
 		if f.name.fresh { // the suggested name follows the variant
 			f.name = newField(fmt.Sprintf("%s-%d", formVariants[f.variant], len(m.st.order)+1), nameChrs, 24)
 		}
+	case f.focus == 8 && (s == "left" || s == "right" || s == "space"):
+		f.device = (f.device + 1) % len(formDevices)
 	case is(k, m.keys.Enter):
 		m.validateForm()
 		if f.err != "" {
@@ -634,7 +645,18 @@ func (m *Model) formView(w int) []string {
 		th.dim.Render(" G for gqa, h' for mea/hlc")
 	row3 := left(4, "width D", &f.width, 5) + label(5, "layers") + f.layers.view(f.focus == 5, th, 3)
 	row4 := left(6, "peak LR", &f.lr, 8) + label(7, "steps") + f.steps.view(f.focus == 7, th, 7)
-	lines = append(lines, clip(row1, w), clip(row2, w), clip(row3, w), clip(row4, w))
+	var ds []string
+	for i, d := range formDevices {
+		if i == f.device {
+			d = "<" + d + ">"
+			if f.focus == 8 {
+				d = th.sel.Render(d)
+			}
+		}
+		ds = append(ds, d)
+	}
+	row5 := label(8, "device") + strings.Join(ds, " ")
+	lines = append(lines, clip(row1, w), clip(row2, w), clip(row3, w), clip(row4, w), clip(row5, w))
 	if f.err == "" {
 		c := f.spec.Model
 		data := f.spec.Data.Kind

@@ -440,3 +440,19 @@ func batchCmds(cmd tea.Cmd) []tea.Cmd {
 		return []tea.Cmd{cmd} // a lone tick
 	}
 }
+
+func TestFormDeviceToggle(t *testing.T) {
+	m := newTestModel(t, newFakeLab(), 80, 24)
+	keys(t, m, "n")
+	for range 8 {
+		keys(t, m, "tab")
+	}
+	keys(t, m, "right")
+	if m.form.device != 1 || m.form.spec.Device != "cuda" {
+		t.Fatalf("device field: %d, spec device %q; want cuda after → on the device row", m.form.device, m.form.spec.Device)
+	}
+	keys(t, m, "space")
+	if m.form.spec.Device != "cpu" {
+		t.Fatalf("space should toggle back to cpu, got %q", m.form.spec.Device)
+	}
+}
