@@ -41,6 +41,7 @@ type runFlags struct {
 	threads int
 	session string
 	dir     string
+	device  string
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -51,6 +52,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads (default: all cores)")
 	fs.StringVar(&f.session, "session", "", "record into (or reopen) the session `NAME`")
 	fs.StringVar(&f.dir, "dir", "", "sessions directory (default $XDG_DATA_HOME/mealab/sessions)")
+	fs.StringVar(&f.device, "device", "", "train every run on `cpu` or cuda (the same as --set device=...)")
 }
 
 // specs loads the preset and applies the flags.
@@ -65,6 +67,13 @@ func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
 	}
 	if f.steps > 0 {
 		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
+	}
+	if f.device != "" {
+		st, err := presets.ParseSet("device=" + f.device)
+		if err != nil {
+			return nil, nil, usagef("--device %s: use cpu or cuda", f.device)
+		}
+		over = append(over, st)
 	}
 	if p.NeedsData && f.data == "" && !hasSet(f.sets, "data") {
 		return nil, nil, usagef("preset %s trains on a text file: add --data FILE (for example --data ../shared/data/tinyshakespeare.txt)", p.Name)
