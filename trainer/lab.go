@@ -290,8 +290,8 @@ func (l *Lab) Add(spec RunSpec) (RunID, error) {
 			if ep, err := r.evaluate(); err == nil {
 				l.emit(ep)
 			}
+			l.publishInfo(r) // with the starting validation loss
 		}
-		l.updateInfo(r)
 		return nil
 	})
 	return id, err
