@@ -69,14 +69,22 @@ func BenchmarkTrainStep(b *testing.B) {
 
 // TestFastBackendMatchesNaive runs a training step with the cpu package's
 // kernels and with the naive reference and compares loss and gradients.
-func TestFastBackendMatchesNaive(t *testing.T) {
-	for _, v := range []string{"mha", "mea", "gqa"} {
-		c := model.Config{Vocab: 61, Context: 37, Layers: 2, Width: 48, Heads: 4, Seed: 5}
+func TestFastBackendMatchesNaive(t *testing.T) { checkFastMatchesNaive(t, 3, 37) }
+
+func checkFastMatchesNaive(t *testing.T, B, T int) {
+	t.Helper()
+	for _, v := range []string{"mha", "mea", "gqa", "mha+gn"} {
+		c := model.Config{Vocab: 61, Context: T, Layers: 2, Width: 48, Heads: 4, Seed: 5}
 		_ = c.ApplyVariant(v, 0)
 		mf, _ := model.New[float32](c, fast{})
 		mn, _ := model.New[float32](c, model.Naive{})
 		rng := rand.New(rand.NewPCG(3, 3))
-		const B, T = 3, 37
+		// Move norm gains and mixing off their initial values, so that a
+		// kernel using the wrong head's gain or weight cannot pass.
+		for i := range mf.Params {
+			mf.Params[i] += float32(rng.NormFloat64() * 0.05)
+			mn.Params[i] = mf.Params[i]
+		}
 		x, y := make([]int32, B*T), make([]int32, B*T)
 		for i := range x {
 			x[i], y[i] = int32(rng.IntN(61)), int32(rng.IntN(61))
@@ -97,6 +105,44 @@ func TestFastBackendMatchesNaive(t *testing.T) {
 		// float32 sums in a different order: ~1e-6 relative is rounding.
 		if num/den > 1e-10 {
 			t.Fatalf("%s: gradients differ by %.2e (relative L2)", v, num/den)
+		}
+	}
+}
+
+// TestOddThreadCountMatchesNaive runs the fast path with 3 threads, so that
+// chunks cut the rows at places that are not multiples of the head count
+// (the per-head GroupNorm must still use each head's own gain).
+func TestOddThreadCountMatchesNaive(t *testing.T) {
+	old := cpu.Threads()
+	cpu.SetThreads(3)
+	defer cpu.SetThreads(old)
+	// 2 x 55 tokens x 4 heads = 440 head rows; thirds start at rows 146
+	// and 293, which are not multiples of 4.
+	checkFastMatchesNaive(t, 2, 55)
+}
+
+// TestTrainingStepAllocatesNothing checks the steady-state step: forward,
+// backward and a parallel AdamW update.
+func TestTrainingStepAllocatesNothing(t *testing.T) {
+	for _, v := range []string{"mha", "gqa", "mea"} {
+		c := model.Config{Vocab: 64, Context: 32, Layers: 2, Width: 64, Heads: 4, Seed: 1}
+		_ = c.ApplyVariant(v, 2)
+		m, _ := model.New[float32](c, fast{})
+		opt := model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)
+		opt.Parallel = fast{}.ParallelFor
+		x, y := make([]int32, 4*32), make([]int32, 4*32)
+		step := func() {
+			if _, err := m.Forward(x, y, 4, 32); err != nil {
+				t.Fatal(err)
+			}
+			m.ZeroGrad()
+			m.Backward(1)
+			model.ClipGrads(m.Grads, 1)
+			opt.Step(m.Params, m.Grads, 1e-3)
+		}
+		step()
+		if n := testing.AllocsPerRun(5, step); n != 0 {
+			t.Errorf("%s: %v allocations per training step, want 0", v, n)
 		}
 	}
 }

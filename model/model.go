@@ -18,6 +18,7 @@ type Model[T Float] struct {
 	fixMix  bool // K/V mixing is the fixed MHA/GQA grouping, not learned
 	compute Compute
 	gemm    gemmFunc[T]
+	jb      jobs[T]
 	cos     []T
 	sin     []T
 
@@ -87,6 +88,7 @@ func newEmpty[T Float](c Config, compute Compute) *Model[T] {
 	}
 	m.w = bindWeights(c, l, m.Params)
 	m.g = bindWeights(c, l, m.Grads)
+	m.buildJobs()
 	m.cos, m.sin = ropeTable[T](c.Context, c.HeadDim(), c.RopeTheta)
 	return m
 }
@@ -234,45 +236,35 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 		if l+1 < len(a.layers) {
 			next = a.layers[l+1].resid
 		}
-		par(N, func(lo, hi int) {
-			rmsnormForward(la.xn1[lo*D:], la.rstd1[lo:], la.resid[lo*D:], lw[pAttnNorm], hi-lo, D, 1)
-		})
-		C3 := m.qkvWidth(l)
+		m.rmsForward(la.xn1, la.rstd1, la.resid, lw[pAttnNorm], N, D, 1, 1)
 		k, v, ldk := m.projectQKV(la, lw, l, B, T_)
-		par(B*H, func(lo, hi int) {
-			a.maxLogit[lo] = attnForwardGemm(m.gemm, la.ao, la.att, la.qkv, C3, k, v, ldk, lo, hi, T_, H, d)
-		})
+		m.jb.la, m.jb.ldq, m.jb.k, m.jb.v, m.jb.ldk = la, m.qkvWidth(l), k, v, ldk
+		par(B*H, m.jb.attnFwd)
 		for i := range a.maxLogit {
 			m.MaxLogit = max(m.MaxLogit, a.maxLogit[i])
 			a.maxLogit[i] = 0
 		}
 		if c.GroupNorm {
-			par(N, func(lo, hi int) {
-				rmsnormForward(la.gn[lo*H*d:], la.gnRstd[lo*H:], la.ao[lo*H*d:], lw[pHeadNorm], (hi-lo)*H, d, H)
-			})
+			m.rmsForward(la.gn, la.gnRstd, la.ao, lw[pHeadNorm], N, d, H, H)
 		}
 		copy(la.mid, la.resid)
 		m.gemm(false, true, N, D, H*d, 1, la.gn, H*d, lw[pWO], H*d, 1, la.mid, D)
-		par(N, func(lo, hi int) {
-			rmsnormForward(la.xn2[lo*D:], la.rstd2[lo:], la.mid[lo*D:], lw[pFFNNorm], hi-lo, D, 1)
-		})
+		m.rmsForward(la.xn2, la.rstd2, la.mid, lw[pFFNNorm], N, D, 1, 1)
 		m.gemm(false, true, N, 2*F, D, 1, la.xn2, D, lw[pW13], D, 0, la.ab, 2*F)
-		par(N, func(lo, hi int) { swigluForward(la.h[lo*F:], la.ab[lo*2*F:], hi-lo, F) })
+		m.jb.la = la
+		par(N, m.jb.swiFwd)
 		copy(next, la.mid)
 		m.gemm(false, true, N, D, F, 1, la.h, F, lw[pW2], F, 1, next, D)
 	}
-	par(N, func(lo, hi int) {
-		rmsnormForward(a.xf[lo*D:], a.rstdF[lo:], a.out[lo*D:], m.w.normF, hi-lo, D, 1)
-	})
+	m.rmsForward(a.xf, a.rstdF, a.out, m.w.normF, N, D, 1, 1)
 	m.gemm(false, true, N, V, D, 1, a.xf, D, m.w.lmHead, D, 0, a.logits, V)
 	if targets == nil {
 		m.count = 0
 		return 0, nil
 	}
 	copy(m.targets, targets)
-	par(N, func(lo, hi int) {
-		crossEntropyRows(a.lse[lo:], a.rowLoss[lo:], a.logits[lo*V:], targets[lo:hi], hi-lo, V)
-	})
+	m.jb.ceTargets = m.targets
+	par(N, m.jb.ceFwd)
 	var sum float64
 	count := 0
 	for n, l := range a.rowLoss[:N] {
@@ -311,9 +303,8 @@ func (m *Model[T]) Backward(dloss float64) {
 	par := m.compute.ParallelFor
 	scale := dloss / float64(m.count)
 
-	par(N, func(lo, hi int) {
-		crossEntropyBackward(a.dlogits[lo*V:], a.logits[lo*V:], a.lse[lo:], m.targets[lo:hi], hi-lo, V, scale)
-	})
+	m.jb.ceScale = scale
+	par(N, m.jb.ceBwd)
 	// logits = xf Wlm^T: dWlm += dlogits^T xf, dxf = dlogits Wlm.
 	m.gemm(true, false, V, D, N, 1, a.dlogits, V, a.xf, D, 1, m.g.lmHead, D)
 	m.gemm(false, false, N, D, V, 1, a.dlogits, V, m.w.lmHead, D, 0, a.dxf, D)
@@ -324,7 +315,8 @@ func (m *Model[T]) Backward(dloss float64) {
 		// MLP: next = mid + h W2^T; dres is the gradient at next.
 		m.gemm(true, false, D, F, N, 1, a.dres, D, la.h, F, 1, lg[pW2], F)
 		m.gemm(false, false, N, F, D, 1, a.dres, D, lw[pW2], F, 0, a.dh, F)
-		par(N, func(lo, hi int) { swigluBackward(a.dab[lo*2*F:], a.dh[lo*F:], la.ab[lo*2*F:], hi-lo, F) })
+		m.jb.la = la
+		par(N, m.jb.swiBwd)
 		m.gemm(true, false, 2*F, D, N, 1, a.dab, 2*F, la.xn2, D, 1, lg[pW13], D)
 		m.gemm(false, false, N, D, 2*F, 1, a.dab, 2*F, lw[pW13], D, 0, a.dxn, D)
 		m.rmsBack(a.dres, lg[pFFNNorm], a.dxn, la.mid, lw[pFFNNorm], la.rstd2, N, D, 1, true) // dres is now the gradient at mid.
@@ -381,19 +373,15 @@ func (m *Model[T]) projectQKV(la *layerActs[T], lw *[pCount][]T, l, B, T_ int) (
 	if c.HLC {
 		ropeHeads = 2 * H
 	}
-	par(B, func(lo, hi int) {
-		ropeForward(la.qkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, ropeHeads, d, 0, m.cos, m.sin)
-	})
+	m.rope(la.qkv, B, T_, C3, ropeHeads, false)
 	switch {
 	case c.HLC:
 		return la.qkv[H*d:], la.qkv[2*H*d:], C3
 	case G == H:
 		return la.qkv[H*d:], la.qkv[2*H*d:], C3
 	}
-	par(N, func(lo, hi int) {
-		mixForward(la.kx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
-		mixForward(la.vx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
-	})
+	m.jb.la, m.jb.ldq, m.jb.g = la, C3, G
+	par(N, m.jb.mixFwd)
 	return la.kx, la.vx, H * d
 }
 
@@ -419,27 +407,22 @@ func (m *Model[T]) backQKV(la *layerActs[T], lw, lg *[pCount][]T, l, B, T_ int, 
 	C3 := m.qkvWidth(l)
 	par := m.compute.ParallelFor
 	direct := c.HLC || G == H // keys and values live in qkv itself
+	j := &m.jb
+	j.la, j.ldq, j.g, j.dout = la, C3, G, dao
 	if direct {
-		par(B*H, func(lo, hi int) {
-			attnBackwardGemm(m.gemm, a.dqkv, a.dqkv[H*d:], a.dqkv[2*H*d:], dao, la.att, la.qkv, C3,
-				la.qkv[H*d:], la.qkv[2*H*d:], C3, a.dp, lo, hi, T_, H, d)
-		})
+		j.k, j.v, j.ldk = la.qkv[H*d:], la.qkv[2*H*d:], C3
+		j.dk, j.dv = a.dqkv[H*d:], a.dqkv[2*H*d:]
+		par(B*H, j.attnBwd)
 	} else {
-		par(B*H, func(lo, hi int) {
-			attnBackwardGemm(m.gemm, a.dqkv, a.dkx, a.dvx, dao, la.att, la.qkv, C3, la.kx, la.vx, H*d, a.dp, lo, hi, T_, H, d)
-		})
-		par(N, func(lo, hi int) {
-			mixBackward(a.dqkv[lo*C3:], nil, a.dkx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
-			mixBackward(a.dqkv[lo*C3:], nil, a.dvx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
-		})
+		j.k, j.v, j.ldk, j.dk, j.dv = la.kx, la.vx, H*d, a.dkx, a.dvx
+		par(B*H, j.attnBwd)
+		par(N, j.mixBwd)
 	}
 	ropeHeads := H + G
 	if c.HLC {
 		ropeHeads = 2 * H
 	}
-	par(B, func(lo, hi int) {
-		ropeBackward(a.dqkv[lo*T_*C3:], (hi-lo)*T_, T_, C3, 0, ropeHeads, d, 0, m.cos, m.sin)
-	})
+	m.rope(a.dqkv, B, T_, C3, ropeHeads, true)
 	if !c.HLC {
 		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
 		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
@@ -464,13 +447,14 @@ func (m *Model[T]) backQKV(la *layerActs[T], lw, lg *[pCount][]T, l, B, T_ int, 
 
 // rmsBack is rmsnormBackward split into a row-parallel input gradient
 // (accumulated into dx when add is set: the residual stream) and a
-// column-parallel gain gradient.
+// column-parallel gain gradient. R is a multiple of P; rows are split in
+// items of P so that the gain period lines up in every chunk.
 func (m *Model[T]) rmsBack(dx, dgain, dout, x, gain, rstd []T, R, dim, P int, add bool) {
-	par := m.compute.ParallelFor
-	par(R, func(lo, hi int) {
-		rmsnormBackwardRows(dx[lo*dim:], dout[lo*dim:], x[lo*dim:], gain, rstd[lo:], hi-lo, dim, P, add)
-	})
-	par(P*dim, func(lo, hi int) { rmsnormGainGrad(dgain, dout, x, rstd, R, dim, P, lo, hi) })
+	j := &m.jb
+	j.rbDx, j.rbDgain, j.rbDout, j.rbX, j.rbGain, j.rbRstd = dx, dgain, dout, x, gain, rstd
+	j.rbR, j.rbDim, j.rbP, j.rbAdd = R, dim, P, add
+	m.compute.ParallelFor(R/P, j.rmsRows)
+	m.compute.ParallelFor(P*dim, j.rmsGain)
 }
 
 // ParamCount is the number of scalars in the parameter slab.

@@ -28,6 +28,10 @@ type AdamW[T Float] struct {
 	// Parallel, when set, splits the update over elements (each element's
 	// update is independent, so results do not depend on the split).
 	Parallel func(n int, fn func(lo, hi int))
+
+	params, grads []T
+	lr            float64
+	chunk         func(lo, hi int) // built once: a step allocates nothing
 }
 
 // NewAdamW returns zeroed moments for layout l.
@@ -47,7 +51,12 @@ func (o *AdamW[T]) Step(params, grads []T, lr float64) {
 		o.update(params, grads, lr, 0, len(params))
 		return
 	}
-	o.Parallel(len(params), func(lo, hi int) { o.update(params, grads, lr, lo, hi) })
+	if o.chunk == nil {
+		o.chunk = func(lo, hi int) { o.update(o.params, o.grads, o.lr, lo, hi) }
+	}
+	o.params, o.grads, o.lr = params, grads, lr
+	o.Parallel(len(params), o.chunk)
+	o.params, o.grads = nil, nil
 }
 
 // update applies the step to elements [lo, hi).

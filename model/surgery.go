@@ -394,5 +394,6 @@ func (o *AdamW[T]) Clone() *AdamW[T] {
 	c := *o
 	c.M = slices.Clone(o.M)
 	c.V = slices.Clone(o.V)
+	c.chunk = nil // its closure points at o
 	return &c
 }
