@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/mealab/mealab/sessions"
 )
 
 func runCLI(args ...string) (string, string, int) {
@@ -99,5 +102,45 @@ func TestPresetsList(t *testing.T) {
 	out, _, _ = runCLI("presets", "show", "kv-compress")
 	if !strings.Contains(out, "at = 600 compress 2 fork") {
 		t.Fatalf("presets show: %s", out)
+	}
+}
+
+func TestExportCheckpointLlamaNames(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := runCLI("train", "--preset", "quick", "--steps", "3", "--quiet", "--session", "e", "--dir", dir,
+		"--set", "variant=mea", "--set", "kv=2"); code != 0 {
+		t.Fatalf("train: %s", errs)
+	}
+	out := dir + "/mea.safetensors"
+	if _, errs, code := runCLI("sessions", "export", "e", "mea", out, "--checkpoint", "--dir", dir); code != 0 {
+		t.Fatalf("export: %s", errs)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, meta, err := sessions.DecodeSafetensors(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := map[string][]int{}
+	for _, x := range ts {
+		shapes[x.Name] = x.Shape
+		if strings.HasPrefix(x.Name, "optimizer.") || strings.Contains(x.Name, "wqkv") || strings.Contains(x.Name, "w13") {
+			t.Errorf("exported %s; want only split model weights", x.Name)
+		}
+	}
+	// quick: width 64, 4 heads (d=16), MLP 176; MEA h'=2.
+	for name, want := range map[string][]int{
+		"layers.1.attention.wq.weight": {64, 64}, "layers.1.attention.wk.weight": {32, 64},
+		"layers.1.attention.wv.weight": {32, 64}, "layers.0.feed_forward.w1.weight": {176, 64},
+		"layers.0.feed_forward.w3.weight": {176, 64}, "layers.0.attention.wlc_k": {2, 4}, "output.weight": {32, 64},
+	} {
+		if got := shapes[name]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+	if !strings.Contains(meta["model_config"], `"hlc":true`) {
+		t.Errorf("metadata lacks the model config: %v", meta)
 	}
 }

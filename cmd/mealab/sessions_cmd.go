@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mealab/mealab/model"
 	"github.com/mealab/mealab/record"
 	"github.com/mealab/mealab/sessions"
 )
@@ -294,11 +295,18 @@ func exportCheckpoint(runs []record.Loaded, run, path string) error {
 			return err
 		}
 		// Only the model: a PyTorch user loads weights, not AdamW moments.
+		// The fused projections are split into Meta Llama's names (wq, wk,
+		// wv; w1, w3) so that Llama-style loading code finds them.
 		var model []sessions.Tensor
 		for _, t := range tensors {
-			if !strings.HasPrefix(t.Name, "optimizer.") {
-				model = append(model, t)
+			if strings.HasPrefix(t.Name, "optimizer.") {
+				continue
 			}
+			parts, err := splitFused(t, ld.State.Spec.Model)
+			if err != nil {
+				return err
+			}
+			model = append(model, parts...)
 		}
 		b, err := sessions.EncodeSafetensors(model, map[string]string{"model_config": meta["model_config"], "run_spec": meta["run_spec"]})
 		if err != nil {
@@ -307,4 +315,43 @@ func exportCheckpoint(runs []record.Loaded, run, path string) error {
 		return sessions.WriteFileAtomic(path, b, 0o644)
 	}
 	return usagef("no run %q in this session; runs: %s", run, strings.Join(names, ", "))
+}
+
+// splitFused splits layers.N.attention.wqkv.weight into wq, wk and wv, and
+// layers.N.feed_forward.w13.weight into w1 (gate) and w3 (up); other
+// tensors pass through.
+func splitFused(t sessions.Tensor, c model.Config) ([]sessions.Tensor, error) {
+	var layer int
+	var rows []int
+	var names []string
+	switch {
+	case strings.HasSuffix(t.Name, ".attention.wqkv.weight"):
+		if _, err := fmt.Sscanf(t.Name, "layers.%d.", &layer); err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+		}
+		d, g := c.HeadDim(), c.KV(layer)
+		rows = []int{c.Heads * d, g * d, g * d}
+		names = []string{"wq", "wk", "wv"}
+	case strings.HasSuffix(t.Name, ".feed_forward.w13.weight"):
+		rows = []int{c.MLP, c.MLP}
+		names = []string{"w1", "w3"}
+	default:
+		return []sessions.Tensor{t}, nil
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	cols := t.Shape[1]
+	prefix := t.Name[:strings.LastIndex(strings.TrimSuffix(t.Name, ".weight"), ".")+1]
+	var out []sessions.Tensor
+	off := 0
+	for i, r := range rows {
+		out = append(out, sessions.F32Tensor(prefix+names[i]+".weight", []int{r, cols}, v[off*cols:(off+r)*cols]))
+		off += r
+	}
+	if off != t.Shape[0] {
+		return nil, fmt.Errorf("tensor %s has %d rows, its config says %d", t.Name, t.Shape[0], off)
+	}
+	return out, nil
 }
