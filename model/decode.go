@@ -173,7 +173,7 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 		m.gemm(false, true, 1, D, H*d, 1, gn, H*d, lw[pWO], H*d, 1, kc.x, D)
 		rmsnormForward(kc.xn, r[:], kc.x, lw[pFFNNorm], 1, D, 1)
 		m.gemm(false, true, 1, 2*F, D, 1, kc.xn, D, lw[pW13], D, 0, kc.ab, 2*F)
-		swigluForward(kc.h, kc.ab, 1, F)
+		swigluForward(kc.h, nil, kc.ab, 1, F)
 		m.gemm(false, true, 1, D, F, 1, kc.h, F, lw[pW2], F, 1, kc.x, D)
 	}
 	rmsnormForward(kc.xn, r[:], kc.x, m.w.normF, 1, D, 1)

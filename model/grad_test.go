@@ -175,10 +175,11 @@ func TestSwiGLUGrad(t *testing.T) {
 	const N, F = 4, 6
 	ab := randSlice(rng, N*2*F, 2)
 	dh := randSlice(rng, N*F, 1)
-	h := make([]float64, N*F)
-	loss := func() float64 { swigluForward(h, ab, N, F); return dot(h, dh) }
+	h, sig := make([]float64, N*F), make([]float64, N*F)
+	loss := func() float64 { swigluForward(h, sig, ab, N, F); return dot(h, dh) }
+	loss()
 	dab := make([]float64, len(ab))
-	swigluBackward(dab, dh, ab, N, F)
+	swigluBackward(dab, dh, ab, sig, N, F)
 	fdCheck(t, "dab", ab, dab, loss)
 }
 
@@ -348,8 +349,9 @@ func TestSplitKernelsMatchReference(t *testing.T) {
 		rmsnormBackwardRows(dx2[lo*dim:], dout[lo*dim:], x[lo*dim:], g, rstd[lo:], hi-lo, dim, P, false)
 	}
 	rmsnormBackwardRows(dx2[3*dim:], dout[3*dim:], x[3*dim:], g, rstd[3:], 9, dim, P, false)
-	for _, c := range [][2]int{{0, 4}, {4, 15}} {
-		rmsnormGainGrad(dg2, dout, x, rstd, R, dim, P, c[0], c[1])
+	acc := make([]float64, P*dim)
+	for _, c := range [][2]int{{0, 4}, {4, 11}, {11, 15}} {
+		rmsnormGainGrad(dg2, dout, x, rstd, acc, R, dim, P, c[0], c[1])
 	}
 	for i := range dx1 {
 		if math.Abs(dx1[i]-dx2[i]) > 1e-12 {

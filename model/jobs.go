@@ -55,7 +55,7 @@ func (m *Model[T]) buildJobs() {
 		rmsnormBackwardRows(j.rbDx[r0*d:], j.rbDout[r0*d:], j.rbX[r0*d:], j.rbGain, j.rbRstd[r0:], (hi-lo)*P, d, P, j.rbAdd)
 	}
 	j.rmsGain = func(lo, hi int) {
-		rmsnormGainGrad(j.rbDgain, j.rbDout, j.rbX, j.rbRstd, j.rbR, j.rbDim, j.rbP, lo, hi)
+		rmsnormGainGrad(j.rbDgain, j.rbDout, j.rbX, j.rbRstd, m.acts.gainAcc, j.rbR, j.rbDim, j.rbP, lo, hi)
 	}
 	j.ropeFwd = func(lo, hi int) {
 		T_, ld := j.ropeT, j.ropeLd
@@ -85,11 +85,11 @@ func (m *Model[T]) buildJobs() {
 	}
 	j.swiFwd = func(lo, hi int) {
 		F := c.MLP
-		swigluForward(j.la.h[lo*F:], j.la.ab[lo*2*F:], hi-lo, F)
+		swigluForward(j.la.h[lo*F:], j.la.sig[lo*F:], j.la.ab[lo*2*F:], hi-lo, F)
 	}
 	j.swiBwd = func(lo, hi int) {
 		a, F := m.acts, c.MLP
-		swigluBackward(a.dab[lo*2*F:], a.dh[lo*F:], j.la.ab[lo*2*F:], hi-lo, F)
+		swigluBackward(a.dab[lo*2*F:], a.dh[lo*F:], j.la.ab[lo*2*F:], j.la.sig[lo*F:], hi-lo, F)
 	}
 	j.ceFwd = func(lo, hi int) {
 		a, V := m.acts, c.Vocab

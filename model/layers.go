@@ -288,30 +288,35 @@ func attnBackward[T Float](dqkv, dk, dv, dout, att, qkv []T, ldq int, k, v, dp [
 	}
 }
 
-// swigluForward: h (N, F) = silu(a) * b where ab (N, 2F) holds a then b.
-func swigluForward[T Float](h, ab []T, N, F int) {
+// swigluForward: h (N, F) = silu(a) * b where ab (N, 2F) holds a then b;
+// sig (N, F), when not nil, keeps sigma(a) for the backward pass.
+func swigluForward[T Float](h, sig, ab []T, N, F int) {
 	for n := 0; n < N; n++ {
 		a, b := ab[n*2*F:n*2*F+F], ab[n*2*F+F:(n+1)*2*F]
 		o := h[n*F : (n+1)*F]
 		for i := range o {
 			x := float64(a[i])
-			o[i] = T(x/(1+math.Exp(-x))) * b[i]
+			sg := 1 / (1 + math.Exp(-x))
+			o[i] = T(x*sg) * b[i]
+			if sig != nil {
+				sig[n*F+i] = T(sg)
+			}
 		}
 	}
 }
 
-// swigluBackward: dab (N, 2F) overwritten from dh (N, F) and ab.
-func swigluBackward[T Float](dab, dh, ab []T, N, F int) {
+// swigluBackward: dab (N, 2F) overwritten from dh (N, F), ab and the sigma(a)
+// the forward pass kept.
+func swigluBackward[T Float](dab, dh, ab, sig []T, N, F int) {
 	for n := 0; n < N; n++ {
 		a, b := ab[n*2*F:n*2*F+F], ab[n*2*F+F:(n+1)*2*F]
 		da, db := dab[n*2*F:n*2*F+F], dab[n*2*F+F:(n+1)*2*F]
-		g := dh[n*F : (n+1)*F]
+		g, sg := dh[n*F:(n+1)*F], sig[n*F:(n+1)*F]
 		for i := range g {
-			x := float64(a[i])
-			sg := 1 / (1 + math.Exp(-x))
 			// d silu/dx = sigma(x) (1 + x (1 - sigma(x))).
-			da[i] = T(float64(g[i]) * float64(b[i]) * sg * (1 + x*(1-sg)))
-			db[i] = T(float64(g[i]) * x * sg)
+			s, x := sg[i], a[i]
+			da[i] = g[i] * b[i] * s * (1 + x*(1-s))
+			db[i] = g[i] * x * s
 		}
 	}
 }
@@ -472,15 +477,25 @@ func rmsnormBackwardRows[T Float](dx, dout, x, gain, rstd []T, R, dim, P int, ad
 
 // rmsnormGainGrad: dgain[c0:c1] (of P*dim) accumulated, the gain half of
 // rmsnormBackward. Each gain entry sums over its rows in row order, so the
-// result does not depend on how columns are split.
-func rmsnormGainGrad[T Float](dgain, dout, x, rstd []T, R, dim, P, c0, c1 int) {
-	for c := c0; c < c1; c++ {
-		p, i := c/dim, c%dim
-		var s float64
-		for r := p; r < R; r += P {
-			s += float64(dout[r*dim+i]) * float64(x[r*dim+i]) * float64(rstd[r])
+// result does not depend on how columns are split. Rows are the outer loop
+// (memory is read row by row, not down columns); acc holds the float64 sums
+// of the chunk's columns (any scratch of at least P*dim, indexed by column).
+func rmsnormGainGrad[T Float](dgain, dout, x, rstd []T, acc []float64, R, dim, P, c0, c1 int) {
+	clear(acc[c0:c1])
+	for r := 0; r < R; r++ {
+		p := r % P
+		lo, hi := max(c0, p*dim), min(c1, (p+1)*dim)
+		if lo >= hi {
+			continue
 		}
-		dgain[c] += T(s)
+		s := float64(rstd[r])
+		base := r*dim - p*dim
+		for c := lo; c < hi; c++ {
+			acc[c] += float64(dout[base+c]) * float64(x[base+c]) * s
+		}
+	}
+	for c := c0; c < c1; c++ {
+		dgain[c] += T(acc[c])
 	}
 }
 

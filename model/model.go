@@ -43,7 +43,7 @@ type layerActs[T Float] struct {
 	ao                []T // (N, H d) attention output before GroupNorm
 	gn, gnRstd        []T // (N, H d) after GroupNorm and (N*H) 1/rms
 	mid, xn2, rstd2   []T // after the attention residual, its RMSNorm
-	ab, h             []T // (N, 2F) gate|up and (N, F) SwiGLU output
+	ab, h, sig        []T // (N, 2F) gate|up, (N, F) SwiGLU output and sigma(gate)
 }
 
 type activations[T Float] struct {
@@ -56,7 +56,7 @@ type activations[T Float] struct {
 	lse    []T
 	// Gradient scratch, reused by every layer.
 	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp, dweff []T
-	maxLogit, rowLoss                                                     []float64
+	maxLogit, rowLoss, gainAcc                                            []float64
 }
 
 // New builds a model with freshly initialised parameters. The compute
@@ -170,11 +170,12 @@ func (m *Model[T]) ensure(B, T_ int) {
 			la.gn = la.ao
 		}
 		la.mid, la.xn2, la.rstd2 = mk(N*D), mk(N*D), mk(N)
-		la.ab, la.h = mk(N*2*F), mk(N*F)
+		la.ab, la.h, la.sig = mk(N*2*F), mk(N*F), mk(N*F)
 	}
 	a.out, a.xf, a.rstdF = mk(N*D), mk(N*D), mk(N)
 	a.logits, a.lse = mk(N*V), mk(N)
 	a.rowLoss = make([]float64, N)
+	a.gainAcc = make([]float64, max(D, H*d))
 	a.dres, a.dxn, a.dqkv = mk(N*D), mk(N*D), mk(N*maxC3)
 	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
 	a.dab, a.dh = mk(N*2*F), mk(N*F)
@@ -195,7 +196,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 func ActivationBytes(c Config, B, T_, bytesPerValue int) int64 {
 	c = c.Normalized()
 	N, D, H, G, d, F, V := int64(B*T_), int64(c.Width), int64(c.Heads), int64(c.Heads), int64(c.HeadDim()), int64(c.MLP), int64(c.Vocab)
-	per := N*(6*D+3+(H+2*G)*d+5*H*d+H+3*F) + int64(B)*H*int64(T_)*int64(T_)
+	per := N*(6*D+3+(H+2*G)*d+5*H*d+H+4*F) + int64(B)*H*int64(T_)*int64(T_)
 	global := N*(4*D+1+2*V+1) + N*(H+2*G)*d + 5*N*H*d + 3*N*F + int64(B)*H*int64(T_)
 	return (int64(c.Layers)*per + global) * int64(bytesPerValue)
 }
