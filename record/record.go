@@ -210,12 +210,17 @@ func (r *Recorder) Checkpoint(st trainer.RunState) {
 	if sr == nil {
 		return
 	}
-	tensors, meta, err := Encode(st)
+	// The logs go out first: a checkpoint must never be ahead of the
+	// metrics on disk, or a run resumed from it would leave a gap in its
+	// curve (found by the SIGKILL test).
+	err := sr.Flush()
+	var tensors []sessions.Tensor
+	var meta map[string]string
 	if err == nil {
-		_, err = sr.SaveCheckpoint(int64(st.Step), tensors, meta, r.Keep)
+		tensors, meta, err = Encode(st)
 	}
 	if err == nil {
-		err = sr.Flush()
+		_, err = sr.SaveCheckpoint(int64(st.Step), tensors, meta, r.Keep)
 	}
 	if err != nil {
 		r.mu.Lock()
