@@ -25,6 +25,7 @@ type KVCache[T Float] struct {
 	vs                                    []T
 	kIdx, vIdx                            []int
 	kW                                    []T
+	qMix, scores, zMix                    []T // learned-mixing scratch: (H, G d), (H, Cap), (H, G d)
 }
 
 // NewCache allocates a cache for up to capacity positions (at most the
@@ -54,6 +55,9 @@ func (m *Model[T]) NewCache(capacity int) (*KVCache[T], error) {
 	kc.rstd = make([]T, H)
 	kc.vs = make([]T, maxG*d)
 	kc.kIdx, kc.vIdx, kc.kW = make([]int, 0, maxG), make([]int, 0, maxG), make([]T, 0, maxG)
+	if c.HLC {
+		kc.qMix, kc.scores, kc.zMix = make([]T, H*maxG*d), make([]T, H*capacity), make([]T, H*maxG*d)
+	}
 	return kc, nil
 }
 
@@ -103,7 +107,10 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 		copy(K[pos*G*d:(pos+1)*G*d], kc.qkv[H*d:(H+G)*d])
 		copy(Vc[pos*G*d:(pos+1)*G*d], kc.qkv[(H+G)*d:])
 		wk, wv := lw[pWlcK], lw[pWlcV]
-		for j := 0; j < H; j++ {
+		if c.HLC {
+			m.decodeMixedAttention(kc, wk, wv, K, Vc, pos, G, scale)
+		}
+		for j := 0; j < H && !c.HLC; j++ {
 			q := kc.qkv[j*d : (j+1)*d]
 			att := kc.att[:pos+1]
 			// Score against the composite key: q . sum_i Wk[i,j] k_i =
@@ -180,6 +187,59 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 	m.gemm(false, true, 1, V, D, 1, kc.xn, D, m.w.lmHead, D, 0, kc.logits, V)
 	kc.Len++
 	return kc.logits, nil
+}
+
+// decodeMixedAttention is attention at one position for learned mixing
+// (HLC/MEA), written into kc.o. The composite key of head j is never built:
+// q_j . sum_i Wk[i,j] k_i = [Wk[0,j] q_j, ..., Wk[h'-1,j] q_j] . [k_0, ...,
+// k_{h'-1}], and a cache row holds exactly [k_0 ... k_{h'-1}] contiguously,
+// so all heads' scores over all positions are one matrix product against
+// the cache, and so are the value sums; the mixing of values is applied
+// afterwards. Same arithmetic as mixing first, at matrix-product speed.
+func (m *Model[T]) decodeMixedAttention(kc *KVCache[T], wk, wv, K, Vc []T, pos, G int, scale float64) {
+	c := m.Cfg
+	H, d := c.Heads, c.HeadDim()
+	L, gd := pos+1, G*d
+	qm, S, Z := kc.qMix[:H*gd], kc.scores[:H*L], kc.zMix[:H*gd]
+	for j := 0; j < H; j++ {
+		q := kc.qkv[j*d : (j+1)*d]
+		for i := 0; i < G; i++ {
+			w := wk[i*H+j]
+			dst := qm[j*gd+i*d : j*gd+(i+1)*d]
+			for e, v := range q {
+				dst[e] = w * v
+			}
+		}
+	}
+	m.gemm(false, true, H, L, gd, T(scale), qm, gd, K, gd, 0, S, L)
+	for j := 0; j < H; j++ {
+		row := S[j*L : (j+1)*L]
+		mx := float64(row[0])
+		for _, v := range row {
+			mx = max(mx, float64(v))
+		}
+		var sum float64
+		for u, v := range row {
+			e := math.Exp(float64(v) - mx)
+			row[u] = T(e)
+			sum += e
+		}
+		inv := T(1 / sum)
+		for u := range row {
+			row[u] *= inv
+		}
+	}
+	m.gemm(false, false, H, gd, L, 1, S, L, Vc, gd, 0, Z, gd)
+	for j := 0; j < H; j++ {
+		o := kc.o[j*d : (j+1)*d]
+		clear(o)
+		for i := 0; i < G; i++ {
+			w := wv[i*H+j]
+			for e, v := range Z[j*gd+i*d : j*gd+(i+1)*d] {
+				o[e] += w * v
+			}
+		}
+	}
 }
 
 func (m *Model[T]) fits(kc *KVCache[T]) bool {
