@@ -148,6 +148,28 @@ func (op Op) Effect() string {
 	return ""
 }
 
+// ErrorText writes the per-layer errors of an operation that approximates
+// the projections, K and V separately, "-" for layers it leaves alone:
+// "rel. err K 0.812/0.790/-/- V 0.720/0.751/-/- (max 0.812)". Operations
+// that do not change the projections get Effect instead.
+func (r Report) ErrorText() string {
+	if !r.Op.ChangesProjections() {
+		return r.Op.Effect()
+	}
+	touched := func(l int) bool { return len(r.Op.Layers) == 0 || slices.Contains(r.Op.Layers, l) }
+	list := func(errs []float64) string {
+		s := make([]string, len(errs))
+		for l, e := range errs {
+			s[l] = "-"
+			if touched(l) {
+				s[l] = strconv.FormatFloat(e, 'f', 3, 64)
+			}
+		}
+		return strings.Join(s, "/")
+	}
+	return fmt.Sprintf("rel. err K %s V %s (max %.3f)", list(r.ErrK), list(r.ErrV), r.MaxErr)
+}
+
 // ChangesProjections reports whether op approximates the effective K/V
 // projections (its per-layer errors are then worth reading).
 func (op Op) ChangesProjections() bool { return op.Kind == OpCompress || op.Kind == OpToGQA }
