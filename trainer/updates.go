@@ -50,12 +50,13 @@ type Event struct {
 	KVBefore  int64   `json:"kv_before,omitempty"`
 	KVAfter   int64   `json:"kv_after,omitempty"`
 	ApproxErr float64 `json:"approx_err,omitempty"`
+	Child     RunID   `json:"child,omitempty"` // fork: the new run
+	LossAfter float64 `json:"loss_after,omitempty"`
+
 	// Surgery only: the realised relative error of the effective per-head
 	// K and V projections, per layer (model.Report).
-	ErrK      []float64 `json:"err_k,omitempty"`
-	ErrV      []float64 `json:"err_v,omitempty"`
-	Child     RunID     `json:"child,omitempty"` // fork: the new run
-	LossAfter float64   `json:"loss_after,omitempty"`
+	ErrK []float64 `json:"err_k,omitempty"`
+	ErrV []float64 `json:"err_v,omitempty"`
 }
 
 // Sample is text a run generated with its KV cache.
