@@ -11,7 +11,7 @@ import (
 func expKernelSets(t *testing.T, f func(t *testing.T)) {
 	defer useExpKernels(hasAVX512Exp(), hasAVX2Exp())
 	for _, s := range []struct {
-		name        string
+		name         string
 		avx512, avx2 bool
 	}{{"avx512", true, true}, {"avx2", false, true}, {"scalar", false, false}} {
 		if (s.avx512 && !hasAVX512Exp()) || (s.avx2 && !hasAVX2Exp()) {
