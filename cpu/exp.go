@@ -88,3 +88,9 @@ var (
 	expVec    func(x []float32, shift float32) float32
 	swigluVec func(h, sig, a, b []float32)
 )
+
+// ExpShiftSum is the package's ExpShiftSum (model.VecMath).
+func (Compute) ExpShiftSum(x []float32, shift float32) float32 { return ExpShiftSum(x, shift) }
+
+// SwiGLU is the package's SwiGLU (model.VecMath).
+func (Compute) SwiGLU(h, sig, a, b []float32) { SwiGLU(h, sig, a, b) }
