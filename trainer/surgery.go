@@ -145,7 +145,7 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		child.id = l.nextID
 		l.nextID++
 		child.parent = r.id
-		child.spec.Name = fmt.Sprintf("%s>%s", r.spec.Name, shortOp(op))
+		child.spec = derived(r.spec, shortOp(op))
 		child.spec.Ops = nil // the child does not repeat its parent's schedule
 		child.stream = r.stream.Clone()
 		child.x, child.y = make([]int32, len(r.x)), make([]int32, len(r.y))
@@ -267,7 +267,7 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 		return 0, err
 	}
 	spec.Model = c
-	spec.Name = fmt.Sprintf("%s>H%d", spec.Name, heads)
+	spec = derived(spec, fmt.Sprintf("H%d", heads))
 	spec.Ops = nil
 	nid, err := l.Add(spec)
 	if err != nil {
@@ -281,4 +281,18 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 		return nil
 	})
 	return nid, nil
+}
+
+// derived names a run made from spec by an operation (a fork or a restart):
+// "mea>svd2". A replica's derived run is the same replica of a derived
+// group, so surgery on every replica of a group gives a group again:
+// "mea#3" becomes "mea>svd2#3" in group "mea>svd2".
+func derived(spec RunSpec, suffix string) RunSpec {
+	if spec.Group != "" {
+		spec.Group = spec.Group + ">" + suffix
+		spec.Name = fmt.Sprintf("%s#%d", spec.Group, spec.Replica)
+		return spec
+	}
+	spec.Name = spec.Name + ">" + suffix
+	return spec
 }
