@@ -155,6 +155,11 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case previewMsg:
+		if m.dlg != nil {
+			m.dlg.result(msg)
+			m.dirty = true
+		}
 	case saveMsg:
 		m.dirty = true
 		return m, m.startSave(msg.quit)
@@ -420,7 +425,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 	case is(k, km.Surgery):
 		if r := m.selectedOrSay(); r != nil {
-			m.open(newSurgeryDialog(r))
+			return m.open(newSurgeryDialog(r))
 		}
 	case is(k, km.New):
 		m.open(newFormDialog(m.selected(), m.st))
