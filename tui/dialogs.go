@@ -685,18 +685,8 @@ type presetState struct {
 }
 
 func (m *Model) openPresets() {
-	names := m.opts.Presets
-	if names == nil {
-		names = presets.Names()
-	}
-	ps := presetState{names: names}
-	for _, n := range names {
-		d := ""
-		if p, err := presets.Load(n); err == nil {
-			d = p.Description
-		}
-		ps.descs = append(ps.descs, d)
-	}
+	ps := presetState{}
+	ps.names, ps.descs = presetChoices(m.opts.Presets) // presetfile.go
 	m.pick = ps
 	m.mode = modePreset
 }
@@ -722,11 +712,7 @@ func (m *Model) presetKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 		p.pending = true
 		return func() tea.Msg {
-			pr, err := presets.Load(name)
-			if err != nil {
-				return actionMsg{kind: "preset", err: err}
-			}
-			specs, err := pr.Expand(over)
+			specs, err := expandForLab(name, over) // presetfile.go
 			if err != nil {
 				return actionMsg{kind: "preset", err: err}
 			}

@@ -307,6 +307,8 @@ func (m *Model) onAction(a actionMsg) tea.Cmd {
 		}
 		m.wantSel = a.newRun
 		m.setStatus(a.text, false)
+	case "save-preset":
+		m.setStatus(a.text, false)
 	case "remove":
 		idx := m.st.index(a.run)
 		m.st.remove(a.run)
@@ -444,6 +446,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		m.openForm()
 	case is(k, km.Preset):
 		m.openPresets()
+	case is(k, km.SavePreset):
+		return m.savePreset() // presetfile.go
 	}
 	switch m.tab {
 	case tabOverview:

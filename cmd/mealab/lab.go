@@ -54,6 +54,7 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printNotes(stderr, rf.notes)
 	if !isTerminal(stdout) {
 		return usagef("the lab needs a terminal; for logs or CI use `mealab train --preset %s`", p.Name)
 	}

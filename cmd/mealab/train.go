@@ -42,6 +42,8 @@ type runFlags struct {
 	session string
 	dir     string
 	device  string
+	maxRuns int
+	notes   []string // from resolving the preset: print as warnings
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -53,36 +55,12 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.session, "session", "", "record into (or reopen) the session `NAME`")
 	fs.StringVar(&f.dir, "dir", "", "sessions directory (default $XDG_DATA_HOME/mealab/sessions)")
 	fs.StringVar(&f.device, "device", "", "train every run on `cpu` or cuda (the same as --set device=...)")
+	fs.IntVar(&f.maxRuns, "max-runs", presets.DefaultMaxRuns, "refuse a preset whose grids expand to more runs than `N`")
 }
 
-// specs loads the preset and applies the flags.
+// specs loads the preset and applies the flags (see resolve.go).
 func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
-	p, err := presets.Load(f.preset)
-	if err != nil {
-		return nil, nil, usageError{err.Error()}
-	}
-	over := append([]presets.Setting(nil), f.sets...)
-	if f.data != "" {
-		over = append(over, presets.Setting{Key: "data", Value: f.data})
-	}
-	if f.steps > 0 {
-		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
-	}
-	if f.device != "" {
-		st, err := presets.ParseSet("device=" + f.device)
-		if err != nil {
-			return nil, nil, usagef("--device %s: use cpu or cuda", f.device)
-		}
-		over = append(over, st)
-	}
-	if p.NeedsData && f.data == "" && !hasSet(f.sets, "data") {
-		return nil, nil, usagef("preset %s trains on a text file: add --data FILE (for example --data ../shared/data/tinyshakespeare.txt)", p.Name)
-	}
-	specs, err := p.Expand(over)
-	if err != nil {
-		return nil, nil, usageError{err.Error()}
-	}
-	return p, specs, nil
+	return f.resolve()
 }
 
 func hasSet(s setFlags, key string) bool {
@@ -130,6 +108,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	printNotes(stderr, rf.notes)
 	compute := setupCompute(rf.threads)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
