@@ -10,10 +10,11 @@ func TestReplicateSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs, err := p.Expand(nil)
+	ex, err := p.Expand(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	specs := ex.Runs
 	reps, err := Replicate(specs, 4)
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,12 @@ type RunSpec struct {
 	// pairwise. Zero for a run that is not a replica.
 	Group   string `json:"group,omitempty"`
 	Replica int    `json:"replica,omitempty"`
+	// Initial is the model the run started with, kept when head surgery
+	// changes Model in place (nil: Model is the initial one), and Applied
+	// the surgery done so far, scheduled or by hand, each at the step after
+	// which it ran; with them a run can be written back as a preset.
+	Initial *model.Config `json:"initial,omitempty"`
+	Applied []ScheduledOp `json:"applied,omitempty"`
 }
 
 var nanF = math.NaN()

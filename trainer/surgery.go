@@ -139,6 +139,11 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !fork && r.spec.Initial == nil {
+		c := r.spec.Model
+		r.spec.Initial = &c
+	}
+	r.spec.Applied = append(r.spec.Applied[:len(r.spec.Applied):len(r.spec.Applied)], ScheduledOp{Step: r.step, Op: op, Fork: fork})
 	target := r
 	if fork {
 		child := *r
@@ -146,7 +151,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		l.nextID++
 		child.parent = r.id
 		child.spec = derived(r.spec, shortOp(op))
-		child.spec.Ops = nil // the child does not repeat its parent's schedule
+		// The child does not repeat its parent's schedule; its parent's
+		// fork (Applied) recreates it.
+		child.spec.Ops, child.spec.Initial, child.spec.Applied = nil, nil, nil
 		child.stream = r.stream.Clone()
 		child.x, child.y = make([]int32, len(r.x)), make([]int32, len(r.y))
 		child.state, child.reason, child.divAt = Running, "", 0
@@ -179,6 +186,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		}
 	}
 	l.publishInfo(target)
+	if fork {
+		l.publishInfo(r) // its spec now lists the fork (Applied)
+	}
 	l.checkpointNow(target)
 	return target.id, nil
 }
@@ -268,7 +278,7 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 	}
 	spec.Model = c
 	spec = derived(spec, fmt.Sprintf("H%d", heads))
-	spec.Ops = nil
+	spec.Ops, spec.Initial, spec.Applied = nil, nil, nil
 	nid, err := l.Add(spec)
 	if err != nil {
 		return 0, err
