@@ -34,6 +34,7 @@ Usage:
   mealab presets [show NAME]             list the presets, or print one
   mealab bench [flags]                   training and decoding speed (mealab bench --help)
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
+  mealab sweep PRESET --session S [--slurm]  a preset's grid here or as a Slurm array job
   mealab doctor                          build, CPU kernel, threads and devices
   mealab help                            this text
 `
@@ -75,6 +76,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "train":
 		return cmdTrain(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "presets", "preset":
 		return cmdPresets(args[1:], stdout)
 	case "bench":

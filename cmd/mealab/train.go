@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -94,7 +95,7 @@ func hasSet(s setFlags, key string) bool {
 	return false
 }
 
-const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
+const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json] [--only RUN]
 
 Runs every run of a preset side by side in lock-step (same batches, same order),
 printing one line per log interval and a final table. Ctrl-C stops cleanly and
@@ -107,6 +108,8 @@ Examples:
   mealab train --preset shakespeare --data ../shared/data/tinyshakespeare.txt
   mealab train --set variant=mea --set kv=2 --set layers=4 --set width=128 --set heads=4 \
                --set context=128 --set batch=16 --steps 200
+  mealab train --preset lr-sweep --only mea@1e-2 --session S
+                                                 one run of the grid (a sweep's array task does this)
 
 Flags:
 `
@@ -120,6 +123,8 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("every", 0, "log interval in steps (default: steps/30)")
 	quiet := fs.Bool("quiet", false, "only the final table")
 	ckEvery := fs.Int("checkpoint-every", 0, "with --session: steps between checkpoints (default 50)")
+	var only listFlag
+	fs.Var(&only, "only", "train only the run(s) `RUN` of the preset or of the session's sweep (names, comma-separated or repeated)")
 	if err := parseFlags(fs, args, trainUsage, stdout); err != nil {
 		return err
 	}
@@ -131,7 +136,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	compute := setupCompute(rf.threads)
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (Slurm's time limit, preemption, scancel) stops like Ctrl-C:
+	// every run is checkpointed before the process exits.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
 	sc, err := openSession(rf.session, rf.dir, p.Name, *ckEvery)
@@ -139,6 +146,12 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sc.Close()
+	var oc *onlyCtx
+	if len(only) > 0 {
+		if oc, err = prepareOnly(only, fs, sc, p.Name, specs); err != nil {
+			return err
+		}
+	}
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
 	lab := trainer.NewLab(opts)
@@ -156,7 +169,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		specs = nil // the session's own runs continue
 	}
 	if !*jsonOut {
-		if sc != nil && sc.existed {
+		if oc != nil {
+			fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
+		} else if sc != nil && sc.existed {
 			fmt.Fprintf(stdout, "mealab train: reopening session %s, %s\n", sc.Name(), computeLabel())
 		} else {
 			fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
@@ -170,7 +185,12 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	} else {
 		_ = enc.Encode(map[string]any{"type": "start", "preset": p.Name, "runs": specs, "compute": computeLabel()})
 	}
-	warnings, err := sc.start(lab, specs, false)
+	var warnings []string
+	if oc != nil {
+		warnings, err = oc.start(lab)
+	} else {
+		warnings, err = sc.start(lab, specs, false)
+	}
 	if err != nil {
 		return err
 	}
@@ -250,16 +270,23 @@ loop:
 		}
 	}
 	clearLine(stderr, tty)
+	var saveErr error
 	if sc != nil {
-		if err := sc.Save(lab); err != nil {
-			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
+		if saveErr = sc.Save(lab); saveErr != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
 		}
 	}
 	lab.Close()
 	infos := lab.Runs()
+	done := func() error {
+		if oc != nil {
+			return oc.finish(infos, interrupted, saveErr)
+		}
+		return nil
+	}
 	if *jsonOut {
 		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(infos), "stable_lr": stableLRs(infos)})
-		return nil
+		return done()
 	}
 	if interrupted {
 		fmt.Fprintln(stdout, "\ninterrupted: the table so far")
@@ -267,7 +294,7 @@ loop:
 	fmt.Fprintln(stdout)
 	printTable(stdout, infos)
 	printStableLR(stdout, infos)
-	return nil
+	return done()
 }
 
 func runInfo(l *trainer.Lab, id trainer.RunID) trainer.RunInfo {
