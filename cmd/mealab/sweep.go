@@ -533,4 +533,3 @@ func waitSweep(sess *sessions.Session, pl *sweep.Plan, poll time.Duration, w io.
 		}
 	}
 }
-
