@@ -84,16 +84,18 @@ func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 					q = &queue[i]
 				}
 			}
-			if q == nil { // a pending range "123_[2-5%2]" lists no task ids
+			for i := range acct {
+				if acct[i].ArrayJobID == job.ID && acct[i].TaskID == r.Index {
+					a = &acct[i]
+				}
+			}
+			if q == nil && a == nil && !ok {
+				// A pending range ("123_[2-5%2]", without squeue -r) names no
+				// task ids: it holds the job's tasks that never started.
 				for i := range queue {
 					if queue[i].ArrayJobID == job.ID && queue[i].TaskID < 0 && queue[i].State == "PENDING" {
 						q = &queue[i]
 					}
-				}
-			}
-			for i := range acct {
-				if acct[i].ArrayJobID == job.ID && acct[i].TaskID == r.Index {
-					a = &acct[i]
 				}
 			}
 		}

@@ -53,6 +53,7 @@ type sweepFlags struct {
 	wait     bool
 	failed   bool
 	poll     time.Duration
+	binary   string
 }
 
 func cmdSweep(args []string, stdout, stderr io.Writer) error {
@@ -71,6 +72,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.wait, "wait", false, "block until every task has ended, printing status changes; exit 1 if any failed")
 	fs.BoolVar(&f.failed, "failed", false, "resubmit: the failed runs")
 	fs.DurationVar(&f.poll, "poll", 5*time.Second, "--wait: time between status checks")
+	fs.StringVar(&f.binary, "binary", "", "--slurm: the mealab `PATH` the tasks run (default: this binary), as the nodes see it")
 	var pos []string
 	for len(args) > 0 {
 		if err := parseFlags(fs, args, sweepUsage, stdout); err != nil {
@@ -116,7 +118,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 		if len(pos) != 2 {
 			return usagef("usage: mealab sweep resubmit S --failed [--dir D]")
 		}
-		if err := only("resubmit", "failed", "dry-run", "wait", "poll"); err != nil {
+		if err := only("resubmit", "failed", "dry-run", "wait", "poll", "binary"); err != nil {
 			return err
 		}
 		if !f.failed {
@@ -136,7 +138,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	if f.slurm {
 		if err := only("PRESET --slurm", "set", "data", "steps", "device", "session", "slurm", "partition", "time", "cpus-per-task", "mem",
-			"array-limit", "sbatch-arg", "dry-run", "wait", "poll"); err != nil {
+			"array-limit", "sbatch-arg", "dry-run", "wait", "poll", "binary"); err != nil {
 			return err
 		}
 		return sweepSubmit(&f, stdout)
@@ -297,20 +299,28 @@ func sortedInfos(in []trainer.RunInfo) []trainer.RunInfo {
 	return out
 }
 
-// binaryInfo is the running mealab's absolute path, version and checksum.
-func binaryInfo() (path, ver, sum string, err error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", "", "", fmt.Errorf("find the mealab binary: %w", err)
+// binaryInfo is the absolute path, version and checksum of the mealab the
+// tasks run: bin, or else this one.
+func binaryInfo(bin string) (path, ver, sum string, err error) {
+	exe := bin
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return "", "", "", fmt.Errorf("find the mealab binary: %w", err)
+		}
+	}
+	if exe, err = filepath.Abs(exe); err != nil {
+		return "", "", "", fmt.Errorf("--binary %s: %w", bin, err)
 	}
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return "", "", "", fmt.Errorf("find the mealab binary: %w", err)
 	}
-	if strings.HasPrefix(exe, os.TempDir()) && strings.Contains(exe, "go-build") {
+	if bin == "" && strings.HasPrefix(exe, os.TempDir()) && strings.Contains(exe, "go-build") {
 		return "", "", "", errors.New("this mealab was started with `go run`, whose binary is deleted afterwards; build one where the cluster's nodes can read it (go build -o /shared/bin/mealab ./cmd/mealab) and run that")
 	}
 	ver = "mealab " + version
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if bin != "" {
+		ver = "the mealab at " + exe // not this process: its version is unknown here
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
 		var rev, mod string
 		for _, s := range bi.Settings {
 			switch s.Key {
@@ -338,8 +348,8 @@ func binaryInfo() (path, ver, sum string, err error) {
 
 // writeJob writes the batch script for indices and submits it (unless
 // dryRun), recording the job in the plan.
-func writeJob(sess *sessions.Session, pl *sweep.Plan, indices []int, dryRun bool, stdout io.Writer) error {
-	bin, ver, sum, err := binaryInfo()
+func writeJob(sess *sessions.Session, pl *sweep.Plan, indices []int, binary string, dryRun bool, stdout io.Writer) error {
+	bin, ver, sum, err := binaryInfo(binary)
 	if err != nil {
 		return err
 	}
@@ -378,7 +388,7 @@ func sweepSubmit(f *sweepFlags, stdout io.Writer) error {
 	if f.dryRun && f.wait {
 		return usagef("--dry-run submits nothing to wait for; drop one of them")
 	}
-	if _, _, _, err := binaryInfo(); err != nil {
+	if _, _, _, err := binaryInfo(f.binary); err != nil {
 		return err
 	}
 	sess, pl, _, err := newSweepSession(f)
@@ -394,7 +404,7 @@ func sweepSubmit(f *sweepFlags, stdout io.Writer) error {
 	for _, r := range pl.Runs {
 		idx = append(idx, r.Index)
 	}
-	if err := writeJob(sess, pl, idx, f.dryRun, stdout); err != nil {
+	if err := writeJob(sess, pl, idx, f.binary, f.dryRun, stdout); err != nil {
 		return err
 	}
 	if f.wait {
@@ -425,7 +435,7 @@ func sweepResubmit(name string, f *sweepFlags, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "no failed runs in %s\n", name)
 		return nil
 	}
-	if err := writeJob(sess, pl, idx, f.dryRun, stdout); err != nil {
+	if err := writeJob(sess, pl, idx, f.binary, f.dryRun, stdout); err != nil {
 		return err
 	}
 	if f.wait && !f.dryRun {
