@@ -413,7 +413,10 @@ func (d *draft) build() (trainer.RunSpec, error) {
 		sp.Model.Vocab = ds.Vocab()
 	}
 	sp = sp.Normalized()
-	return sp, sp.Validate()
+	if err := sp.Validate(); err != nil {
+		return sp, err
+	}
+	return sp, trainer.ValidateSchedule(sp)
 }
 
 // Build makes one run spec from the lab's base values and settings applied
