@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 const sessionsUsage = `Usage:
   mealab sessions [list]                       sessions with size, runs, last activity
   mealab sessions show NAME                    the runs of a session and their state
+  mealab sessions show NAME --follow           ... and new runs and points as others write them
   mealab sessions rm NAME [--yes]              delete a session (asks first)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
@@ -45,6 +47,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest checkpoint to FILE")
+	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
 	// Flags may come after the positional arguments.
 	var pos []string
 	for len(args) > 0 {
@@ -69,6 +72,9 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 			return usagef("usage: mealab sessions %s", what)
 		}
 		return nil
+	}
+	if *follow && sub != "show" {
+		return usagef("--follow goes with show: mealab sessions show NAME --follow")
 	}
 	switch sub {
 	case "list", "ls":
@@ -97,6 +103,9 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		sess, err := store.Load(pos[0])
 		if err != nil {
 			return err
+		}
+		if *follow {
+			return showFollow(context.Background(), sess, time.Second, stdout)
 		}
 		var meta record.SessionMeta
 		_ = sess.Meta(&meta)

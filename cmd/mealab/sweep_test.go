@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"strings"
 	"sync"
@@ -185,5 +186,70 @@ func TestTrainOnlyWithoutSession(t *testing.T) {
 	out, errs, code := runCLI("train", "--preset", "quick", "--only", "mea", "--steps", "5", "--quiet")
 	if code != 0 || !strings.Contains(out, "only mea") || strings.Contains(out, "  mha ") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSessionsShowFollow follows a session while two task processes write
+// it: both runs appear, with evaluations, and end done.
+func TestSessionsShowFollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	if _, errs, code := runCLI("sweep", "quick", "--set", "steps=60", "--slurm", "--dry-run", "--session", "f", "--dir", dir, "--binary", os.Args[0]); code != 0 {
+		t.Fatal(errs)
+	}
+	store, _ := sessions.Open(dir)
+	sess, err := store.Load("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- showFollow(ctx, sess, 50*time.Millisecond, &out) }()
+	for _, run := range []string{"mha", "mea"} {
+		cmd := mealabCmd(t, "train", "--dir", dir, "--session", "f", "--only", run, "--threads", "1", "--quiet")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, b)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(out.String(), "done at step 60/60") < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"0 runs so far", "mha              new run (MHA", "mea              new run (MEA", "step 50  val", "mea              done at step 60/60"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("follow output lacks %q:\n%s", want, got)
+		}
+	}
+	if _, errs, code := runCLI("sessions", "list", "--follow", "--dir", dir); code != 2 {
+		t.Errorf("list --follow: exit %d %s", code, errs)
+	}
+	if _, errs, code := runCLI("--session", "f", "--dir", dir, "--follow", "--preset", "quick"); code != 2 || !strings.Contains(errs, "--preset") {
+		t.Errorf("lab --follow --preset: exit %d %s", code, errs)
 	}
 }
