@@ -38,6 +38,7 @@ Usage:
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
   mealab sample SESSION RUN [flags]      generate text with a saved run (mealab sample --help)
   mealab eval SESSION RUN [--data FILE]  loss, bits per character, perplexity of a saved run
+  mealab sweep PRESET --session S [--slurm]  a preset's grid here or as a Slurm array job
   mealab doctor                          build, CPU kernel, threads and devices
   mealab help [COMMAND]                  this text, or a command's help
 
@@ -85,6 +86,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "train":
 		return cmdTrain(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "presets", "preset":
 		return cmdPresets(args[1:], stdout)
 	case "bench":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 const sessionsUsage = `Usage:
   mealab sessions [list]                       sessions with size, runs, last activity
   mealab sessions show NAME                    the runs of a session and their state
+  mealab sessions show NAME --follow           ... and new runs and points as others write them
   mealab sessions rm NAME [--yes]              delete a session (asks first; --yes does not)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
@@ -41,7 +43,7 @@ var stdin io.Reader = os.Stdin
 
 // sessionFlags are the flags each sessions command takes (--dir: all).
 var sessionFlags = map[string][]string{
-	"list": {"dir"}, "ls": {"dir"}, "show": {"dir"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
+	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
 	"export": {"dir", "csv", "png", "checkpoint"},
 }
 
@@ -83,6 +85,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest weights to FILE (export NAME --checkpoint RUN FILE)")
+	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
 	// Flags may come before or after the command and its arguments.
 	pos, err := interleaved(fs, args, sessionsUsage, stdout)
 	if err != nil {
@@ -114,6 +117,9 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	if *follow && sub != "show" {
+		return usagef("--follow goes with show: mealab sessions show NAME --follow")
+	}
 	switch sub {
 	case "list", "ls":
 		if err := need(0, "list [--dir DIR]"); err != nil {
@@ -144,6 +150,9 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		sess, err := loadSession(store, pos[0])
 		if err != nil {
 			return err
+		}
+		if *follow {
+			return showFollow(context.Background(), sess, time.Second, stdout)
 		}
 		var meta record.SessionMeta
 		_ = sess.Meta(&meta)

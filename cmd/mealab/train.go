@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -130,7 +131,7 @@ func hasSet(s setFlags, key string) bool {
 	return false
 }
 
-const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
+const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json] [--only RUN]
        mealab train --session NAME [--steps N]    reopen a session, or extend it to N steps
 
 Runs every run of a preset side by side in lock-step: in each round every
@@ -155,9 +156,11 @@ Examples:
   mealab train --preset quick
   mealab train --preset lr-sweep                 largest stable LR per variant
   mealab train --preset shakespeare --data input.txt    (any UTF-8 text file)
-  mealab train --set variant=mea --set kv=2 --set layers=4 --set width=128 --set heads=4 \
-               --set context=128 --set batch=16 --steps 200
+  mealab train --preset none --set variant=mea --set kv=2 --steps 200
+                                                 one run of your own (named mea-h2)
   mealab train --preset quick --session demo     record; then: mealab train --session demo --steps 300
+  mealab train --preset lr-sweep --only mea@lr=1e-2 --session S
+                                                 one run of the grid (a sweep's array task does this)
 
 Flags:
 `
@@ -189,6 +192,8 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("every", 0, "log interval in `N` steps (default: steps/30)")
 	quiet := fs.Bool("quiet", false, "only the final table")
 	ckEvery := fs.Int("checkpoint-every", 0, "with --session: `N` steps between checkpoints (default 50)")
+	var only listFlag
+	fs.Var(&only, "only", "train only the run(s) `RUN` of the preset or of the session's sweep (names, comma-separated or repeated)")
 	if err := parseFlags(fs, args, trainUsage, stdout); err != nil {
 		return err
 	}
@@ -219,7 +224,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	reopen := sc != nil && sc.existed
 	var p *presets.Preset
 	var specs []trainer.RunSpec
-	if reopen {
+	if reopen && len(only) == 0 {
 		if err := sc.reopenConflicts(&rf); err != nil {
 			return err
 		}
@@ -228,7 +233,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	printNotes(stderr, rf.notes)
 	compute := setupCompute(rf.threads)
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (Slurm's time limit, preemption, scancel) stops like Ctrl-C:
+	// every run is checkpointed before the process exits.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
 	if !reopen {
@@ -237,6 +244,12 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	defer sc.Close()
+	var oc *onlyCtx
+	if len(only) > 0 {
+		if oc, err = prepareOnly(only, fs, sc, p.Name, specs); err != nil {
+			return err
+		}
+	}
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
 	// The log, like the session, is pushed every update in order and loses
@@ -257,7 +270,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		steps = rf.steps
 	}
 	if !*jsonOut {
-		if reopen {
+		if oc != nil {
+			fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
+		} else if reopen {
 			fmt.Fprintf(stdout, "mealab train: reopening session %s (preset %s), %s\n", sc.Name(), sc.preset, computeLabel())
 		} else {
 			fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
@@ -275,7 +290,12 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 		_ = enc.Encode(map[string]any{"type": "start", "preset": name, "session": sc.nameOrEmpty(), "reopened": reopen, "runs": specs, "compute": computeLabel()})
 	}
-	warnings, err := sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
+	var warnings []string
+	if oc != nil {
+		warnings, err = oc.start(lab)
+	} else {
+		warnings, err = sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
+	}
 	if err != nil {
 		return err
 	}
@@ -400,15 +420,23 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		flushPending(id)
 	}
 	clearLine(stderr, tty)
+	var saveErr error
 	if sc != nil {
-		if err := sc.Save(lab); err != nil {
-			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
+		if saveErr = sc.Save(lab); saveErr != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
 		}
 	}
+	lab.Close()
 	final := lab.Runs()
+	done := func() error {
+		if oc != nil {
+			return oc.finish(final, interrupted, saveErr)
+		}
+		return nil
+	}
 	if *jsonOut {
 		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final)})
-		return nil
+		return done()
 	}
 	if interrupted {
 		fmt.Fprintln(stdout, "\ninterrupted: the table so far (stopped at the end of a round; a session holds exactly these steps)")
@@ -416,7 +444,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	printTable(stdout, final)
 	printStableLR(stdout, final)
-	return nil
+	return done()
 }
 
 // updateQueue takes a lab's updates on the lab's goroutine (as part of its
