@@ -57,6 +57,15 @@ type Options struct {
 	NoColor bool
 	// SaveHint tells people how to get a session when Saver is nil.
 	SaveHint string
+
+	// For a host that embeds the UI (the classroom server, host.go):
+	// extra keys, a header line it refreshes at every frame, ReadOnly (when
+	// set, keys that would change the lab are refused with this text) and
+	// Detach (q leaves at once: the lab lives on without this screen).
+	HostKeys []HostKey
+	HostLine func() string
+	ReadOnly string
+	Detach   bool
 }
 
 func (o Options) frameEvery() time.Duration {

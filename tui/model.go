@@ -152,6 +152,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case hostMsg:
+		return m, m.onHost(msg)
 	case savedMsg:
 		m.saving = false
 		m.dirty = true
@@ -380,6 +382,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 	}
+	if c, ok := m.hostKey(k); ok {
+		return c
+	}
 	switch {
 	case is(k, km.Help):
 		m.help.ShowAll = !m.help.ShowAll
@@ -458,7 +463,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) quit() tea.Cmd {
 	switch {
-	case m.closed, m.opts.Saver != nil && !m.unsaved:
+	case m.closed, m.opts.Detach, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
 		m.confirm = confirmState{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"}

@@ -83,6 +83,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdSessions(args[1:], stdout, stderr)
 	case "doctor":
 		return cmdDoctor(stdout)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, topUsage)
 		return nil
