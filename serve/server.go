@@ -413,4 +413,3 @@ func (s *Server) People() []Person {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
-

@@ -95,7 +95,7 @@ var _ tui.Lab = (*followView)(nil)
 var errReadOnly = errors.New("read-only: you are following someone else's lab (T takes a copy of a run into yours)")
 
 func (v *followView) Updates() <-chan trainer.Update { return v.sub.ch }
-func (v *followView) Runs() []trainer.RunInfo         { return v.lab.Runs() }
+func (v *followView) Runs() []trainer.RunInfo        { return v.lab.Runs() }
 func (v *followView) History(id trainer.RunID) (trainer.History, bool) {
 	return v.lab.History(id)
 }
