@@ -170,6 +170,7 @@ func (s *Server) adminScreen(u *user) screen {
 		if !u.teacher {
 			s.log.Info("refused", "why", "admin", "user", u.name)
 			_, _ = t.sess.Stderr().Write([]byte("mealab: the admin view is the teacher's (" + s.cfg.Teacher + ")\r\n"))
+			t.exitCode = 1
 			return nil
 		}
 		var next screen

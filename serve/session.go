@@ -95,7 +95,7 @@ func (s *Server) handle(sess ssh.Session) {
 		}
 		sc = sc(t)
 	}
-	_ = sess.Exit(0)
+	_ = sess.Exit(t.exitCode)
 }
 
 // watch disconnects a session that has been idle for IdleTimeout, or whose
@@ -226,6 +226,7 @@ func (s *Server) followScreen(u *user, whom string, direct bool) screen {
 			s.log.Info("refused", "why", "follow", "user", u.name, "target", whom, "err", err.Error())
 			if direct {
 				_, _ = t.sess.Stderr().Write([]byte("mealab: " + err.Error() + "\r\n"))
+				t.exitCode = 1
 				return nil
 			}
 			return s.pickScreenNote(u, err.Error())

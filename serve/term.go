@@ -39,6 +39,7 @@ type term struct {
 	lastInput  atomic.Int64 // unix nanoseconds of the last byte from the client
 	writeStart atomic.Int64 // unix nanoseconds a pending write began, 0 when none
 	clamped    atomic.Bool
+	exitCode   int // the session's exit status (a refused follow or admin: 1)
 }
 
 func newTerm(sess ssh.Session, pty ssh.Pty, fps int) *term {
