@@ -268,3 +268,7 @@ func waitUntil(t testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+func newTestLogger(b *syncBuf) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -56,10 +56,10 @@ func (m *listModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		switch k {
-		case "up", "k":
+		case "up":
 			m.cur = max(m.cur-1, 0)
 			return m, nil
-		case "down", "j":
+		case "down":
 			m.cur = min(m.cur+1, max(len(m.keys)-1, 0))
 			return m, nil
 		case "ctrl+c":
