@@ -244,7 +244,9 @@ func TestIdleTimeout(t *testing.T) {
 
 // TestLimits: refusals are clear and nothing is started.
 func TestLimits(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.Limits = Limits{Runs: 2, Params: 200_000, Context: 128, Batch: 16, DiskBytes: 1 << 30} })
+	ts := startServer(t, func(c *Config) {
+		c.Limits = Limits{Runs: 2, Params: 200_000, Context: 128, Batch: 16, DiskBytes: 1 << 30}
+	})
 	u, err := ts.getUser("alice", false)
 	if err != nil {
 		t.Fatal(err)
