@@ -19,6 +19,7 @@ type Scheduler struct {
 	queue []*request
 	// accounts by user, and the window used for the share shown on screens.
 	accts  map[string]*account
+	vnow   float64 // virtual time of the last granted step (never decreases)
 	window time.Duration
 	now    func() time.Time
 }
@@ -86,11 +87,10 @@ func (sh *Share) Request() (<-chan struct{}, func()) {
 	s.mu.Lock()
 	a := sh.a
 	if !a.busy {
-		// Coming back from idle: no credit for the time away, or a person
-		// who paused for ten minutes would then own the machine.
-		if v, ok := s.minVtimeLocked(); ok && a.vtime < v {
-			a.vtime = v
-		}
+		// New, or back from idle: no credit for the time away, or a
+		// person who paused for ten minutes (or a newcomer) would then own
+		// the machine until they caught up.
+		a.vtime = max(a.vtime, s.vnow)
 		a.busy = true
 	}
 	s.queue = append(s.queue, r)
@@ -150,17 +150,6 @@ func (sh *Share) cancel(r *request) {
 	s.dispatchLocked()
 }
 
-// minVtimeLocked is the lowest virtual time among people using the machine.
-func (s *Scheduler) minVtimeLocked() (float64, bool) {
-	v, ok := 0.0, false
-	for _, a := range s.accts {
-		if a.busy && (!ok || a.vtime < v) {
-			v, ok = a.vtime, true
-		}
-	}
-	return v, ok
-}
-
 func (s *Scheduler) dispatchLocked() {
 	for s.busy < s.slots && len(s.queue) > 0 {
 		best := 0
@@ -172,6 +161,7 @@ func (s *Scheduler) dispatchLocked() {
 		r := s.queue[best]
 		s.queue = append(s.queue[:best:best], s.queue[best+1:]...)
 		r.state = 1
+		s.vnow = max(s.vnow, r.a.vtime)
 		s.busy++
 		close(r.granted)
 	}

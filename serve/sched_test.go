@@ -89,3 +89,47 @@ func TestSchedulerCancel(t *testing.T) {
 	}
 	a.Done(time.Millisecond)
 }
+
+// TestSchedulerNoCreditForNewcomers: someone who arrives after another
+// trained alone for a while shares from then on; they do not get the
+// machine to themselves until they "catch up" (which starved the teacher
+// under 30 guests before).
+func TestSchedulerNoCreditForNewcomers(t *testing.T) {
+	s := NewScheduler(1)
+	a := s.Join("a", 1)
+	for i := 0; i < 100; i++ {
+		g, _ := a.Request()
+		<-g
+		a.Done(10 * time.Millisecond)
+	}
+	b, c, d := s.Join("b", 1), s.Join("c", 1), s.Join("d", 1)
+	gd, _ := d.Request()
+	<-gd // d holds the slot while a, b and c queue
+	pending := map[*Share]<-chan struct{}{}
+	for _, sh := range []*Share{a, b, c} {
+		pending[sh], _ = sh.Request()
+	}
+	d.Done(10 * time.Millisecond)
+	grantsA := 0
+	for i := 0; i < 12; i++ {
+		var got *Share
+		select {
+		case <-pending[a]:
+			got = a
+		case <-pending[b]:
+			got = b
+		case <-pending[c]:
+			got = c
+		case <-time.After(time.Second):
+			t.Fatal("no grant")
+		}
+		if got == a {
+			grantsA++
+		}
+		got.Done(10 * time.Millisecond) // gives back the slot it held
+		pending[got], _ = got.Request()
+	}
+	if grantsA < 3 {
+		t.Fatalf("the one who trained first got %d of 12 steps against two newcomers; want about 4", grantsA)
+	}
+}
