@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,10 +75,29 @@ func follow(tb testing.TB, addr string, k keyPair, whom string, w, h int) *viewe
 
 func (v *viewer) close() { _ = v.s.Close(); _ = v.c.Close() }
 
+// cpuSeconds is the CPU time this process has used (user + system).
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds()
+}
+
+// window measures the teacher's tokens per second and the process's CPU
+// seconds per second over secs.
+func window(u *user, secs int) (tokPerSec, cpuPerSec float64) {
+	t0, k0, c0 := time.Now(), tokens(u), cpuSeconds()
+	time.Sleep(time.Duration(secs) * time.Second)
+	dt := time.Since(t0).Seconds()
+	return float64(tokens(u)-k0) / dt, (cpuSeconds() - c0) / dt
+}
+
 // BenchmarkViewers measures the teacher's training throughput with 0, 1,
 // 10 and 30 connected followers (each at 100x30, drawing at the server's
-// default 4 frames per second). Run with -benchtime=1x; each size trains
-// for MEALAB_BENCH_SECONDS (default 8) after a warm-up.
+// default 4 frames per second), paired: each size first measures the same
+// server with no follower, then with them, so a busy machine's drift
+// cancels in the ratio. It also reports the CPU the process used (the
+// clients' decryption included). Run with -benchtime=1x; each window lasts
+// MEALAB_BENCH_SECONDS (default 8).
 func BenchmarkViewers(b *testing.B) {
 	secs := 8
 	if s, err := strconv.Atoi(os.Getenv("MEALAB_BENCH_SECONDS")); err == nil && s > 0 {
@@ -85,46 +105,48 @@ func BenchmarkViewers(b *testing.B) {
 	}
 	for _, n := range []int{0, 1, 10, 30} {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
-			ts := startServer(b, func(c *Config) { c.FPS = 4; c.Open = true; c.GuestLimits = &Limits{Runs: 0} })
-			cpu0 := runtime.NumCPU()
-			_ = cpu0
+			ts := startServer(b, func(c *Config) { c.FPS = 4; c.Open = true; c.GuestLimits = &Limits{Runs: 0}; c.Preset = "quick"; c.MaxConns = 100 })
 			teacher, err := ts.getUser("teacher", false)
 			if err != nil {
 				b.Fatal(err)
 			}
-			var vs []*viewer
-			for i := 0; i < n; i++ {
-				vs = append(vs, follow(b, ts.addr, newKey(b, "v"), "teacher", 100, 30))
-			}
-			// Guests get a lab of their own; keep it empty so only the
-			// teacher trains.
-			time.Sleep(2 * time.Second)
-			for _, p := range ts.People() {
-				if u := ts.lookupUser(p.Name); u != nil && u != teacher {
-					for _, in := range u.lab.Runs() {
-						_ = u.lab.Remove(in.ID)
+			time.Sleep(time.Second)
+			for i := 0; i < b.N; i++ {
+				base, baseCPU := window(teacher, secs)
+				var vs []*viewer
+				for i := 0; i < n; i++ {
+					vs = append(vs, follow(b, ts.addr, newKey(b, "v"), "teacher", 100, 30))
+				}
+				// Guests get a lab of their own; keep it empty so only the
+				// teacher trains.
+				time.Sleep(2 * time.Second)
+				for _, p := range ts.People() {
+					if u := ts.lookupUser(p.Name); u != nil && u != teacher {
+						for _, in := range u.lab.Runs() {
+							_ = u.lab.Remove(in.ID)
+						}
 					}
 				}
-			}
-			for i := 0; i < b.N; i++ {
 				var b0 int64
 				for _, v := range vs {
 					b0 += v.bytes.Load()
 				}
-				t0, k0 := time.Now(), tokens(teacher)
-				time.Sleep(time.Duration(secs) * time.Second)
-				dt, dk := time.Since(t0).Seconds(), tokens(teacher)-k0
+				tps, cpuUse := window(teacher, secs)
 				var b1 int64
 				for _, v := range vs {
 					b1 += v.bytes.Load()
 				}
-				b.ReportMetric(float64(dk)/dt, "tok/s")
+				b.ReportMetric(tps, "tok/s")
+				b.ReportMetric(base, "tok/s-before")
+				b.ReportMetric(tps/base, "ratio")
+				b.ReportMetric(cpuUse, "cpu-s/s")
+				b.ReportMetric(baseCPU, "cpu-s/s-before")
 				if n > 0 {
-					b.ReportMetric(float64(b1-b0)/dt/float64(n), "B/s/viewer")
+					b.ReportMetric(float64(b1-b0)/float64(secs)/float64(n), "B/s/viewer")
 				}
-			}
-			for _, v := range vs {
-				v.close()
+				for _, v := range vs {
+					v.close()
+				}
 			}
 		})
 	}

@@ -7,6 +7,7 @@
 //	mealab bench [flags]        measure training and decoding speed
 //	mealab sessions ...         list, show, remove and export saved sessions
 //	mealab doctor               which build, CPU kernel and devices this is
+//	mealab serve [flags]        the classroom SSH server (one lab per person)
 package main
 
 import (
@@ -35,6 +36,7 @@ Usage:
   mealab bench [flags]                   training and decoding speed (mealab bench --help)
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
   mealab doctor                          build, CPU kernel, threads and devices
+  mealab serve --authorized-keys FILE    the classroom: everyone's own lab over SSH (mealab serve --help)
   mealab help                            this text
 `
 
@@ -92,7 +94,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "mealab", version)
 		return nil
 	}
-	return usagef("unknown command %q; try `mealab help` (commands: train, presets, bench, sessions, doctor)", args[0])
+	return usagef("unknown command %q; try `mealab help` (commands: train, presets, bench, sessions, doctor, serve)", args[0])
 }
 
 const version = "0.1.0"
