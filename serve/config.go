@@ -30,6 +30,7 @@ type Config struct {
 	WriteTimeout     time.Duration // a viewer that reads nothing for this long: disconnected
 	HandshakeTimeout time.Duration
 	FPS              int // frames per second per viewer at most
+	Frames           int // frames per second for new data, all viewers together (default 40; -1: no budget)
 	Slots            int // training steps at once (scheduler)
 	CheckpointEvery  int
 
@@ -104,6 +105,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FPS < 1 || c.FPS > 30 {
 		return c, fmt.Errorf("--fps %d: choose between 1 and 30", c.FPS)
+	}
+	if c.Frames == 0 {
+		c.Frames = 40
 	}
 	if c.Slots <= 0 {
 		c.Slots = 1

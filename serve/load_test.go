@@ -79,7 +79,7 @@ func (v *viewer) close() { _ = v.s.Close(); _ = v.c.Close() }
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds()
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // window measures the teacher's tokens per second and the process's CPU
@@ -105,7 +105,13 @@ func BenchmarkViewers(b *testing.B) {
 	}
 	for _, n := range []int{0, 1, 10, 30} {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
-			ts := startServer(b, func(c *Config) { c.FPS = 4; c.Open = true; c.GuestLimits = &Limits{Runs: 0}; c.Preset = "quick"; c.MaxConns = 100 })
+			ts := startServer(b, func(c *Config) {
+				c.FPS = 4
+				c.Open = true
+				c.GuestLimits = &Limits{Runs: 0}
+				c.Preset = "quick"
+				c.MaxConns = 100
+			})
 			teacher, err := ts.getUser("teacher", false)
 			if err != nil {
 				b.Fatal(err)

@@ -21,12 +21,13 @@ import (
 
 // Server is a running classroom server.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	keys  *keyring // nil when only guests come in
-	srv   *ssh.Server
-	sched *Scheduler
-	conns atomic.Int64
+	cfg    Config
+	log    *slog.Logger
+	keys   *keyring // nil when only guests come in
+	srv    *ssh.Server
+	sched  *Scheduler
+	frames *frameBudget
+	conns  atomic.Int64
 
 	mu      sync.Mutex
 	users   map[string]*user
@@ -40,7 +41,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, sched: NewScheduler(cfg.Slots), users: map[string]*user{}, opening: map[string]chan struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Log, sched: NewScheduler(cfg.Slots), frames: newFrameBudget(cfg.Frames), users: map[string]*user{}, opening: map[string]chan struct{}{}}
 	if cfg.AuthorizedKeys != "" {
 		if s.keys, err = newKeyring(cfg.AuthorizedKeys); err != nil {
 			return nil, err

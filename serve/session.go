@@ -145,6 +145,7 @@ func (s *Server) ownScreen(u *user, note string) screen {
 			NoColor: hasEnv(t.env, "NO_COLOR"),
 			Detach:  true,
 		}
+		opts.FrameGate = s.frames.take
 		if u.guest {
 			opts.SaveHint = "a guest's lab is not kept after you leave"
 		} else {
@@ -243,6 +244,7 @@ func (s *Server) followScreen(u *user, whom string, direct bool) screen {
 			ReadOnly: "read-only: this is " + target.name + "'s lab; T takes a copy of the selected run into yours",
 			SaveHint: "this is " + target.name + "'s lab",
 		}
+		opts.FrameGate = s.frames.take
 		opts.HostLine = func() string { return "following " + target.name + " · you are " + u.name }
 		opts.HostKeys = []tui.HostKey{
 			{Key: "T", Help: "take a copy", Do: func(id trainer.RunID) (string, bool, error) {

@@ -114,3 +114,8 @@ func (m *Model) hostHelp(short []key.Binding) []key.Binding {
 // Notice puts text on the status line, as if an action had reported it (a
 // host's message when a screen opens).
 func (m *Model) Notice(text string, isErr bool) { m.setStatus(text, isErr) }
+
+// frameAllowed asks the host's frame budget, if any, for a redraw.
+func (m *Model) frameAllowed() bool {
+	return m.opts.FrameGate == nil || m.opts.FrameGate()
+}

@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mealab/mealab/trainer"
@@ -56,5 +57,30 @@ func TestHostKeysReadOnlyDetach(t *testing.T) {
 	}
 	if _, ok := keys(t, m, "q").(tea.QuitMsg); !ok {
 		t.Fatal("q with Detach did not quit at once")
+	}
+}
+
+// TestFrameGate: new data redraws only when the host's budget allows; a
+// key press redraws regardless.
+func TestFrameGate(t *testing.T) {
+	f := fixtureLab(t)
+	allow := false
+	m := newTestModel(t, f, 100, 30, func(o *Options) { o.FrameGate = func() bool { return allow } })
+	m.View()
+	m.Update(updatesMsg{trainer.Point{Run: 1, Step: 301, Loss: 0.5}})
+	m.Update(tickMsg(time.Now()))
+	if m.dirty {
+		t.Fatal("redrew for new data without a frame from the budget")
+	}
+	allow = true
+	m.Update(tickMsg(time.Now()))
+	if !m.dirty {
+		t.Fatal("did not redraw when the budget allowed")
+	}
+	m.View()
+	allow = false
+	m.Update(press("j"))
+	if !m.dirty {
+		t.Fatal("a key press waited for the frame budget")
 	}
 }

@@ -66,6 +66,10 @@ type Options struct {
 	HostLine func() string
 	ReadOnly string
 	Detach   bool
+	// FrameGate, when set, is asked before a redraw that new data (not a
+	// key) calls for; false postpones it to a later tick. A server shares
+	// one frame budget among all its viewers this way.
+	FrameGate func() bool
 }
 
 func (o Options) frameEvery() time.Duration {

@@ -183,7 +183,7 @@ func (m *Model) afterData() {
 
 func (m *Model) onTick(t time.Time) tea.Cmd {
 	m.now = t
-	if m.changed {
+	if m.changed && m.frameAllowed() {
 		m.dirty, m.changed = true, false
 	}
 	if m.status != "" {

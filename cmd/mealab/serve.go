@@ -56,6 +56,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 30*time.Minute, "disconnect after this long without a key press")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", 20*time.Second, "disconnect a client that takes no screen update for this long")
 	fs.IntVar(&cfg.FPS, "fps", 4, "frames per second per viewer at most")
+	fs.IntVar(&cfg.Frames, "frames", 40, "frames per second for new data, all viewers together (-1: no budget)")
 	fs.IntVar(&cfg.Slots, "slots", 1, "training steps at once (each step uses every thread)")
 	fs.IntVar(&threads, "threads", 0, "CPU threads per step (default: all cores)")
 	fs.IntVar(&lim.Runs, "max-runs", lim.Runs, "unfinished runs per person (0: no limit)")
@@ -81,6 +82,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.MaxConns < 1 {
 		return usagef("--max-conns %d: must be at least 1", cfg.MaxConns)
+	}
+	if cfg.Frames == 0 || cfg.Frames < -1 {
+		return usagef("--frames %d: a positive number of frames per second, or -1 for no budget", cfg.Frames)
 	}
 	if cfg.FPS < 1 || cfg.FPS > 30 {
 		return usagef("--fps %d: choose between 1 and 30", cfg.FPS)
