@@ -65,6 +65,7 @@ type chartState struct {
 	logY   bool
 	zoom   int // index into zooms
 	series seriesSel
+	band   bandMode // how seeded groups are drawn (groups.go)
 }
 
 func (c chartState) describe() string {
@@ -315,7 +316,12 @@ func buildSeries(vis []chartRun, cs chartState, W int, th theme) (out []chartSer
 	alpha := smoothings[cs.smooth]
 	scale := float64(W-1) / (x1 - x0)
 	var raws, trains, vals []chartSeries
-	for _, cr := range vis {
+	singles, groups := splitBands(vis, cs)
+	for _, g := range groups {
+		b, v, t := g.series(cs, x0, x1, W, minStep, th)
+		raws, vals, trains = append(raws, b...), append(vals, v...), append(trains, t...)
+	}
+	for _, cr := range singles {
 		ci := cr.r.color
 		pts, evs := window(cr.r, minStep)
 		if cs.series != seriesVal && len(pts) > 0 {
@@ -636,7 +642,11 @@ func eventX(r *runData, e trainer.Event, ax xAxis) (float64, bool) {
 // legendLine names the overlaid runs in their colours (or glyphs).
 func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 	var parts []string
-	for _, cr := range vis {
+	singles, groups := splitBands(vis, cs)
+	for _, g := range groups {
+		parts = append(parts, groupLegend(g, th))
+	}
+	for _, cr := range singles {
 		m := th.mark(cr.r.color)
 		if !th.color {
 			m = runGlyphs[cr.r.color%len(runGlyphs)] + cr.label[len(cr.label)-1:]
@@ -652,6 +662,13 @@ func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 		if smoothings[cs.smooth] > 0 {
 			key += " .=raw"
 		}
+	}
+	if len(groups) > 0 {
+		edge := "·"
+		if !th.color {
+			edge = ":"
+		}
+		key = cs.band.String() + " (" + edge + " band) · g  " + key
 	}
 	line := strings.Join(parts, "  ")
 	if width(line)+2+len([]rune(key)) <= w {
