@@ -21,6 +21,7 @@ import (
 const sessionsUsage = `Usage:
   mealab sessions [list]                       sessions with size, runs, last activity
   mealab sessions show NAME                    the runs of a session and their state
+  mealab sessions show NAME --preset           the session's runs as a preset file (train --preset FILE reruns them)
   mealab sessions rm NAME [--yes]              delete a session (asks first)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
@@ -45,6 +46,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest checkpoint to FILE")
+	asPreset := fs.Bool("preset", false, "show: print the session's runs as a preset file (sessions_preset.go)")
 	// Flags may come after the positional arguments.
 	var pos []string
 	for len(args) > 0 {
@@ -100,6 +102,9 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		}
 		var meta record.SessionMeta
 		_ = sess.Meta(&meta)
+		if *asPreset {
+			return printSessionPreset(stdout, sess, meta.Preset) // sessions_preset.go
+		}
 		fmt.Fprintf(stdout, "session %s (preset %s), created %s, in %s\n", sess.Name(), meta.Preset, sess.Created().Format(time.DateTime), sess.Dir())
 		runs, err := record.Load(sess)
 		if err != nil {
