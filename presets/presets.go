@@ -665,7 +665,7 @@ func base() draft {
 
 // Keys lists every settable key with its meaning, for help texts.
 var Keys = []struct{ Key, Help string }{
-	{"variant", "attention: mha, gqa, mqa, mha+gn, hlc, mea"},
+	{"variant", "attention: " + strings.Join(model.VariantNames(), ", ")},
 	{"kv", "KV heads: G for gqa, h' (virtual heads) for mea/hlc; 0 = default"},
 	{"layers", "transformer blocks"},
 	{"width", "model width D"},
@@ -817,12 +817,14 @@ func (d *draft) set(s Setting) error {
 
 func (d *draft) build() (trainer.RunSpec, error) {
 	sp := d.spec
-	if d.kvSet && d.kv != 0 {
-		switch v := strings.ToLower(d.variant); v {
-		case "mha", "mha+gn", "gn", "mqa":
-			return sp, fmt.Errorf("kv = %d: variant %s cannot take kv (it caches %s); use variant gqa (kv = G groups) or mea/hlc (kv = h' virtual heads)",
-				d.kv, v, map[bool]string{true: "one KV head", false: "every head"}[v == "mqa"])
+	if v, ok := model.LookupVariant(d.variant); ok && d.kvSet && d.kv != 0 && v.KV == "" {
+		var takes []string
+		for _, x := range model.Variants {
+			if x.KV != "" {
+				takes = append(takes, fmt.Sprintf("%s (kv = %s)", x.Name, x.KV))
+			}
 		}
+		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv; the variants that do are %s", d.kv, v.Name, strings.Join(takes, ", "))
 	}
 	if err := sp.Model.ApplyVariant(d.variant, d.kv); err != nil {
 		return sp, err
@@ -838,7 +840,10 @@ func (d *draft) build() (trainer.RunSpec, error) {
 		sp.Model.Vocab = ds.Vocab()
 	}
 	sp = sp.Normalized()
-	return sp, sp.Validate()
+	if err := sp.Validate(); err != nil {
+		return sp, err
+	}
+	return sp, trainer.ValidateSchedule(sp)
 }
 
 // Build makes one run spec from the lab's base values and settings applied

@@ -23,7 +23,7 @@ func TestResolveFilesAndNames(t *testing.T) {
 	good := filepath.Join(dir, "grid.preset")
 	write(good, twoKeyGrid)
 	p, note, err := Resolve(good)
-	if err != nil || note != "" || p.Name != "grid" || p.Origin != good || p.Count() != 8 {
+	if err != nil || note != "" || p.Name != good || p.Origin != good || p.Count() != 8 {
 		t.Fatalf("file: %v %q %+v", err, note, p)
 	}
 	// The same strict parser, with the file's name in the message.

@@ -39,6 +39,12 @@ type RunSpec struct {
 	// which it ran; with them a run can be written back as a preset.
 	Initial *model.Config `json:"initial,omitempty"`
 	Applied []ScheduledOp `json:"applied,omitempty"`
+	// Group names the replica group a seeded run belongs to (the preset run's
+	// name; see presets.Replicate), and Replica is its 1-based index in the
+	// group. Replica i of every group shares its seeds, so groups compare
+	// pairwise. Zero for a run that is not a replica.
+	Group   string `json:"group,omitempty"`
+	Replica int    `json:"replica,omitempty"`
 }
 
 var nanF = math.NaN()

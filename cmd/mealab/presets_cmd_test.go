@@ -48,7 +48,7 @@ func TestPresetsFromFiles(t *testing.T) {
 
 	// show --expand: the runs with their names and a count.
 	out, errs, code := runCLI("presets", "show", file, "--expand")
-	if code != 0 || !strings.Contains(out, "preset kv-lr from "+file+": 8 runs") || !strings.Contains(out, "mea@lr=3e-3,kv=2") {
+	if code != 0 || !strings.Contains(out, "preset "+file+" from "+file+": 8 runs") || !strings.Contains(out, "mea@lr=3e-3,kv=2") {
 		t.Fatalf("show --expand: exit %d\n%s%s", code, out, errs)
 	}
 	out, _, _ = runCLI("presets", "show", file, "--expand", "--set", "mea.kv=1")
@@ -158,7 +158,7 @@ func TestSetSemanticsCLI(t *testing.T) {
 func TestSessionsShowPreset(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	dir := t.TempDir()
-	if _, errs, code := runCLI("train", "--preset", "kv-compress", "--set", "steps=6", "--set", "mha.at=3 gqa 2 fork", "--set", "mea.at=3 compress 2 fork",
+	if _, errs, code := runCLI("train", "--preset", "quick", "--set", "steps=6", "--set", "mha.at=3 gqa 2 fork", "--set", "mea.at=2 compress 2",
 		"--set", "layers=1", "--set", "width=32", "--quiet", "--threads", "1", "--session", "s", "--dir", dir); code != 0 {
 		t.Fatalf("train: %s", errs)
 	}
@@ -166,7 +166,7 @@ func TestSessionsShowPreset(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("show --preset: %s", errs)
 	}
-	for _, want := range []string{"[run mha]\nvariant = mha\nat = 600 gqa 2 fork\nat = 3 gqa 2 fork\n", "[run mea]\nvariant = mea\nat = 600 compress 2 fork\nat = 3 compress 2 fork\n", "steps = 6\n"} {
+	for _, want := range []string{"[run mha]\nvariant = mha\nat = 3 gqa 2 fork\n", "[run mea]\nvariant = mea\nat = 2 compress 2\n", "steps = 6\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}

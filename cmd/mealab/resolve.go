@@ -28,7 +28,7 @@ func (f *runFlags) resolve() (*presets.Preset, []trainer.RunSpec, error) {
 	if f.data != "" {
 		over = append(over, presets.Setting{Key: "data", Value: f.data})
 	}
-	if f.steps > 0 {
+	if f.given["steps"] {
 		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
 	}
 	if f.device != "" {
@@ -39,7 +39,7 @@ func (f *runFlags) resolve() (*presets.Preset, []trainer.RunSpec, error) {
 		over = append(over, st)
 	}
 	if p.NeedsData && f.data == "" && !hasSet(f.sets, "data") {
-		return nil, nil, usagef("preset %s trains on a text file: add --data FILE", p.Name)
+		return nil, nil, usagef("preset %s trains on a text file: add --data FILE (%s)", p.Name, dataHint)
 	}
 	ex, err := p.Expand(presets.Options{Overrides: over, MaxRuns: f.maxRuns})
 	if err != nil {
