@@ -153,7 +153,11 @@ func opsText(ops []trainer.ScheduledOp) string {
 // makes (the trainer names forks PARENT>OP).
 func forkOf(parent trainer.RunSpec, child string) bool {
 	for _, o := range append(append([]trainer.ScheduledOp(nil), parent.Ops...), parent.Applied...) {
-		if o.Fork && child == parent.Name+">"+shortOp(o.Op) {
+		want := parent.Name + ">" + shortOp(o.Op)
+		if parent.Group != "" { // a replica's fork: GROUP>OP#i (trainer.derived)
+			want = fmt.Sprintf("%s>%s#%d", parent.Group, shortOp(o.Op), parent.Replica)
+		}
+		if o.Fork && child == want {
 			return true
 		}
 	}

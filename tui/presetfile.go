@@ -5,6 +5,7 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -104,9 +105,11 @@ func (m *Model) savePreset() tea.Cmd {
 	}
 }
 
-// presetBase turns the lab's title ("quick · session demo") into the start
-// of a preset name.
+// presetBase turns the lab's title ("quick · session demo", a preset
+// file's path) into the start of a preset name: "quick-lab".
 func presetBase(title string) string {
+	title, _, _ = strings.Cut(title, " · ")
+	title = strings.TrimSuffix(filepath.Base(title), ".preset")
 	var b strings.Builder
 	for _, c := range strings.ToLower(title) {
 		switch {
@@ -121,7 +124,7 @@ func presetBase(title string) string {
 		s = s[:40]
 	}
 	if s == "" {
-		s = "lab"
+		return "lab"
 	}
 	return s + "-lab"
 }

@@ -113,3 +113,14 @@ func TestSavePreset(t *testing.T) {
 		t.Errorf("picker: %v %v", names, descs)
 	}
 }
+
+func TestPresetBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"quick": "quick-lab", "quick · session demo": "quick-lab", "./exp/kv-lr.preset": "kv-lr-lab",
+		"": "lab", "Ünïcode exp": "n-code-exp-lab",
+	} {
+		if got := presetBase(in); got != want {
+			t.Errorf("presetBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
