@@ -18,7 +18,7 @@ type presetDialog struct {
 
 func newPresetDialog(names []string) *presetDialog {
 	p := &presetDialog{callState: callState{kind: "preset"}}
-	p.names, p.descs = presetChoices(names) // presetfile.go: built-in and user presets
+	p.names, p.descs = presetChoices(names) // presetfile.go
 	return p
 }
 

@@ -46,19 +46,19 @@ type runFlags struct {
 	device  string
 	given   map[string]bool // flags that were on the command line
 	maxRuns int
-	notes   []string // from resolving the preset: printed as warnings
+	notes   []string // from resolving the preset: print as warnings
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.preset, "preset", presets.Default, "the experiment `NAME` or FILE to run (mealab presets lists them; none: one run from --set)")
-	fs.Var(&f.sets, "set", "a default for every run, `key=value`, or RUN.key=value for one run (repeatable), e.g. --set lr=3e-3 --set mea.kv=2")
-	fs.IntVar(&f.maxRuns, "max-runs", presets.DefaultMaxRuns, "refuse a preset whose grids expand to more runs than `N`")
+	fs.StringVar(&f.preset, "preset", presets.Default, "the experiment `NAME` to run (mealab presets lists them)")
+	fs.Var(&f.sets, "set", "override a preset value, `key=value` (repeatable), e.g. --set lr=3e-3 --set heads=8")
 	fs.StringVar(&f.data, "data", "", "train on a text `FILE` (any UTF-8 text) instead of the built-in data")
 	fs.IntVar(&f.steps, "steps", 0, "the number of steps of every run (`N` > 0; on a reopened session: extend to N)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads (default: all cores)")
 	fs.StringVar(&f.session, "session", "", "record into (or reopen) the session `NAME`")
 	fs.StringVar(&f.dir, "dir", "", "sessions `DIR` (default $XDG_DATA_HOME/mealab/sessions)")
 	fs.StringVar(&f.device, "device", "", "train every run on `DEVICE`: cpu or cuda (the same as --set device=...)")
+	fs.IntVar(&f.maxRuns, "max-runs", presets.DefaultMaxRuns, "refuse a preset whose grids expand to more runs than `N`")
 }
 
 // check notes which flags were given and refuses values that cannot apply.
@@ -83,9 +83,9 @@ func givenFlags(fs *flag.FlagSet) map[string]bool {
 	return m
 }
 
-// specs loads the preset and applies the flags.
+// specs loads the preset and applies the flags (see resolve.go).
 func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
-	p, specs, err := f.resolve() // resolve.go: preset files, names, overrides
+	p, specs, err := f.resolve()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,7 +226,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	} else if p, specs, err = rf.specs(); err != nil {
 		return err
 	}
-	printNotes(stderr, rf.notes) // resolve.go
+	printNotes(stderr, rf.notes)
 	compute := setupCompute(rf.threads)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
