@@ -110,7 +110,8 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 		b.WriteString("# note: " + oneLine(n) + "\n")
 	}
 	if description != "" {
-		fmt.Fprintf(&b, "description = %s\n", oneLine(description))
+		// Headers print the description in parentheses: keep it free of them.
+		fmt.Fprintf(&b, "description = %s\n", strings.NewReplacer("(", "", ")", "").Replace(oneLine(description)))
 	}
 	b.WriteString("\n[defaults]\n")
 	for _, st := range defaults {

@@ -81,7 +81,8 @@ func labPreset(lab Lab, name, title string) ([]byte, []string) {
 		s.Name = in.Name
 		runs = append(runs, presets.LabRun{Spec: s, Parent: byID[in.Parent]})
 	}
-	return presets.Format(name, "saved from the lab ("+title+")", runs)
+	// No parentheses: headers print the description inside some.
+	return presets.Format(name, "saved from the lab of "+title, runs)
 }
 
 // savePreset is the S key: the lab becomes a file in the user's presets
