@@ -125,7 +125,7 @@ func (m *Model) helpFor() helpKeys {
 		short = []key.Binding{sel, pause, k.Surgery, k.Save}
 	}
 	short = append(short, h(k.Tab1, "1-4", "tabs"))
-	return helpKeys{short: short, tail: tail}
+	return helpKeys{short: m.hostHelp(short), tail: tail}
 }
 
 func withHelp(b key.Binding, k, desc string) key.Binding {

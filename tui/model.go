@@ -41,6 +41,7 @@ type Model struct {
 	kv      kvState
 	heads   headsState
 
+	frames int // frames drawn, for tests of the redraw policy
 	// dlg is the open dialog, which owns the keys; nil when none is.
 	dlg dialog
 
@@ -103,6 +104,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) redraw() {
 	m.frame = m.render()
 	m.dirty = false
+	m.frames++
 }
 
 // update is a type switch over small messages; it never calls the lab.
@@ -163,6 +165,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case saveMsg:
 		m.dirty = true
 		return m, m.startSave(msg.quit)
+	case hostMsg:
+		return m, m.onHost(msg)
 	case savedMsg:
 		m.saving = false
 		m.dirty = true
@@ -192,7 +196,7 @@ func (m *Model) afterData() {
 
 func (m *Model) onTick(t time.Time) tea.Cmd {
 	m.now = t
-	if m.changed {
+	if m.changed && m.frameAllowed() {
 		m.dirty, m.changed = true, false
 	}
 	if m.status != "" {
@@ -370,6 +374,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 	}
+	if c, ok := m.hostKey(k); ok {
+		return c
+	}
 	switch {
 	case is(k, km.Help):
 		m.help.ShowAll = !m.help.ShowAll
@@ -432,8 +439,12 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case is(k, km.New):
 		m.open(newFormDialog(m.selected(), m.st))
 	case is(k, km.Preset):
-		m.open(newPresetDialog(m.opts.Presets))
+		m.open(newPresetDialog(m.opts.Presets, m.opts.NoPresetFiles != ""))
 	case is(k, km.SavePreset):
+		if m.opts.NoPresetFiles != "" {
+			m.setStatus(m.opts.NoPresetFiles, true)
+			return nil
+		}
 		return m.savePreset() // presetfile.go
 	}
 	switch m.tab {
@@ -449,7 +460,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) quit() tea.Cmd {
 	switch {
-	case m.closed, m.opts.Saver != nil && !m.unsaved:
+	case m.closed, m.opts.Detach, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
 		m.open(&confirmDialog{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"})

@@ -104,13 +104,24 @@ func TestSavePreset(t *testing.T) {
 		t.Fatalf("re-run: %+v", back.Runs)
 	}
 	// The picker lists it as the user's.
-	names, descs := presetChoices(nil)
+	names, descs := presetChoices(nil, false)
 	found := false
 	for i, n := range names {
 		found = found || (n == name && strings.HasPrefix(descs[i], "yours: "))
 	}
 	if !found {
 		t.Errorf("picker: %v %v", names, descs)
+	}
+	// A UI told to keep off preset files (the classroom server) neither
+	// lists the user's file nor expands it by name, and refuses to save.
+	names, _ = presetChoices(nil, true)
+	for _, n := range names {
+		if n == name {
+			t.Errorf("a built-in-only picker listed the user's preset %s", n)
+		}
+	}
+	if _, err := expandForLab(name, nil, true); err == nil {
+		t.Errorf("a built-in-only lab expanded the user's preset %s", name)
 	}
 }
 

@@ -135,6 +135,9 @@ func (m *Model) statusLine(w int) string {
 	default:
 		right = "saved"
 	}
+	if hl := m.hostLine(); hl != "" {
+		right = hl
+	}
 	left := m.status
 	if m.closed && left == "" {
 		left = "the lab has closed"

@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"math"
 	"os"
@@ -257,29 +256,6 @@ func interrupt(t *testing.T, args ...string) string {
 	}
 	return out.String()
 }
-
-// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
-type syncBuffer struct {
-	mu chanMutex
-	b  bytes.Buffer
-}
-
-type chanMutex chan struct{}
-
-func (m *chanMutex) lock() {
-	if *m == nil {
-		*m = make(chan struct{}, 1)
-	}
-	*m <- struct{}{}
-}
-func (m *chanMutex) unlock() { <-*m }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.lock()
-	defer s.mu.unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.lock(); defer s.mu.unlock(); return s.b.String() }
 
 // tableSteps reads the step column of the final table.
 func tableSteps(out string) map[string]int {

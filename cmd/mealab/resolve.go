@@ -31,6 +31,9 @@ func (f *runFlags) resolve() (*presets.Preset, []trainer.RunSpec, error) {
 	if f.given["steps"] {
 		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
 	}
+	if f.seeds > 0 {
+		over = append(over, presets.Setting{Key: "seeds", Value: fmt.Sprint(f.seeds)})
+	}
 	if f.device != "" {
 		st, err := presets.ParseSet("device=" + f.device)
 		if err != nil {

@@ -92,7 +92,7 @@ func (s *sessionCtx) reopenConflicts(rf *runFlags) error {
 		return nil
 	}
 	var flags []string
-	for _, f := range []string{"preset", "set", "data", "device"} {
+	for _, f := range []string{"preset", "set", "data", "device", "seeds"} {
 		if rf.given[f] {
 			flags = append(flags, "--"+f)
 		}
