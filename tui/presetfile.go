@@ -5,6 +5,7 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -93,7 +94,8 @@ func labPreset(lab Lab, name, title string) ([]byte, []string) {
 		s.Name = in.Name
 		runs = append(runs, presets.LabRun{Spec: s, Parent: byID[in.Parent]})
 	}
-	return presets.Format(name, "saved from the lab ("+title+")", runs)
+	// No parentheses: headers print the description inside some.
+	return presets.Format(name, "saved from the lab of "+title, runs)
 }
 
 // savePreset is the S key: the lab becomes a file in the user's presets
@@ -117,9 +119,11 @@ func (m *Model) savePreset() tea.Cmd {
 	}
 }
 
-// presetBase turns the lab's title ("quick · session demo") into the start
-// of a preset name.
+// presetBase turns the lab's title ("quick · session demo", a preset
+// file's path) into the start of a preset name: "quick-lab".
 func presetBase(title string) string {
+	title, _, _ = strings.Cut(title, " · ")
+	title = strings.TrimSuffix(filepath.Base(title), ".preset")
 	var b strings.Builder
 	for _, c := range strings.ToLower(title) {
 		switch {
@@ -134,7 +138,7 @@ func presetBase(title string) string {
 		s = s[:40]
 	}
 	if s == "" {
-		s = "lab"
+		return "lab"
 	}
 	return s + "-lab"
 }

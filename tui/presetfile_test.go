@@ -124,3 +124,14 @@ func TestSavePreset(t *testing.T) {
 		t.Errorf("a built-in-only lab expanded the user's preset %s", name)
 	}
 }
+
+func TestPresetBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"quick": "quick-lab", "quick · session demo": "quick-lab", "./exp/kv-lr.preset": "kv-lr-lab",
+		"": "lab", "Ünïcode exp": "n-code-exp-lab",
+	} {
+		if got := presetBase(in); got != want {
+			t.Errorf("presetBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ const sessionsUsage = `Usage:
   mealab sessions [list]                       sessions with size, runs, last activity
   mealab sessions show NAME                    the runs of a session and their state
   mealab sessions show NAME --follow           ... and new runs and points as others write them
+  mealab sessions show NAME --preset           its runs as a preset file (train --preset FILE reruns them)
   mealab sessions rm NAME [--yes]              delete a session (asks first; --yes does not)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
@@ -43,7 +44,7 @@ var stdin io.Reader = os.Stdin
 
 // sessionFlags are the flags each sessions command takes (--dir: all).
 var sessionFlags = map[string][]string{
-	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
+	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow", "preset"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
 	"export": {"dir", "csv", "png", "checkpoint"},
 }
 
@@ -86,6 +87,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest weights to FILE (export NAME --checkpoint RUN FILE)")
 	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
+	asPreset := fs.Bool("preset", false, "show: print the session's runs as a preset file (sessions_preset.go)")
 	// Flags may come before or after the command and its arguments.
 	pos, err := interleaved(fs, args, sessionsUsage, stdout)
 	if err != nil {
@@ -151,11 +153,17 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if *follow && *asPreset {
+			return usagef("--follow and --preset do not go together; use one")
+		}
 		if *follow {
 			return showFollow(context.Background(), sess, time.Second, stdout)
 		}
 		var meta record.SessionMeta
 		_ = sess.Meta(&meta)
+		if *asPreset {
+			return printSessionPreset(stdout, sess, meta.Preset) // sessions_preset.go
+		}
 		fmt.Fprintf(stdout, "session %s (preset %s), created %s, in %s\n", sess.Name(), meta.Preset, sess.Created().Format(time.DateTime), sess.Dir())
 		runs, err := record.Load(sess)
 		if err != nil {
