@@ -243,7 +243,7 @@ func base() draft {
 
 // Keys lists every settable key with its meaning, for help texts.
 var Keys = []struct{ Key, Help string }{
-	{"variant", "attention: mha, gqa, mqa, mha+gn, hlc, mea"},
+	{"variant", "attention: " + strings.Join(model.VariantNames(), ", ")},
 	{"kv", "KV heads: G for gqa, h' (virtual heads) for mea/hlc; 0 = default"},
 	{"layers", "transformer blocks"},
 	{"width", "model width D"},
@@ -413,7 +413,10 @@ func (d *draft) build() (trainer.RunSpec, error) {
 		sp.Model.Vocab = ds.Vocab()
 	}
 	sp = sp.Normalized()
-	return sp, sp.Validate()
+	if err := sp.Validate(); err != nil {
+		return sp, err
+	}
+	return sp, trainer.ValidateSchedule(sp)
 }
 
 // Build makes one run spec from the lab's base values and settings applied

@@ -33,6 +33,12 @@ type RunSpec struct {
 	Device      string `json:"device"`       // "cpu" (the CUDA build adds "cuda")
 	// Ops schedules head surgery at given steps.
 	Ops []ScheduledOp `json:"ops,omitempty"`
+	// Group names the replica group a seeded run belongs to (the preset run's
+	// name; see presets.Replicate), and Replica is its 1-based index in the
+	// group. Replica i of every group shares its seeds, so groups compare
+	// pairwise. Zero for a run that is not a replica.
+	Group   string `json:"group,omitempty"`
+	Replica int    `json:"replica,omitempty"`
 }
 
 var nanF = math.NaN()

@@ -92,21 +92,8 @@ type helpKeys struct {
 func (m *Model) helpFor() helpKeys {
 	k := m.keys
 	h := withHelp
-	switch m.mode {
-	case modeConfirm:
-		if m.confirm.kind == "quit-save" {
-			return helpKeys{short: []key.Binding{h(k.Yes, "y", "save and quit"), h(k.No, "n", "quit without saving"), h(k.Esc, "esc", "stay")}}
-		}
-		return helpKeys{short: []key.Binding{k.Yes, k.No}}
-	case modeLR:
-		return helpKeys{short: []key.Binding{h(k.Field, "0-9 . e", "type"), h(k.Enter, "enter", "set"), k.Esc}}
-	case modeSurgery:
-		return helpKeys{short: []key.Binding{h(k.OpUp, "↑↓", "operation"), h(k.Field, "0-9", "r/G/H"), k.Fork, k.GN, h(k.Field, "tab", "layers")},
-			tail: []key.Binding{h(k.Enter, "enter", "apply"), k.Esc}}
-	case modeForm:
-		return helpKeys{short: []key.Binding{h(k.Field, "tab ↑↓", "field"), h(k.Left, "←→", "variant")}, tail: []key.Binding{h(k.Enter, "enter", "start"), k.Esc}}
-	case modePreset:
-		return helpKeys{short: []key.Binding{h(k.OpUp, "↑↓", "choose")}, tail: []key.Binding{h(k.Enter, "enter", "start"), k.Esc}}
+	if m.dlg != nil {
+		return m.dlg.help(m.env())
 	}
 	tail := []key.Binding{h(k.Help, "?", "all keys"), k.Quit}
 	if m.help.ShowAll {

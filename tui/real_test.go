@@ -61,8 +61,8 @@ func TestRealLab(t *testing.T) {
 
 	// Compress mha's KV heads to 1, in place.
 	keys(t, m, "s", "1", "enter")
-	if m.mode != modeNormal || m.statusErr {
-		t.Fatalf("surgery failed: mode %d, status %q, dialog error %q", m.mode, m.status, m.surg.err)
+	if m.dlg != nil || m.statusErr {
+		t.Fatalf("surgery failed: dialog %+v, status %q", m.dlg, m.status)
 	}
 	pump("the surgery event and the new KV size", func() bool {
 		r := m.st.runs[mha]
