@@ -41,8 +41,10 @@
 // A variant is a way of turning the KVHeads cached component heads into the
 // keys and values of the H query heads. To add one:
 //
-//  1. config.go: a Config switch (like HLC or GroupNorm), its ApplyVariant
-//     keyword and its Variant name; Validate says what it cannot combine with.
+//  1. config.go: a Config switch (like HLC or GroupNorm), an entry in
+//     Variants (the only variant table: ApplyVariant, the TUI form and the
+//     presets read it) and its Variant name; Validate says what it cannot
+//     combine with.
 //  2. params.go: any new tensors in NewLayout and a role constant bound in
 //     bindWeights (initParams in model.go gives their starting values).
 //  3. attention.go: projectQKV must leave, per token, H query heads in qkv
