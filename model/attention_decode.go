@@ -61,7 +61,7 @@ func (m *Model[T]) decodeAttention(kc *KVCache[T], b, l, pos int) {
 
 // softmaxRow replaces row with exp(row - max(row)) and returns the sum.
 func (m *Model[T]) softmaxRow(row []T) T {
-	_, hi := minMax(row)
+	_, hi := m.vec.minMax(row)
 	return m.vec.expShiftSum(row, hi)
 }
 
