@@ -395,6 +395,32 @@ func TestSplitKernelsMatchReference(t *testing.T) {
 			t.Fatalf("dgain[%d]: %v vs %v", i, dg1[i], dg2[i])
 		}
 	}
+	// The fast rows (partial sums in the model's precision), with and
+	// without accumulation, in float64 and float32.
+	out3, rstd3, dx3 := make([]float64, R*dim), make([]float64, R), make([]float64, R*dim)
+	rmsnormRowsFast(out3, rstd3, x, g, R, dim, P)
+	rmsnormBackwardRowsFast(dx3, dout, x, g, rstd3, R, dim, P, false)
+	rmsnormBackwardRowsFast(dx3, dout, x, g, rstd3, R, dim, P, true)
+	for i := range out {
+		if math.Abs(out[i]-out3[i]) > 1e-12 || math.Abs(2*dx1[i]-dx3[i]) > 1e-12 {
+			t.Fatalf("fast rows [%d]: out %v vs %v, 2dx %v vs %v", i, out[i], out3[i], 2*dx1[i], dx3[i])
+		}
+	}
+	x32, g32, d32 := make([]float32, len(x)), make([]float32, len(g)), make([]float32, len(dout))
+	for i := range x {
+		x32[i], d32[i] = float32(x[i]), float32(dout[i])
+	}
+	for i := range g {
+		g32[i] = float32(g[i])
+	}
+	o32, r32, dx32 := make([]float32, R*dim), make([]float32, R), make([]float32, R*dim)
+	rmsnormRowsFast(o32, r32, x32, g32, R, dim, P)
+	rmsnormBackwardRowsFast(dx32, d32, x32, g32, r32, R, dim, P, false)
+	for i := range out {
+		if math.Abs(out[i]-float64(o32[i])) > 1e-5*(1+math.Abs(out[i])) || math.Abs(dx1[i]-float64(dx32[i])) > 1e-5*(1+math.Abs(dx1[i])) {
+			t.Fatalf("float32 fast rows [%d]: out %v vs %v, dx %v vs %v", i, out[i], o32[i], dx1[i], dx32[i])
+		}
+	}
 	const N, G, H, d, off = 4, 2, 3, 4, 1
 	ld := off + G*d + 2
 	in := randSlice(rng, N*ld, 1)
