@@ -461,7 +461,14 @@ func (m *Model) quit() tea.Cmd {
 	case m.closed, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
-		m.confirm = confirmState{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"}
+		// A recording session never loses work: save, then quit. A failed
+		// save keeps the lab open with the error shown.
+		if m.saving {
+			return nil
+		}
+		m.saving = true
+		m.setStatus("saving before quitting…", false)
+		return save(m.opts.Saver, true)
 	default:
 		m.confirm = confirmState{kind: "quit", text: "Quit? Training stops, and this lab is not being saved (no --session)."}
 	}
