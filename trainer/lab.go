@@ -218,9 +218,7 @@ func (l *Lab) step(r *run) {
 			l.emit(smp)
 		}
 	}
-	if err := l.runScheduled(r); err != nil {
-		l.emit(Event{Run: r.id, Step: r.step, Kind: "error", Detail: err.Error()})
-	}
+	l.runScheduled(r)
 	l.checkpointDue(r)
 	if last {
 		l.finish(r, Done, "")
@@ -245,6 +243,7 @@ func (l *Lab) finish(r *run, s State, why string) {
 		detail = fmt.Sprintf("diverged at step %d: %s", r.step, why)
 	}
 	l.emit(Event{Run: r.id, Step: r.step, Kind: kind, Detail: detail})
+	l.skipScheduled(r)
 	l.publishInfo(r)
 	l.checkpointNow(r)
 }
@@ -268,7 +267,7 @@ func (l *Lab) register(r *run) {
 // Add creates a run from spec and starts it.
 func (l *Lab) Add(spec RunSpec) (RunID, error) {
 	spec = spec.Normalized()
-	if err := spec.Validate(); err != nil {
+	if err := errors.Join(spec.Validate(), ValidateSchedule(spec)); err != nil {
 		return 0, err
 	}
 	ds, err := spec.Data.Open(spec.SeqLen)
@@ -314,6 +313,9 @@ func (l *Lab) setState(id RunID, to State, kind string) error {
 		}
 		r.state = to
 		l.emit(Event{Run: id, Step: r.step, Kind: kind, Detail: kind})
+		if to == Stopped {
+			l.skipScheduled(r)
+		}
 		l.publishInfo(r)
 		if to != Running {
 			l.checkpointNow(r)

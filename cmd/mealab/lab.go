@@ -78,6 +78,7 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 	} else if p, specs, err = rf.specs(); err != nil {
 		return err
 	}
+	printNotes(stderr, rf.notes)
 	if !isTerminal(stdout) {
 		return usagef("the lab needs a terminal; for logs or CI use `mealab train` with the same flags")
 	}

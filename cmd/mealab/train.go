@@ -45,6 +45,8 @@ type runFlags struct {
 	dir     string
 	device  string
 	given   map[string]bool // flags that were on the command line
+	maxRuns int
+	notes   []string // from resolving the preset: print as warnings
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -56,6 +58,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.session, "session", "", "record into (or reopen) the session `NAME`")
 	fs.StringVar(&f.dir, "dir", "", "sessions `DIR` (default $XDG_DATA_HOME/mealab/sessions)")
 	fs.StringVar(&f.device, "device", "", "train every run on `DEVICE`: cpu or cuda (the same as --set device=...)")
+	fs.IntVar(&f.maxRuns, "max-runs", presets.DefaultMaxRuns, "refuse a preset whose grids expand to more runs than `N`")
 }
 
 // check notes which flags were given and refuses values that cannot apply.
@@ -80,32 +83,11 @@ func givenFlags(fs *flag.FlagSet) map[string]bool {
 	return m
 }
 
-// specs loads the preset and applies the flags.
+// specs loads the preset and applies the flags (see resolve.go).
 func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
-	p, err := presets.Load(f.preset)
+	p, specs, err := f.resolve()
 	if err != nil {
-		return nil, nil, usageError{err.Error()}
-	}
-	over := append([]presets.Setting(nil), f.sets...)
-	if f.data != "" {
-		over = append(over, presets.Setting{Key: "data", Value: f.data})
-	}
-	if f.given["steps"] {
-		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
-	}
-	if f.device != "" {
-		st, err := presets.ParseSet("device=" + f.device)
-		if err != nil {
-			return nil, nil, usagef("--device %s: use cpu or cuda", f.device)
-		}
-		over = append(over, st)
-	}
-	if p.NeedsData && f.data == "" && !hasSet(f.sets, "data") {
-		return nil, nil, usagef("preset %s trains on a text file: add --data FILE (%s)", p.Name, dataHint)
-	}
-	specs, err := p.Expand(over)
-	if err != nil {
-		return nil, nil, usageError{err.Error()}
+		return nil, nil, err
 	}
 	if err := f.checkDevices(p, specs); err != nil {
 		return nil, nil, err
@@ -244,6 +226,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	} else if p, specs, err = rf.specs(); err != nil {
 		return err
 	}
+	printNotes(stderr, rf.notes)
 	compute := setupCompute(rf.threads)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
