@@ -66,6 +66,7 @@ func TestStepsMustBePositive(t *testing.T) {
 		{"train", "--preset", "quick", "--threads", "-2"},
 		{"train", "--preset", "quick", "--checkpoint-every", "5"}, // without --session it cannot apply
 		{"train", "--preset", "quick", "--dir", "/tmp"},           // likewise
+		{"train", "--preset", "quick", "--quiet", "--json"},       // --quiet would be ignored
 	} {
 		wantUsage(t, args)
 	}
@@ -93,6 +94,7 @@ func TestFlagsBeforeSubcommand(t *testing.T) {
 	wantUsage(t, []string{"--dir", dir, "sessions", "show", "demo"}, "command first")
 	// Commands without flags refuse extra words instead of ignoring them.
 	wantUsage(t, []string{"doctor", "--verbose"})
+	wantUsage(t, []string{"bench", "extra"})
 	wantUsage(t, []string{"version", "x"})
 	out = mustRun(t, "help", "train")
 	if !strings.Contains(out, "Usage: mealab train") {
@@ -335,6 +337,7 @@ func TestReopenExtendsSession(t *testing.T) {
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--preset", "ablation"}, "--preset ablation cannot apply")
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--set", "lr=1e-2"}, "would change run")
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended")
+	wantUsage(t, []string{"--session", "e", "--dir", dir, "--preset", "ablation"}, "cannot apply") // the lab: before it wants a terminal
 	// The same command line again resumes (here: nothing left to do).
 	out := mustRun(t, first...)
 	if s := tableSteps(out); s["mha"] != 20 || s["mea"] != 20 {
