@@ -70,6 +70,13 @@ func TestStepsMustBePositive(t *testing.T) {
 	} {
 		wantUsage(t, args)
 	}
+	// Configs the trainer would refuse are refused before anything is printed.
+	for _, set := range []string{"vocab=5", "batch=100000000"} {
+		out, errs, code := runCLI("train", "--preset", "quick", "--set", set, "--quiet")
+		if code != 2 || out != "" || !strings.Contains(errs, "run mha") {
+			t.Errorf("--set %s: exit %d, stdout %q, stderr %q; want exit 2 before any output", set, code, out, errs)
+		}
+	}
 }
 
 func TestFlagsBeforeSubcommand(t *testing.T) {
