@@ -510,6 +510,29 @@ func Extend(st *trainer.RunState, steps int) (string, error) {
 		st.Spec.Name, old.Total, steps, steps, st.Step+1, old.LR(st.Step), now.LR(st.Step), now.LR(steps), steps), nil
 }
 
+// CheckExtend reports, without touching a lab, whether ResumeWith can
+// extend the session's runs to steps (an error wrapping ErrShorten if not).
+func CheckExtend(sess *sessions.Session, steps int) error {
+	runs, err := Load(sess)
+	if err != nil {
+		return err
+	}
+	for _, ld := range runs {
+		if ld.Meta.Config.Model.Vocab == 0 {
+			continue
+		}
+		st := trainer.RunState{Spec: ld.Meta.Config}
+		if ld.State != nil {
+			st = *ld.State
+		}
+		st.Spec.Name = ld.Meta.Name
+		if _, err := Extend(&st, steps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ResumeWith is Resume with options.
 func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeOptions) ([]string, error) {
 	paused := o.Paused

@@ -343,7 +343,12 @@ func TestReopenExtendsSession(t *testing.T) {
 	// Refused: what cannot apply to the session's runs.
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--preset", "ablation"}, "--preset ablation cannot apply")
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--set", "lr=1e-2"}, "would change run")
-	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended")
+	if out := wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended"); strings.Contains(out, "reopening") {
+		t.Error("--steps below the budget printed the header first")
+	}
+	if out, _, _ := runCLI("train", "--session", "e", "--dir", dir, "--steps", "10"); out != "" {
+		t.Errorf("--steps below the budget printed %q before the error", out)
+	}
 	wantUsage(t, []string{"--session", "e", "--dir", dir, "--preset", "ablation"}, "cannot apply") // the lab: before it wants a terminal
 	// The same command line again resumes (here: nothing left to do).
 	out := mustRun(t, first...)
