@@ -598,10 +598,24 @@ func xAxisLines(vis []chartRun, cs chartState, x0, x1 float64, dataStart, W, w i
 	// Ticks: evenly spaced labels that do not overlap.
 	tick := []rune(strings.Repeat(" ", dataStart+W+1))
 	n := max(2, W/14)
-	next := 0
+	// Steps and tokens are whole numbers: early in a run (steps 0..3) the
+	// labels sit at whole values, at most one per value, never "0 0 1 2 2".
+	whole := cs.axis != axisWall && x1 > x0
+	if whole {
+		n = max(2, min(n, int(x1-x0)+1))
+	}
+	next, last := 0, ""
 	for i := 0; i < n; i++ {
 		c := int(math.Round(float64(i) * float64(W-1) / float64(n-1)))
-		s := []rune(cs.axis.format(x0 + float64(c)/float64(max(W-1, 1))*(x1-x0)))
+		v := x0 + float64(c)/float64(max(W-1, 1))*(x1-x0)
+		if whole {
+			v = math.Round(v)
+			c = int(math.Round((v - x0) / (x1 - x0) * float64(W-1)))
+		}
+		s := []rune(cs.axis.format(v))
+		if string(s) == last {
+			continue // a label that says what the one before says
+		}
 		pos := dataStart + c - len(s)/2
 		if i == n-1 {
 			pos = dataStart + c - len(s) + 1
@@ -613,7 +627,7 @@ func xAxisLines(vis []chartRun, cs chartState, x0, x1 float64, dataStart, W, w i
 			continue
 		}
 		copy(tick[pos:], s)
-		next = pos + len(s) + 1
+		next, last = pos+len(s)+1, string(s)
 	}
 	ticks := strings.TrimRight(string(tick), " ")
 	if name := " " + cs.axis.String(); len([]rune(ticks))+len(name) <= w {

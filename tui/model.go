@@ -465,7 +465,9 @@ func (m *Model) quit() tea.Cmd {
 	case m.closed, m.opts.Detach, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
-		m.open(&confirmDialog{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"})
+		// A recording session never loses work: save, then quit. A failed
+		// save keeps the lab open with the error shown.
+		return m.startSave(true)
 	default:
 		m.open(&confirmDialog{kind: "quit", text: "Quit? Training stops, and this lab is not being saved (no --session)."})
 	}

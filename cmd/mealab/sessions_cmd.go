@@ -69,7 +69,7 @@ func interleaved(fs *flag.FlagSet, args []string, usage string, stdout io.Writer
 // unknown name is a usage error (exit 2), a broken session is not.
 func loadSession(store *sessions.Store, name string) (*sessions.Session, error) {
 	if err := sessions.ValidateName(name); err != nil {
-		return nil, usagef("session %v", err)
+		return nil, usagef("%v", err)
 	}
 	sess, err := store.Load(name)
 	if errors.Is(err, sessions.ErrNotFound) {

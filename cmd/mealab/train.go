@@ -98,6 +98,11 @@ func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
 	if err := f.checkDevices(p, specs); err != nil {
 		return nil, nil, err
 	}
+	for _, s := range specs {
+		if err := trainer.Check(s); err != nil {
+			return nil, nil, usagef("run %s: %v", s.Name, err)
+		}
+	}
 	return p, specs, nil
 }
 
