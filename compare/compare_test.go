@@ -12,7 +12,7 @@ func info(id int, group string, rep int, variant string, lr, val, best float64, 
 	in := trainer.RunInfo{ID: trainer.RunID(id), Name: group, Variant: variant, LR: lr, ValLoss: val, BestVal: best, State: st}
 	if rep > 0 {
 		in.Spec.Group, in.Spec.Replica = group, rep
-		in.Name = group + "#" + string(rune('0'+rep))
+		in.Name = group + "@seed=" + string(rune('0'+rep))
 	}
 	return in
 }

@@ -37,8 +37,22 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 		}
 	}
 	used := map[string]bool{}
+	// Seeded replicas are written once, as their group with seeds = N
+	// (replica 1 carries the group's seeds; Replicate derives the rest).
+	reps := map[string]int{}
+	for _, r := range runs {
+		if g := r.Spec.Group; g != "" && r.Spec.Replica > 0 && !strings.Contains(g, ">") {
+			reps[g]++
+		}
+	}
 	for _, r := range runs {
 		s := r.Spec
+		if n := reps[s.Group]; n > 0 && s.Replica > 0 {
+			if s.Replica > 1 {
+				continue
+			}
+			s.Name = s.Group
+		}
 		if par, ok := byName[r.Parent]; ok && r.Parent != "" && forkOf(par.Spec, s.Name) {
 			if len(s.Applied) > 0 {
 				notes = append(notes, fmt.Sprintf("run %s: the surgery done to it after it forked (%s) is not in the preset: a preset schedules surgery on the runs it starts, and its parent's fork line recreates %s as it was at the fork", s.Name, opsText(s.Applied), s.Name))
@@ -66,6 +80,9 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 				seen[k] = true
 				ats = append(ats, o)
 			}
+		}
+		if n := reps[r.Spec.Group]; n > 1 && r.Spec.Replica == 1 {
+			set = append(set, Setting{Key: "seeds", Value: strconv.Itoa(n)})
 		}
 		for _, o := range ats {
 			set = append(set, Setting{Key: "at", Value: o.String()})
@@ -156,7 +173,7 @@ func forkOf(parent trainer.RunSpec, child string) bool {
 	for _, o := range append(append([]trainer.ScheduledOp(nil), parent.Ops...), parent.Applied...) {
 		want := parent.Name + ">" + shortOp(o.Op)
 		if parent.Group != "" { // a replica's fork: GROUP>OP#i (trainer.derived)
-			want = fmt.Sprintf("%s>%s#%d", parent.Group, shortOp(o.Op), parent.Replica)
+			want = trainer.ReplicaName(parent.Group+">"+shortOp(o.Op), parent.Model.Seed)
 		}
 		if o.Fork && child == want {
 			return true

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -210,6 +211,7 @@ func (p *Preset) Count() int {
 			k *= len(g.Values)
 			k = min(k, 1<<30)
 		}
+		k = min(k*p.seedsOf(r), 1<<30)
 		n = min(n+k, 1<<30)
 	}
 	return n
@@ -265,4 +267,20 @@ func WriteUser(name string, text []byte) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// seedsOf is a run section's `seeds` (its own, else [defaults]; 1 when
+// neither says), for Count.
+func (p *Preset) seedsOf(r RunDef) int {
+	n := 1
+	for _, list := range [][]Setting{p.Defaults, r.Settings} {
+		for _, st := range list {
+			if st.Key == "seeds" {
+				if v, err := strconv.Atoi(st.Value); err == nil && v > 0 {
+					n = v
+				}
+			}
+		}
+	}
+	return n
 }
