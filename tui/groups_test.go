@@ -113,3 +113,29 @@ func TestGroupSurgery(t *testing.T) {
 		t.Errorf("surgery on a group: %q, want %q", applied, want)
 	}
 }
+
+// The new-run form's seeds field starts a group of seeded replicas.
+func TestFormSeeds(t *testing.T) {
+	f := fixtureLab(t)
+	m := newTestModel(t, f, 100, 30)
+	keys(t, m, "n", "shift+tab", "backspace", "3", "enter")
+	var adds []string
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "add") {
+			adds = append(adds, c)
+		}
+	}
+	if len(adds) != 3 {
+		t.Fatalf("the form started %d runs with seeds 3: %q", len(adds), f.Calls())
+	}
+	for i, want := range []string{"seed=1", "seed=2", "seed=3"} {
+		if !strings.Contains(adds[i], want) {
+			t.Errorf("run %d: %q lacks %s", i, adds[i], want)
+		}
+	}
+	m = newTestModel(t, f, 100, 30)
+	keys(t, m, "n", "shift+tab", "backspace", "0")
+	if fr := frame(t, m); !strings.Contains(fr, "seeds: give a number of replicas from 1 to 64") {
+		t.Errorf("seeds 0 accepted:\n%s", fr)
+	}
+}
