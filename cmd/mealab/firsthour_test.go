@@ -106,6 +106,14 @@ func TestFlagsBeforeSubcommand(t *testing.T) {
 	if !strings.Contains(out, "Usage: mealab train") {
 		t.Errorf("help train: %q", out)
 	}
+	for _, c := range commands {
+		if c == "help" {
+			continue
+		}
+		if out := mustRun(t, "help", c); !strings.Contains(strings.ToLower(out), "usage") {
+			t.Errorf("help %s: %q", c, out)
+		}
+	}
 }
 
 func TestExitCodesOneRule(t *testing.T) {
