@@ -299,9 +299,15 @@ func TestCtrlCTableIsWhatTheSessionHolds(t *testing.T) {
 			t.Errorf("round %d: mha at step %d, mea at %d: runs step in lock-step and Ctrl-C ends the round in progress, so they stop at the same step\n%s", round, table["mha"], table["mea"], out)
 		}
 		for _, ld := range loadRuns(t, dir, "c") {
-			n := len(ld.History.Points)
-			if ld.State == nil || ld.State.Step != table[ld.Meta.Name] || n == 0 || ld.History.Points[n-1].Step != table[ld.Meta.Name] {
-				t.Errorf("round %d: run %s: table says step %d; the session's checkpoint is at %v and its curve ends at %d", round, ld.Meta.Name, table[ld.Meta.Name], ld.State.Step, ld.History.Points[n-1].Step)
+			ck, end := -1, -1
+			if ld.State != nil {
+				ck = ld.State.Step
+			}
+			if n := len(ld.History.Points); n > 0 {
+				end = ld.History.Points[n-1].Step
+			}
+			if ck != table[ld.Meta.Name] || end != table[ld.Meta.Name] {
+				t.Errorf("round %d: run %s: table says step %d; the session's checkpoint is at %d and its curve ends at %d", round, ld.Meta.Name, table[ld.Meta.Name], ck, end)
 			}
 		}
 		show := mustRun(t, "sessions", "show", "c", "--dir", dir)
