@@ -506,3 +506,26 @@ func TestReadmeFirstHour(t *testing.T) {
 		t.Error("sessions --help should spell export NAME --checkpoint RUN FILE and document --yes")
 	}
 }
+
+// A run trained on a text file encodes prompts and eval files with that
+// file's characters.
+func TestSampleAndEvalOnText(t *testing.T) {
+	data := "../../../shared/data/tinyshakespeare.txt"
+	if _, err := os.Stat(data); err != nil {
+		t.Skip("no ../shared/data/tinyshakespeare.txt")
+	}
+	dir := t.TempDir()
+	mustRun(t, "train", "--preset", "quick", "--data", data, "--steps", "2", "--set", "sample_every=0", "--quiet", "--threads", "1", "--session", "s", "--dir", dir)
+	out := mustRun(t, "sample", "s", "mha", "--dir", dir, "--prompt", "ROMEO:", "--tokens", "8")
+	if !strings.HasPrefix(out, "ROMEO:") || !strings.Contains(out, "14 tokens (prompt 6 + generated 8)") {
+		t.Errorf("sample on text:\n%s", out)
+	}
+	f := filepath.Join(dir, "t.txt")
+	_ = os.WriteFile(f, []byte("First Citizen: we are accounted poor citizens, the patricians good.\n"), 0o644)
+	out = mustRun(t, "eval", "s", "mha", "--dir", dir, "--data", f)
+	if !strings.Contains(out, "bits per character") || !strings.Contains(out, "67 characters scored") {
+		t.Errorf("eval on text:\n%s", out)
+	}
+	_ = os.WriteFile(f, []byte("price: 5€ — ok"), 0o644)
+	wantUsage(t, []string{"eval", "s", "mha", "--dir", dir, "--data", f}, "'€'", "'—'", "tinyshakespeare.txt")
+}
