@@ -23,6 +23,7 @@
 //	        events.jsonl
 //	        samples.jsonl
 //	        task.json                     {"format":"mealab.task","version":1,...}
+//	        writer.lock                   "pid N on HOST" of the writer (Run.Lock)
 //	                                      (only runs written by a sweep task)
 //	        ckpt/
 //	          step-00000123.safetensors   one file per saved step
@@ -54,7 +55,9 @@
 // array job on a shared filesystem, each training one run), and others may
 // follow it live. The rules that make this safe, without locks:
 //
-//   - Each run directory has one writer. A process writes only inside its
+//   - Each run directory has one writer, which holds Run.Lock (an flock on
+//     writer.lock, dropped by the kernel when the process dies) so that a
+//     second process refuses instead of interleaving its lines. A process writes only inside its
 //     own run's directory; creating a run writes nothing else (session.json
 //     is written only when the session is created and by SaveMeta). The
 //     session's run list is discovered from the directories under runs/,

@@ -94,7 +94,8 @@ func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
 		}
 		return nil, nil
 	}
-	warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
+	// The locks are dropped when the process ends.
+	_, warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
 	if err != nil {
 		return warnings, err
 	}

@@ -253,3 +253,36 @@ func TestSessionsShowFollow(t *testing.T) {
 		t.Errorf("lab --follow --preset: exit %d %s", code, errs)
 	}
 }
+
+// TestOneWriterPerRun: a second process asked to train a run that another
+// is training (a resubmission while the first task still runs) refuses,
+// naming the holder, and leaves the run alone.
+func TestOneWriterPerRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	if _, errs, code := runCLI("sweep", "quick", "--set", "steps=100000", "--slurm", "--dry-run", "--session", "w", "--dir", dir, "--binary", os.Args[0]); code != 0 {
+		t.Fatal(errs)
+	}
+	args := []string{"train", "--dir", dir, "--session", "w", "--only", "mha", "--threads", "1", "--quiet"}
+	first := mealabCmd(t, args...)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Kill(); _ = first.Wait() }()
+	store, _ := sessions.Open(dir)
+	sess, _ := store.Load("w")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, ok, _ := sweep.LoadTask(sess, "r1-mha"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first task never started")
+		}
+	}
+	out, err := mealabCmd(t, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "being written by pid") {
+		t.Fatalf("second writer: %v\n%s", err, out)
+	}
+}
