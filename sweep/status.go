@@ -34,20 +34,22 @@ type RunStatus struct {
 // Status combines, per run: the queue (squeue), the accounting (sacct,
 // where the cluster has it) and what the task recorded in its run directory.
 // Accounting is false when sacct gave nothing, so the task records decided.
-func Status(sess *sessions.Session, pl *Plan, c Commands) (out []RunStatus, accounting bool, err error) {
+//
+// When squeue cannot be asked (no Slurm commands here, the controller does
+// not answer), the status comes from the task records alone and queueErr
+// says why; a run a task says is running is then shown running.
+func Status(sess *sessions.Session, pl *Plan, c Commands) (out []RunStatus, accounting bool, queueErr error) {
 	var queue []QueueEntry
 	if len(pl.Jobs) > 0 {
-		queue, err = c.Queue(sess.Name())
-		if err != nil {
-			return nil, false, err
-		}
+		queue, queueErr = c.Queue(sess.Name())
 	}
 	var ids []string
 	for _, j := range pl.Jobs {
 		ids = append(ids, j.ID)
 	}
 	acct, accounting := c.Accounting(ids)
-	return Combine(sess, pl, queue, acct), accounting, nil
+	out = combine(sess, pl, queue, acct, queueErr == nil)
+	return out, accounting, queueErr
 }
 
 // latestJob is the last job that covers index i.
@@ -64,6 +66,10 @@ func (pl *Plan) latestJob(i int) *Job {
 
 // Combine is Status on given squeue and sacct entries.
 func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEntry) []RunStatus {
+	return combine(sess, pl, queue, acct, true)
+}
+
+func combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEntry, queueKnown bool) []RunStatus {
 	var out []RunStatus
 	for _, r := range pl.Runs {
 		st := RunStatus{Run: r, Loss: math.NaN(), Val: math.NaN()}
@@ -120,6 +126,8 @@ func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 			case TaskRunning:
 				if job == nil {
 					st.State = Running // a local sweep
+				} else if !queueKnown {
+					st.State, st.Detail = Running, "by its task record (the queue could not be read)"
 				} else {
 					st.State, st.Detail = Failed, fmt.Sprintf("the task on %s (pid %d) ended without saying why (killed?)", rec.Host, rec.PID)
 				}

@@ -269,3 +269,37 @@ func TestPlanSelect(t *testing.T) {
 		t.Fatalf("loaded plan: %v", err)
 	}
 }
+
+// TestStatusWithoutQueue: when squeue cannot be asked, the task records
+// decide and a running task is not declared dead.
+func TestStatusWithoutQueue(t *testing.T) {
+	st, _ := sessions.Open(t.TempDir())
+	sess, _ := st.Create("s")
+	pl := plan(t, "quick")
+	pl.Jobs = []Job{{ID: "7", Indices: []int{0, 1}}}
+	r, _ := sess.CreateRun(pl.Runs[0].Dir, nil)
+	rec := NewTaskRecord()
+	_ = r.SaveTask(rec)
+	down := Commands{Run: func(name string, args ...string) ([]byte, error) {
+		return nil, fmt.Errorf("%s: slurm_load_jobs error: Unable to contact slurm controller", name)
+	}}
+	sts, acct, qerr := Status(sess, pl, down)
+	if qerr == nil || acct {
+		t.Fatalf("queue error %v, accounting %v", qerr, acct)
+	}
+	if sts[0].State != Running || sts[1].State != Failed {
+		t.Fatalf("states %s, %s", sts[0].State, sts[1].State)
+	}
+	// With the queue answering and sacct refusing (no accounting), as on the
+	// test machine.
+	up := Commands{Run: func(name string, args ...string) ([]byte, error) {
+		if name == "sacct" {
+			return nil, fmt.Errorf("sacct: Slurm accounting storage is disabled")
+		}
+		return []byte("8|7|1|PENDING|Resources\n"), nil
+	}}
+	sts, acct, qerr = Status(sess, pl, up)
+	if qerr != nil || acct || sts[0].State != Failed || sts[1].State != Queued || sts[1].Detail != "Resources" {
+		t.Fatalf("%v %v %+v %+v", qerr, acct, sts[0], sts[1])
+	}
+}

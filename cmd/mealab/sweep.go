@@ -251,8 +251,7 @@ func sweepLocal(f *sweepFlags, stdout, stderr io.Writer) error {
 	if par == 0 {
 		par = len(pl.Runs)
 	}
-	fmt.Fprintf(stdout, "mealab %s: preset %s %s, %d runs, %d at a time, session %s in %s, %s\n", verb, pl.Preset,
-		strings.Join(pl.Overrides, " "), len(pl.Runs), par, sess.Name(), filepath.Dir(sess.Dir()), computeLabel())
+	fmt.Fprintf(stdout, "mealab %s: preset %s, %d runs, %d at a time, session %s in %s, %s\n", verb, strings.Join(append([]string{pl.Preset}, pl.Overrides...), " "), len(pl.Runs), par, sess.Name(), filepath.Dir(sess.Dir()), computeLabel())
 	onUpdate := func(u trainer.Update) {
 		if info, ok := u.(trainer.RunInfo); ok && info.State.Finished() {
 			fmt.Fprintf(stdout, "  %-16s %-8s step %d/%d  loss %s  val %s\n", info.Name, info.State, info.Step, info.Steps, fmtLoss(info.Loss), fmtLoss(info.ValLoss))
@@ -365,7 +364,7 @@ func writeJob(sess *sessions.Session, pl *sweep.Plan, indices []int, binary stri
 		return err
 	}
 	if dryRun {
-		fmt.Fprintf(stdout, "wrote %s (not submitted: --dry-run); submit it with sbatch %s, or mealab sweep resubmit %s --failed\n", path, path, sess.Name())
+		fmt.Fprintf(stdout, "wrote %s (not submitted: --dry-run); submit it with mealab sweep resubmit %s --dir %s --failed, which records the job for sweep status\n", path, sess.Name(), filepath.Dir(sess.Dir()))
 		return nil
 	}
 	id, err := sweep.Exec.Submit(path)
@@ -423,7 +422,7 @@ func sweepResubmit(name string, f *sweepFlags, stdout io.Writer) error {
 	}
 	sts, _, err := sweep.Status(sess, pl, sweep.Exec)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot tell which runs failed: %w", err)
 	}
 	var idx []int
 	for _, s := range sts {
@@ -452,11 +451,11 @@ func sweepStatus(name string, f *sweepFlags, stdout io.Writer) error {
 	if f.wait {
 		return waitSweep(sess, pl, f.poll, stdout)
 	}
-	sts, acct, err := sweep.Status(sess, pl, sweep.Exec)
-	if err != nil && pl.Slurm != nil {
-		return err
-	}
+	sts, acct, qerr := sweep.Status(sess, pl, sweep.Exec)
 	printSweepStatus(stdout, sess, pl, sts, acct)
+	if qerr != nil {
+		fmt.Fprintf(stdout, "warning: the queue could not be read (%v); states come from the task records only\n", qerr)
+	}
 	return nil
 }
 
@@ -476,8 +475,7 @@ func printSweepStatus(w io.Writer, sess *sessions.Session, pl *sweep.Plan, sts [
 	for _, s := range sts {
 		count[s.State]++
 	}
-	fmt.Fprintf(w, "sweep %s: preset %s %s, %d runs: %d queued, %d running, %d done, %d failed", sess.Name(), pl.Preset,
-		strings.Join(pl.Overrides, " "), len(pl.Runs), count[sweep.Queued], count[sweep.Running], count[sweep.Done], count[sweep.Failed])
+	fmt.Fprintf(w, "sweep %s: preset %s, %d runs: %d queued, %d running, %d done, %d failed", sess.Name(), strings.Join(append([]string{pl.Preset}, pl.Overrides...), " "), len(pl.Runs), count[sweep.Queued], count[sweep.Running], count[sweep.Done], count[sweep.Failed])
 	if n := count[sweep.NotSubmitted]; n > 0 {
 		fmt.Fprintf(w, ", %d not submitted", n)
 	}
@@ -515,7 +513,7 @@ func waitSweep(sess *sessions.Session, pl *sweep.Plan, poll time.Duration, w io.
 	for {
 		sts, acct, err := sweep.Status(sess, pl, sweep.Exec)
 		if err != nil {
-			return err
+			return fmt.Errorf("waiting for the sweep: %w", err)
 		}
 		active := 0
 		for _, s := range sts {
