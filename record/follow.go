@@ -320,6 +320,11 @@ func (f *Follower) Apply(trainer.RunID, model.Op, bool) (trainer.RunID, error) {
 // Restart fails with ErrReadOnly.
 func (f *Follower) Restart(trainer.RunID, int) (trainer.RunID, error) { return 0, ErrReadOnly }
 
+// Preview fails with ErrReadOnly.
+func (f *Follower) Preview(trainer.RunID, model.Op) (model.Report, error) {
+	return model.Report{}, ErrReadOnly
+}
+
 // Mixing is not available: the follower has no weights.
 func (f *Follower) Mixing(trainer.RunID, int) (trainer.Mixing, error) {
 	return trainer.Mixing{}, errors.New("the mixing matrices need the run's weights, which a follower does not load")

@@ -30,7 +30,11 @@ func plan(t *testing.T, preset string, over ...string) *Plan {
 		}
 		sets = append(sets, s)
 	}
-	pl, err := NewPlan(p, sets)
+	specs, err := Expand(p, sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := NewPlan(p, sets, specs)
 	if err != nil {
 		t.Fatal(err)
 	}

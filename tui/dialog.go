@@ -19,10 +19,14 @@ type dialog interface {
 	view(e env, w, h int) []string
 	// help lists the keys that apply now, for the help bar.
 	help(e env) helpKeys
-	// result takes the answer to a lab call: mine says the dialog started
-	// it (an error then shows in place), done that the dialog is finished.
-	result(a actionMsg) (mine, done bool)
+	// result takes the answer to a lab call (an actionMsg, or a message
+	// only dialogs use): mine says the dialog started it (an error then
+	// shows in place), done that the dialog is finished.
+	result(msg tea.Msg) (mine, done bool)
 }
+
+// starter is a dialog that asks the lab for something as it opens.
+type starter interface{ start(e env) tea.Cmd }
 
 // env is what a dialog may read of the UI: keys, theme, the runs as the
 // screen knows them, the lab to call and the options. Dialogs never change
@@ -39,8 +43,14 @@ func (m *Model) env() env {
 	return env{keys: m.keys, th: m.th, st: m.st, lab: m.lab, opts: m.opts}
 }
 
-// open makes d the active dialog.
-func (m *Model) open(d dialog) { m.dlg = d }
+// open makes d the active dialog and returns what it asks for first.
+func (m *Model) open(d dialog) tea.Cmd {
+	m.dlg = d
+	if s, ok := d.(starter); ok {
+		return s.start(m.env())
+	}
+	return nil
+}
 
 // saveMsg asks the root to save the session (and then to quit).
 type saveMsg struct{ quit bool }
@@ -65,8 +75,9 @@ type callState struct {
 
 // result implements dialog.result for dialogs that close when their call
 // succeeds and show its error in place otherwise.
-func (c *callState) result(a actionMsg) (mine, done bool) {
-	if a.kind != c.kind || !c.pending {
+func (c *callState) result(msg tea.Msg) (mine, done bool) {
+	a, ok := msg.(actionMsg)
+	if !ok || a.kind != c.kind || !c.pending {
 		return false, false
 	}
 	c.pending = false

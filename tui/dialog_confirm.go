@@ -53,4 +53,4 @@ func (c *confirmDialog) help(e env) helpKeys {
 }
 
 // result: the answers to stop and remove go to the status line.
-func (c *confirmDialog) result(actionMsg) (mine, done bool) { return false, false }
+func (c *confirmDialog) result(tea.Msg) (mine, done bool) { return false, false }

@@ -12,7 +12,8 @@ import (
 	"github.com/mealab/mealab/trainer"
 )
 
-var formVariants = []string{"mha", "gqa", "mqa", "mha+gn", "hlc", "mea"}
+// formVariants are the variant keywords, from model's one list of them.
+var formVariants = model.VariantNames()
 
 // formDevices are the devices a run can train on; the pure-Go build refuses
 // cuda with a message that says how to get a CUDA build.
@@ -30,24 +31,28 @@ type formDialog struct {
 	callState
 }
 
-const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
-
-func variantKeyword(c model.Config) string {
-	c = c.Normalized()
-	switch {
-	case c.HLC && c.GroupNorm:
-		return "mea"
-	case c.HLC:
-		return "hlc"
-	case c.GroupNorm:
-		return "mha+gn"
-	case c.KVHeads == 1 && c.Heads > 1:
-		return "mqa"
-	case c.KVHeads < c.Heads:
-		return "gqa"
+// kvHint says what the kv field means for each variant that takes one:
+// "G for gqa, h' for hlc/mea".
+var kvHint = func() string {
+	var order []string
+	by := map[string][]string{}
+	for _, v := range model.Variants {
+		if v.KV == "" {
+			continue
+		}
+		if by[v.KV] == nil {
+			order = append(order, v.KV)
+		}
+		by[v.KV] = append(by[v.KV], v.Name)
 	}
-	return "mha"
-}
+	var parts []string
+	for _, k := range order {
+		parts = append(parts, k+" for "+strings.Join(by[k], "/"))
+	}
+	return strings.Join(parts, ", ")
+}()
+
+const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
 
 // specSettings turns the settings of a run that the form does not show into
 // preset settings, so a new run inherits data, batch and schedule from the
@@ -104,14 +109,15 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 		fd.base = specSettings(spec)
 	}
 	c := spec.Model.Normalized()
-	kw := variantKeyword(c)
-	for i, v := range formVariants {
-		if v == kw {
+	v := model.VariantOf(c)
+	kw := v.Name
+	for i, name := range formVariants {
+		if name == kw {
 			fd.variant = i
 		}
 	}
 	kv := ""
-	if kw == "gqa" || ((kw == "mea" || kw == "hlc") && c.KVHeads != c.Heads) {
+	if v.KV != "" && c.KVHeads != c.Heads {
 		kv = strconv.Itoa(c.KVHeads)
 	}
 	fd.name = newField(fmt.Sprintf("%s-%d", kw, len(st.order)+1), nameChrs, 24)
@@ -253,7 +259,7 @@ func (f *formDialog) view(e env, w, _ int) []string {
 	}
 	row1 := left(0, "name", &f.name, 16) + label(1, "variant") + strings.Join(vs, " ")
 	row2 := left(2, "heads H", &f.heads, 4) + label(3, "KV / h'") + f.kv.view(f.focus == 3, th, 4) +
-		th.dim.Render(" G for gqa, h' for mea/hlc")
+		th.dim.Render(" "+kvHint)
 	row3 := left(4, "width D", &f.width, 5) + label(5, "layers") + f.layers.view(f.focus == 5, th, 3)
 	row4 := left(6, "peak LR", &f.lr, 8) + label(7, "steps") + f.steps.view(f.focus == 7, th, 7)
 	var ds []string

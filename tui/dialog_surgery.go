@@ -23,6 +23,8 @@ type surgeryDialog struct {
 	fork   bool
 	gn     bool
 	callState
+	asked string      // the operation whose preview was asked for last
+	pre   *previewMsg // its answer, once it came
 }
 
 type surgeryOp int
@@ -78,86 +80,54 @@ type surgeryPlan struct {
 	after   model.Config
 }
 
+// opKinds maps the dialog's operations to the model's.
+var opKinds = [numOps]model.OpKind{opCompress: model.OpCompress, opGrow: model.OpGrow, opGQA: model.OpToGQA, opMEA: model.OpToMEA}
+
+// plan builds the operation from the fields and asks the model (or, for a
+// restart, the trainer) what it turns the run into; the dialog derives no
+// rule of its own, so it previews exactly what Apply and Restart accept.
 func (d *surgeryDialog) plan(r *runData) (surgeryPlan, error) {
 	if r == nil {
 		return surgeryPlan{}, errors.New("the run is gone")
 	}
-	c := r.info.Spec.Model.Normalized()
+	c := r.info.Spec.Model
 	n, err := strconv.Atoi(d.value.val)
 	if d.op != opMEA && (err != nil || n < 1) {
 		return surgeryPlan{}, errors.New("type a head count of at least 1")
 	}
 	if d.op == opRestart {
-		if n > c.Width {
-			return surgeryPlan{}, fmt.Errorf("%d heads exceed the width %d", n, c.Width)
-		}
-		after := c
-		wasMHA := c.KV(0) == c.Heads && len(c.LayerKV) == 0
-		after.Heads, after.LayerKV = n, nil
-		switch {
-		case wasMHA:
-			after.KVHeads = n
-		case after.KVHeads > n:
-			after.KVHeads = n
-		}
-		if !after.HLC && after.KVHeads > 0 && n%after.KVHeads != 0 {
-			after.KVHeads = n
-		}
-		if err := after.Validate(); err != nil {
-			return surgeryPlan{}, err
+		after, err := trainer.RestartConfig(c, n)
+		if err != nil {
+			return surgeryPlan{}, joinLines(err)
 		}
 		return surgeryPlan{heads: n, restart: true, after: after}, nil
 	}
-	text := map[surgeryOp]string{opCompress: "compress", opGrow: "grow", opGQA: "gqa", opMEA: "mea"}[d.op]
-	if d.op != opMEA {
-		text += " " + strconv.Itoa(n)
-	} else if d.gn {
-		text += " +gn"
+	op := model.Op{Kind: opKinds[d.op]}
+	if d.op == opMEA {
+		op.GN = d.gn
+	} else {
+		op.R = n
 	}
-	if l := strings.Trim(d.layers.val, ","); l != "" {
-		text += " layers=" + l
+	for _, p := range strings.Split(d.layers.val, ",") {
+		if p == "" {
+			continue
+		}
+		l, err := strconv.Atoi(p)
+		if err != nil {
+			return surgeryPlan{}, fmt.Errorf("layers: %q is not a layer number", p)
+		}
+		op.Layers = append(op.Layers, l)
 	}
-	op, err := model.ParseOp(text)
+	after, _, err := op.Config(c)
 	if err != nil {
-		return surgeryPlan{}, err
+		return surgeryPlan{}, joinLines(err)
 	}
-	for _, l := range op.Layers {
-		if l < 0 || l >= c.Layers {
-			return surgeryPlan{}, fmt.Errorf("layer %d does not exist; this run has layers 0..%d", l, c.Layers-1)
-		}
-	}
-	after := c
-	switch d.op {
-	case opCompress, opGrow, opGQA:
-		if n > c.Heads {
-			return surgeryPlan{}, fmt.Errorf("%d exceeds the %d query heads", n, c.Heads)
-		}
-		if d.op == opGQA && c.HLC {
-			return surgeryPlan{}, errors.New("this run already mixes heads (HLC/MEA); use compress instead of GQA")
-		}
-		if d.op == opGQA && c.Heads%n != 0 {
-			return surgeryPlan{}, fmt.Errorf("GQA groups must be equal: choose G dividing %d", c.Heads)
-		}
-		if len(op.Layers) == 0 {
-			after.KVHeads, after.LayerKV = n, nil
-		} else {
-			kv := make([]int, c.Layers)
-			for l := range kv {
-				kv[l] = c.KV(l)
-			}
-			for _, l := range op.Layers {
-				kv[l] = n
-			}
-			after.LayerKV = kv
-		}
-		if d.op == opCompress {
-			after.HLC = true
-		}
-	case opMEA:
-		after.HLC = true
-		after.GroupNorm = after.GroupNorm || d.gn
-	}
-	return surgeryPlan{op: op, after: after.Normalized()}, nil
+	return surgeryPlan{op: op, after: after}, nil
+}
+
+// joinLines joins a multi-line error (errors.Join) for a one-line status.
+func joinLines(err error) error {
+	return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 func (d *surgeryDialog) validate(r *runData) {
@@ -165,6 +135,65 @@ func (d *surgeryDialog) validate(r *runData) {
 	if _, err := d.plan(r); err != nil {
 		d.err = err.Error()
 	}
+}
+
+// previewMsg is the lab's answer to a preview request: the report the
+// operation would give on the run's current weights.
+type previewMsg struct {
+	run trainer.RunID
+	op  string // the operation asked about (model.Op.String)
+	rep model.Report
+	err error
+}
+
+// askPreview asks the lab for the realised K/V errors of the planned
+// operation, once per distinct operation; nil when there is nothing new
+// to ask (a restart, a plan the model refuses, or the same operation).
+func (d *surgeryDialog) askPreview(e env, r *runData) tea.Cmd {
+	p, err := d.plan(r)
+	if err != nil || p.restart || !p.op.ChangesProjections() {
+		d.asked, d.pre = "", nil
+		return nil
+	}
+	key := p.op.String()
+	if key == d.asked {
+		return nil
+	}
+	d.asked, d.pre = key, nil
+	lab, id, op := e.lab, d.run, p.op
+	return func() tea.Msg {
+		rep, err := lab.Preview(id, op)
+		return previewMsg{run: id, op: key, rep: rep, err: err}
+	}
+}
+
+func (d *surgeryDialog) start(e env) tea.Cmd { return d.askPreview(e, e.st.runs[d.run]) }
+
+func (d *surgeryDialog) result(msg tea.Msg) (mine, done bool) {
+	if p, ok := msg.(previewMsg); ok {
+		if p.run == d.run && p.op == d.asked {
+			d.pre = &p
+		}
+		return true, false
+	}
+	return d.callState.result(msg)
+}
+
+// previewLine says what the planned operation does to the K/V projections:
+// the realised error per layer for K and V when it approximates them, in
+// words when it does not.
+func (d *surgeryDialog) previewLine(p surgeryPlan) string {
+	switch {
+	case p.restart:
+		return "a new run: its weights start fresh"
+	case !p.op.ChangesProjections():
+		return p.op.Effect()
+	case d.pre == nil:
+		return "K/V error per layer: measuring…"
+	case d.pre.err != nil:
+		return "K/V error: " + d.pre.err.Error()
+	}
+	return d.pre.rep.ErrorText()
 }
 
 func (d *surgeryDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
@@ -214,7 +243,7 @@ func (d *surgeryDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 		}
 	}
 	d.validate(r)
-	return nil, false
+	return d.askPreview(e, r), false
 }
 
 func (d *surgeryDialog) view(e env, w, _ int) []string {
@@ -262,9 +291,10 @@ func (d *surgeryDialog) view(e env, w, _ int) []string {
 	lines = append(lines, clip(val+"   "+mode+" (f)   "+layers, w))
 	if plan, err := d.plan(r); err == nil {
 		before, after := r.info.KVBytesPerToken, plan.after.KVBytesPerToken(4)
-		lines = append(lines, clip(fmt.Sprintf("KV cache per token: %s → %s  %s", fmtBytes(before), fmtBytes(after), savingText(after, before)), w))
+		lines = append(lines, clip(fmt.Sprintf("KV cache per token: %s → %s  %s", fmtBytes(before), fmtBytes(after), savingText(after, before)), w),
+			clip(d.previewLine(plan), w))
 	} else {
-		lines = append(lines, "")
+		lines = append(lines, "", "")
 	}
 	return append(lines, dialogStatus(th, d.err, d.pending, "applying (waits for the current step)…"))
 }

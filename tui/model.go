@@ -155,6 +155,11 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case previewMsg:
+		if m.dlg != nil {
+			m.dlg.result(msg)
+			m.dirty = true
+		}
 	case saveMsg:
 		m.dirty = true
 		return m, m.startSave(msg.quit)
@@ -299,6 +304,8 @@ func (m *Model) onAction(a actionMsg) tea.Cmd {
 	case "preset":
 		m.wantSel = a.newRun
 		m.setStatus(a.text, false)
+	case "save-preset":
+		m.setStatus(a.text, false)
 	case "remove":
 		idx := m.st.index(a.run)
 		m.st.remove(a.run)
@@ -420,12 +427,14 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 	case is(k, km.Surgery):
 		if r := m.selectedOrSay(); r != nil {
-			m.open(newSurgeryDialog(r))
+			return m.open(newSurgeryDialog(r))
 		}
 	case is(k, km.New):
 		m.open(newFormDialog(m.selected(), m.st))
 	case is(k, km.Preset):
 		m.open(newPresetDialog(m.opts.Presets))
+	case is(k, km.SavePreset):
+		return m.savePreset() // presetfile.go
 	}
 	switch m.tab {
 	case tabOverview:

@@ -155,7 +155,7 @@ func newSweepSession(f *sweepFlags) (*sessions.Session, *sweep.Plan, bool, error
 	if err := sessions.ValidateName(f.rf.session); err != nil {
 		return nil, nil, false, usagef("--session: %v", err)
 	}
-	p, _, err := f.rf.specs()
+	p, specs, err := f.rf.specs()
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -169,7 +169,7 @@ func newSweepSession(f *sweepFlags) (*sessions.Session, *sweep.Plan, bool, error
 	if f.rf.device != "" {
 		over = append(over, presets.Setting{Key: "device", Value: f.rf.device})
 	}
-	pl, err := sweep.NewPlan(p, over)
+	pl, err := sweep.NewPlan(p, over, specs)
 	if err != nil {
 		return nil, nil, false, usageError{err.Error()}
 	}
