@@ -18,7 +18,17 @@ var update = flag.Bool("update", false, "rewrite the golden batch scripts")
 
 func plan(t *testing.T, preset string, over ...string) *Plan {
 	t.Helper()
-	p, err := presets.Load(preset)
+	var p *presets.Preset
+	var err error
+	if strings.HasSuffix(preset, ".preset") {
+		src, rerr := os.ReadFile(filepath.Join("testdata", preset))
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		p, err = presets.Parse(strings.TrimSuffix(preset, ".preset"), src)
+	} else {
+		p, err = presets.Load(preset)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +76,10 @@ func TestScriptGolden(t *testing.T) {
 		name string
 		in   ScriptInput
 	}{
-		{"quick-all.sbatch", ScriptInput{Plan: plan(t, "quick", "steps=100"), Slurm: Slurm{CPUsPerTask: 2, ArrayLimit: 2, Time: "0:30:00", Mem: "2G", Partition: "cpu"},
+		{"grid-all.sbatch", ScriptInput{Plan: plan(t, "grid.preset", "steps=100"), Slurm: Slurm{CPUsPerTask: 2, ArrayLimit: 2, Time: "0:30:00", Mem: "2G", Partition: "cpu"},
 			Indices: []int{0, 1}}},
-		{"lr-sweep-resubmit.sbatch", ScriptInput{Plan: plan(t, "lr-sweep", "steps=50", "width=32"), Slurm: Slurm{CPUsPerTask: 1, SbatchArgs: []string{"--account=ml-lab", "--requeue"}},
-			Indices: []int{3, 7, 8, 9}}},
+		{"grid-resubmit.sbatch", ScriptInput{Plan: plan(t, "grid.preset", "steps=50", "width=64"), Slurm: Slurm{CPUsPerTask: 1, SbatchArgs: []string{"--account=ml-lab", "--requeue"}},
+			Indices: []int{1, 3, 4}}},
 	} {
 		in := c.in
 		in.Session, in.StoreDir, in.LogDir = "grid-1", "/shared/mealab", "/shared/mealab/grid-1/sweep/logs"
@@ -248,7 +258,7 @@ func TestCombine(t *testing.T) {
 // unknown name lists the real ones.
 func TestPlanSelect(t *testing.T) {
 	pl := plan(t, "lr-sweep")
-	rs, err := pl.Select([]string{"mea@1e-2,#0", pl.Runs[5].Dir})
+	rs, err := pl.Select([]string{"mea@lr=1e-2,#0", pl.Runs[5].Dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,10 +266,10 @@ func TestPlanSelect(t *testing.T) {
 	for _, r := range rs {
 		got = append(got, fmt.Sprintf("%d:%s:%d", r.Index, r.Name, r.ID))
 	}
-	if fmt.Sprint(got) != "[0:mha@1e-3:1 5:mha@3e-1:6 20:mea@1e-2:21]" {
+	if fmt.Sprint(got) != "[0:mha@lr=1e-3:1 5:mha@lr=3e-1:6 20:mea@lr=1e-2:21]" {
 		t.Errorf("selected %v", got)
 	}
-	if _, err := pl.Select([]string{"mea@9"}); err == nil || !strings.Contains(err.Error(), "mha@1e-3") {
+	if _, err := pl.Select([]string{"mea@9"}); err == nil || !strings.Contains(err.Error(), "mha@lr=1e-3") {
 		t.Errorf("unknown run: %v", err)
 	}
 	// Plans survive the session.
