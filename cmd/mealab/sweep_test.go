@@ -47,8 +47,8 @@ func losses(t *testing.T, dir, name string) map[string][]float64 {
 
 // TestSweepTasksEqualLocalSweep trains a grid twice: as a local sweep, and
 // as one `train --session S --only RUN` process per run, all at once on one
-// session (as Slurm array tasks would), one of them stopped by SIGTERM
-// mid-run and started again. Every run must end with the same losses at
+// session (as Slurm array tasks would), one stopped by SIGTERM and one
+// killed by SIGKILL mid-run, both started again. Every run must end with the same losses at
 // every step, bit for bit, and the task records must say done.
 func TestSweepTasksEqualLocalSweep(t *testing.T) {
 	if testing.Short() {
@@ -76,7 +76,17 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 	fail := func(format string, a ...any) { mu.Lock(); t.Errorf(format, a...); mu.Unlock() }
 	wg.Add(2)
 	go func() {
+		// Killed outright (SIGKILL, as Slurm does after the grace time),
+		// then started again.
 		defer wg.Done()
+		cmd := mealabCmd(t, args("mha")...)
+		if err := cmd.Start(); err != nil {
+			fail("%v", err)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
 		if b, err := mealabCmd(t, args("mha")...).CombinedOutput(); err != nil {
 			fail("task mha: %v\n%s", err, b)
 		}
