@@ -242,7 +242,7 @@ func TestSessionsShowFollow(t *testing.T) {
 			t.Fatalf("%v\n%s", err, b)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(out.String(), "done at step 60/60") < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -283,7 +283,7 @@ func TestOneWriterPerRun(t *testing.T) {
 	defer func() { _ = first.Process.Kill(); _ = first.Wait() }()
 	store, _ := sessions.Open(dir)
 	sess, _ := store.Load("w")
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, ok, _ := sweep.LoadTask(sess, "r1-mha"); ok {
 			break
 		}
