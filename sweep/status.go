@@ -2,9 +2,12 @@ package sweep
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/mealab/mealab/sessions"
 )
@@ -15,7 +18,8 @@ const (
 	Running      = "running"
 	Done         = "done"
 	Failed       = "failed"
-	NotSubmitted = "not submitted"
+	NotSubmitted = "not submitted" // a Slurm sweep's run in no job yet
+	NotStarted   = "not started"   // a local sweep's run not begun yet
 )
 
 // RunStatus is what is known about one run of a sweep.
@@ -126,6 +130,9 @@ func combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 			case TaskRunning:
 				if job == nil {
 					st.State = Running // a local sweep
+					if gone(rec) {
+						st.State, st.Detail = Failed, fmt.Sprintf("process %d on %s is gone without saying why (killed?)", rec.PID, rec.Host)
+					}
 				} else if !queueKnown {
 					st.State, st.Detail = Running, "by its task record (the queue could not be read)"
 				} else {
@@ -137,6 +144,8 @@ func combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 					st.Detail += ": " + rec.Detail
 				}
 			}
+		case job == nil && pl.Slurm == nil:
+			st.State = NotStarted
 		case job == nil:
 			st.State = NotSubmitted
 		default:
@@ -159,6 +168,20 @@ func combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 		out = append(out, st)
 	}
 	return out
+}
+
+// gone reports whether the process of a task record on this host has
+// ended (records from other hosts cannot be checked).
+func gone(rec TaskRecord) bool {
+	host, _ := os.Hostname()
+	if rec.Host != host || rec.PID <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(rec.PID)
+	if err != nil {
+		return true
+	}
+	return p.Signal(syscall.Signal(0)) != nil && !errors.Is(p.Signal(syscall.Signal(0)), os.ErrPermission)
 }
 
 // progress reads the run's last step and losses from its metrics.

@@ -218,6 +218,7 @@ func TestCombine(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := plan(t, "lr-sweep") // 24 runs
+	pl.Slurm = &Slurm{CPUsPerTask: 1}
 	pl.Jobs = []Job{{ID: "100", Indices: []int{0, 1, 2, 3, 4, 5, 6, 7}}, {ID: "200", Indices: []int{5}}}
 	task := func(i int, state string) {
 		r, err := sess.CreateRun(pl.Runs[i].Dir, map[string]any{"name": pl.Runs[i].Name})
@@ -315,5 +316,25 @@ func TestStatusWithoutQueue(t *testing.T) {
 	sts, acct, qerr = Status(sess, pl, up)
 	if qerr != nil || acct || sts[0].State != Failed || sts[1].State != Queued || sts[1].Detail != "Resources" {
 		t.Fatalf("%v %v %+v %+v", qerr, acct, sts[0], sts[1])
+	}
+}
+
+// TestLocalStatus: a local sweep's runs are not started, running, or
+// failed when their process on this host is gone.
+func TestLocalStatus(t *testing.T) {
+	st, _ := sessions.Open(t.TempDir())
+	sess, _ := st.Create("s")
+	pl := plan(t, "quick")
+	for i, pid := range []int{os.Getpid(), 1 << 30} {
+		r, _ := sess.CreateRun(pl.Runs[i].Dir, nil)
+		rec := NewTaskRecord()
+		rec.PID = pid
+		_ = r.SaveTask(rec)
+	}
+	pl.Runs = append(pl.Runs, pl.Runs[0])
+	pl.Runs[2].Index, pl.Runs[2].Dir = 2, "r3-x"
+	sts := Combine(sess, pl, nil, nil)
+	if sts[0].State != Running || sts[1].State != Failed || sts[2].State != NotStarted {
+		t.Fatalf("states %s, %s (%s), %s", sts[0].State, sts[1].State, sts[1].Detail, sts[2].State)
 	}
 }

@@ -265,8 +265,9 @@ func sweepLocal(f *sweepFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	saveErr := rec.SaveAll(lab)
+	// Stop stepping, then save: checkpoints at exactly the steps the logs end with.
 	lab.Close()
+	saveErr := rec.SaveAll(lab)
 	infos := lab.Runs()
 	unfinished, rerr := sweep.RecordEnd(sess, base, infos, interrupted, saveErr)
 	if interrupted {
@@ -426,7 +427,7 @@ func sweepResubmit(name string, f *sweepFlags, stdout io.Writer) error {
 	}
 	var idx []int
 	for _, s := range sts {
-		if s.State == sweep.Failed || s.State == sweep.NotSubmitted {
+		if s.State == sweep.Failed || s.State == sweep.NotSubmitted || s.State == sweep.NotStarted {
 			idx = append(idx, s.Run.Index)
 		}
 	}
@@ -476,8 +477,10 @@ func printSweepStatus(w io.Writer, sess *sessions.Session, pl *sweep.Plan, sts [
 		count[s.State]++
 	}
 	fmt.Fprintf(w, "sweep %s: preset %s, %d runs: %d queued, %d running, %d done, %d failed", sess.Name(), strings.Join(append([]string{pl.Preset}, pl.Overrides...), " "), len(pl.Runs), count[sweep.Queued], count[sweep.Running], count[sweep.Done], count[sweep.Failed])
-	if n := count[sweep.NotSubmitted]; n > 0 {
-		fmt.Fprintf(w, ", %d not submitted", n)
+	for _, s := range []string{sweep.NotSubmitted, sweep.NotStarted} {
+		if n := count[s]; n > 0 {
+			fmt.Fprintf(w, ", %d %s", n, s)
+		}
 	}
 	fmt.Fprintf(w, "\n  jobs: %s; ended tasks from %s\n", orNone(strings.Join(jobs, ", ")), src)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
