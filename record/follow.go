@@ -345,7 +345,7 @@ func (f *Follower) Apply(trainer.RunID, model.Op, bool) (trainer.RunID, error) {
 // Restart fails with ErrReadOnly.
 func (f *Follower) Restart(trainer.RunID, int) (trainer.RunID, error) { return 0, ErrReadOnly }
 
-// Preview fails with ErrReadOnly.
+// Preview fails with ErrReadOnly: a followed run cannot be operated on.
 func (f *Follower) Preview(trainer.RunID, model.Op) (model.Report, error) {
 	return model.Report{}, ErrReadOnly
 }

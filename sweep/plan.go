@@ -69,7 +69,7 @@ func NewPlan(p *presets.Preset, over []presets.Setting, specs []trainer.RunSpec)
 	}
 	pl := &Plan{Format: PlanFormat, Version: PlanVersion, Preset: p.Name, PresetText: p.Source, Created: time.Now().UTC()}
 	for _, s := range over {
-		pl.Overrides = append(pl.Overrides, s.Key+"="+s.Value)
+		pl.Overrides = append(pl.Overrides, s.String())
 	}
 	seen := map[string]bool{}
 	for i, s := range specs {
@@ -118,7 +118,7 @@ func LoadPlan(sess *sessions.Session) (*Plan, error) {
 	return &pl, nil
 }
 
-// Select returns the runs named by only (run names such as "mea@1e-3",
+// Select returns the runs named by only (run names such as "mea@lr=1e-3",
 // directory names such as "r3-mea_lr1e-3", or array indices as "#2"),
 // in grid order. Unknown names are an error listing the valid ones.
 func (pl *Plan) Select(only []string) ([]Run, error) {

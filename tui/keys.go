@@ -15,6 +15,8 @@ type keyMap struct {
 	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset, SavePreset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
+	// Seeded groups (groups.go).
+	Band, Baseline key.Binding
 	// KV tab.
 	CtxUp, CtxDown, BatchUp, BatchDown key.Binding
 	// Heads tab.
@@ -59,6 +61,9 @@ func newKeyMap() keyMap {
 		ZoomIn:  b([]string{"z"}, "z", "zoom in"),
 		ZoomOut: b([]string{"Z"}, "Z", "zoom out"),
 		Series:  b([]string{"v"}, "v", "train/val"),
+
+		Band:     b([]string{"g"}, "g", "groups: band/replicas"),
+		Baseline: b([]string{"G"}, "G", "baseline group"),
 
 		CtxUp:     b([]string{"c"}, "c/C", "context ±"),
 		CtxDown:   b([]string{"C"}, "C", "context down"),
@@ -125,7 +130,7 @@ func (m *Model) helpFor() helpKeys {
 		short = []key.Binding{sel, pause, k.Surgery, k.Save}
 	}
 	short = append(short, h(k.Tab1, "1-4", "tabs"))
-	return helpKeys{short: short, tail: tail}
+	return helpKeys{short: m.hostHelp(short), tail: tail}
 }
 
 func withHelp(b key.Binding, k, desc string) key.Binding {

@@ -79,7 +79,7 @@ func loadNamedSession(name, dir string) (*sessions.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Load(name)
+	return loadSession(store, name)
 }
 
 // showFollow is `mealab sessions show S --follow`: the runs so far, then a

@@ -9,6 +9,7 @@
 //	mealab sample SESSION RUN   generate text with a saved run's checkpoint
 //	mealab eval SESSION RUN     loss, bits per character and perplexity of a saved run
 //	mealab doctor               which build, CPU kernel and devices this is
+//	mealab serve [flags]        the classroom SSH server (one lab per person)
 package main
 
 import (
@@ -36,10 +37,11 @@ Usage:
   mealab presets [show NAME]             list the presets, or print one
   mealab bench [flags]                   training and decoding speed (mealab bench --help)
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
-  mealab sweep PRESET --session S [--slurm]  a preset's grid here, or as a Slurm array job
   mealab sample SESSION RUN [flags]      generate text with a saved run (mealab sample --help)
   mealab eval SESSION RUN [--data FILE]  loss, bits per character, perplexity of a saved run
+  mealab sweep PRESET --session S [--slurm]  a preset's grid here or as a Slurm array job
   mealab doctor                          build, CPU kernel, threads and devices
+  mealab serve --authorized-keys FILE    the classroom: everyone's own lab over SSH (mealab serve --help)
   mealab help [COMMAND]                  this text, or a command's help
 
 Flags go after the command (mealab sessions show demo --dir D, or
@@ -103,6 +105,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 			return usagef("mealab doctor takes no arguments, got %q", args[1])
 		}
 		return cmdDoctor(stdout)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "help":
 		switch {
 		case len(args) == 1:
@@ -123,7 +127,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 }
 
 // commands are the words dispatch knows.
-var commands = []string{"train", "presets", "bench", "sessions", "sweep", "sample", "eval", "doctor", "help", "version"}
+var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "sweep", "serve", "help", "version"}
 
 func isCommand(s string) bool {
 	for _, c := range append(commands, "preset", "session") {

@@ -199,19 +199,19 @@ func TestTrainOnlyWithoutSession(t *testing.T) {
 	}
 }
 
-// followBuffer is a bytes.Buffer safe for one writer and one reader.
-type followBuffer struct {
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *followBuffer) Write(p []byte) (int, error) {
+func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *followBuffer) String() string {
+func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -232,7 +232,7 @@ func TestSessionsShowFollow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out followBuffer
+	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- showFollow(ctx, sess, 50*time.Millisecond, &out) }()
