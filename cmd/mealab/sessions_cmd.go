@@ -119,9 +119,6 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	if *follow && sub != "show" {
-		return usagef("--follow goes with show: mealab sessions show NAME --follow")
-	}
 	switch sub {
 	case "list", "ls":
 		if err := need(0, "list [--dir DIR]"); err != nil {
