@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"charm.land/ssh"
+	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/sessions"
 	"github.com/mealab/mealab/trainer"
 	"github.com/mealab/mealab/tui"
@@ -152,7 +153,11 @@ func (s *Server) ownScreen(u *user, note string) screen {
 			opts.Saver = labSaver{u}
 		}
 		opts.HostLine = func() string { return s.hostLine(u) }
+		opts.Presets = presets.Names() // the built-in ones: no file of the server is listed
 		opts.HostKeys = []tui.HostKey{
+			{Key: "S", Do: func(trainer.RunID) (string, bool, error) {
+				return "", false, errors.New("saving presets is not available on the classroom server (they would be files of the server); your lab is recorded already")
+			}},
 			{Key: "F", Help: "follow someone", Do: func(trainer.RunID) (string, bool, error) {
 				next = s.pickScreen(u)
 				return "", true, nil

@@ -104,12 +104,12 @@ func (s *Server) openUser(name string, guest bool) (*user, error) {
 	if err != nil {
 		return u, nil
 	}
-	specs, err := p.Expand(s.cfg.Overrides)
+	exp, err := p.Expand(presets.Options{Overrides: s.cfg.Overrides})
 	if err != nil {
 		u.warnings = append(u.warnings, err.Error())
 		return u, nil
 	}
-	for _, sp := range specs {
+	for _, sp := range exp.Runs {
 		if err := u.check(sp, 1); err != nil {
 			u.warnings = append(u.warnings, fmt.Sprintf("preset run %s not started: %v", sp.Name, err))
 			continue

@@ -134,6 +134,8 @@ func eventLetter(kind string) string {
 		return "!"
 	case "error":
 		return "E"
+	case "refused", "skipped": // scheduled surgery that did not happen
+		return "R"
 	}
 	return ""
 }
@@ -146,7 +148,7 @@ func markRank(l string) int {
 		return 5
 	case "S":
 		return 4
-	case "E":
+	case "E", "R":
 		return 3
 	case "L":
 		return 2
@@ -673,7 +675,7 @@ func eventsLine(vis []chartRun, w int, th theme) string {
 		}
 	}
 	if len(evs) == 0 {
-		return style(th.dim, cut("events: none yet (S surgery, F fork, L lr change, ! diverged)", w))
+		return style(th.dim, cut("events: none yet (S surgery, F fork, L lr change, R surgery refused, ! diverged)", w))
 	}
 	sort.SliceStable(evs, func(i, j int) bool {
 		a, b := evs[i].e, evs[j].e

@@ -36,8 +36,8 @@ func TestHostKeysReadOnlyDetach(t *testing.T) {
 	}
 	for _, k := range []string{"p", "X", "D", "r", "s", "n", "P", "w"} {
 		keys(t, m, k)
-		if m.mode != modeNormal {
-			t.Fatalf("key %q in a read-only UI opened a dialog (mode %d)", k, m.mode)
+		if m.dlg != nil {
+			t.Fatalf("key %q in a read-only UI opened a dialog", k)
 		}
 		if !strings.Contains(frame(t, m), "read-only: someone else's lab") {
 			t.Fatalf("key %q was not refused with the read-only text", k)
@@ -65,22 +65,28 @@ func TestHostKeysReadOnlyDetach(t *testing.T) {
 func TestFrameGate(t *testing.T) {
 	f := fixtureLab(t)
 	allow := false
-	m := newTestModel(t, f, 100, 30, func(o *Options) { o.FrameGate = func() bool { return allow } })
-	m.View()
+	asked := 0
+	m := newTestModel(t, f, 100, 30, func(o *Options) {
+		o.FrameGate = func() bool { asked++; return allow }
+	})
+	before := m.frame
 	m.Update(updatesMsg{trainer.Point{Run: 1, Step: 301, Loss: 0.5}})
 	m.Update(tickMsg(time.Now()))
-	if m.dirty {
+	if asked == 0 {
+		t.Fatal("new data did not ask the frame budget")
+	}
+	if m.frame != before {
 		t.Fatal("redrew for new data without a frame from the budget")
 	}
 	allow = true
 	m.Update(tickMsg(time.Now()))
-	if !m.dirty {
+	if m.frame == before {
 		t.Fatal("did not redraw when the budget allowed")
 	}
-	m.View()
 	allow = false
+	before = m.frame
 	m.Update(press("j"))
-	if !m.dirty {
+	if m.frame == before {
 		t.Fatal("a key press waited for the frame budget")
 	}
 }

@@ -28,6 +28,9 @@ type Lab interface {
 	SetLR(id trainer.RunID, lr float64) error
 	Apply(id trainer.RunID, op model.Op, fork bool) (trainer.RunID, error)
 	Restart(id trainer.RunID, heads int) (trainer.RunID, error)
+	// Preview is what Apply would report (KV sizes, the realised K/V
+	// errors per layer) without changing the run.
+	Preview(id trainer.RunID, op model.Op) (model.Report, error)
 	Mixing(id trainer.RunID, layer int) (trainer.Mixing, error)
 	AttentionMap(id trainer.RunID, layer, head int) (probs []float64, T int, tokens []string, err error)
 }
