@@ -59,6 +59,9 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	u, err := s.getUser(name, guest)
+	if err == nil && guest && !u.sameGuest(sess.PublicKey()) {
+		err = errors.New("another guest's key has the same short name; use another key")
+	}
 	if err != nil {
 		log.Error("opening lab", "err", err.Error())
 		fmt.Fprintf(sess.Stderr(), "mealab: could not open your lab: %v\n", err)
