@@ -99,7 +99,11 @@ func window(u *user, secs int) (tokPerSec, cpuPerSec float64) {
 // clients connected but not following (each in their own empty lab, which
 // draws nothing): the two states alternate in rounds so that a busy
 // machine's drift cancels in the ratio (the median of the rounds is
-// reported). Run with -benchtime=1x; each window lasts
+// reported). tok/cpu-s-ratio compares tokens per CPU second of the
+// process with and without followers: on a machine whose CPU is all the
+// server's, it is the share of training throughput kept (the clients'
+// decryption runs in this process too, so it overstates the cost). Run
+// with -benchtime=1x; each window lasts
 // MEALAB_BENCH_SECONDS (default 4), MEALAB_BENCH_ROUNDS rounds (default 3).
 func BenchmarkViewers(b *testing.B) {
 	secs, rounds := 4, 3
@@ -145,7 +149,7 @@ func BenchmarkViewers(b *testing.B) {
 				}
 			}
 			for i := 0; i < b.N; i++ {
-				var with, without, ratios, bps []float64
+				var with, without, ratios, bps, effs, vcpu []float64
 				for r := 0; r < rounds; r++ {
 					press("F") // the picker
 					time.Sleep(300 * time.Millisecond)
@@ -155,16 +159,20 @@ func BenchmarkViewers(b *testing.B) {
 					for _, v := range vs {
 						b0 += v.bytes.Load()
 					}
-					w, _ := window(teacher, secs)
+					w, wc := window(teacher, secs)
 					var b1 int64
 					for _, v := range vs {
 						b1 += v.bytes.Load()
 					}
 					press("b") // back to the empty own lab
 					time.Sleep(time.Second)
-					wo, _ := window(teacher, secs)
+					wo, woc := window(teacher, secs)
 					with, without = append(with, w), append(without, wo)
 					ratios = append(ratios, w/wo)
+					effs = append(effs, (w/wc)/(wo/woc))
+					// CPU not spent on training while following: what the
+					// process used beyond what its tokens cost without.
+					vcpu = append(vcpu, wc-w/(wo/woc))
 					bps = append(bps, float64(b1-b0)/float64(secs)/float64(n))
 				}
 				if v := ts.lookupUser("teacher").hub.viewers(); v != 0 {
@@ -173,6 +181,8 @@ func BenchmarkViewers(b *testing.B) {
 				b.ReportMetric(median(with), "tok/s")
 				b.ReportMetric(median(without), "tok/s-without")
 				b.ReportMetric(median(ratios), "ratio")
+				b.ReportMetric(median(effs), "tok/cpu-s-ratio")
+				b.ReportMetric(1000*median(vcpu), "viewer-cpu-ms/s")
 				b.ReportMetric(median(bps), "B/s/viewer")
 			}
 			for _, v := range vs {
