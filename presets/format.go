@@ -110,7 +110,8 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 		b.WriteString("# note: " + oneLine(n) + "\n")
 	}
 	if description != "" {
-		fmt.Fprintf(&b, "description = %s\n", oneLine(description))
+		// Headers print the description in parentheses: keep it free of them.
+		fmt.Fprintf(&b, "description = %s\n", strings.NewReplacer("(", "", ")", "").Replace(oneLine(description)))
 	}
 	b.WriteString("\n[defaults]\n")
 	for _, st := range defaults {
@@ -153,7 +154,11 @@ func opsText(ops []trainer.ScheduledOp) string {
 // makes (the trainer names forks PARENT>OP).
 func forkOf(parent trainer.RunSpec, child string) bool {
 	for _, o := range append(append([]trainer.ScheduledOp(nil), parent.Ops...), parent.Applied...) {
-		if o.Fork && child == parent.Name+">"+shortOp(o.Op) {
+		want := parent.Name + ">" + shortOp(o.Op)
+		if parent.Group != "" { // a replica's fork: GROUP>OP#i (trainer.derived)
+			want = fmt.Sprintf("%s>%s#%d", parent.Group, shortOp(o.Op), parent.Replica)
+		}
+		if o.Fork && child == want {
 			return true
 		}
 	}

@@ -12,20 +12,11 @@ import (
 // and its kv (G for gqa, h' for mea/hlc; 0 for the others).
 func variantOf(c model.Config) (string, int) {
 	c = c.Normalized()
-	kv := c.KV(0)
-	switch {
-	case c.HLC && c.GroupNorm:
-		return "mea", kv
-	case c.HLC:
-		return "hlc", kv
-	case c.GroupNorm:
-		return "mha+gn", 0
-	case kv == 1 && c.Heads > 1:
-		return "mqa", 0
-	case kv < c.Heads:
-		return "gqa", kv
+	v := model.VariantOf(c)
+	if v.KV == "" {
+		return v.Name, 0
 	}
-	return "mha", 0
+	return v.Name, c.KV(0)
 }
 
 // canonicalName is the name a run gets from what it is: mha, mha+gn, mqa,
@@ -159,7 +150,7 @@ func nearest(s string, cands []string) string {
 			best, bestD = c, d
 		}
 	}
-	if bestD <= max(1, len(s)/3) {
+	if bestD <= max(2, len(s)/3) && bestD < len(s) {
 		return best
 	}
 	return ""

@@ -48,6 +48,9 @@ func Resolve(arg string) (p *Preset, note string, err error) {
 	}
 	if IsPath(arg) {
 		p, err := ReadFile(arg)
+		if p != nil {
+			p.Name = arg // sessions remember it; reopening compares it
+		}
 		return p, "", err
 	}
 	if err := checkName(arg); err != nil {

@@ -41,3 +41,38 @@ func Replicate(specs []trainer.RunSpec, n int) ([]trainer.RunSpec, error) {
 	}
 	return out, nil
 }
+
+// replicate turns every run whose `seeds` is N > 1 into its N replicas
+// (Replicate), keeping the expansion's order, and refuses a result larger
+// than maxRuns.
+func (e *Expansion) replicate(preset string, maxRuns int) error {
+	if len(e.seeds) != len(e.Runs) {
+		return fmt.Errorf("preset %s: internal: %d seed counts for %d runs", preset, len(e.seeds), len(e.Runs))
+	}
+	total := 0
+	for _, n := range e.seeds {
+		total += n
+	}
+	if total == len(e.Runs) {
+		return nil
+	}
+	if total > maxRuns {
+		return fmt.Errorf("preset %s expands to %d runs with its seeds, more than %d; lower seeds or a grid, or raise the limit with --max-runs", preset, total, maxRuns)
+	}
+	var runs []trainer.RunSpec
+	var sections []string
+	var seeds []int
+	for i, s := range e.Runs {
+		reps, err := Replicate([]trainer.RunSpec{s}, e.seeds[i])
+		if err != nil {
+			return fmt.Errorf("run %s: %w", s.Name, err)
+		}
+		for range reps {
+			sections = append(sections, e.Section[i])
+			seeds = append(seeds, 1)
+		}
+		runs = append(runs, reps...)
+	}
+	e.Runs, e.Section, e.seeds = runs, sections, seeds
+	return nil
+}

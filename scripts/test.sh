@@ -25,6 +25,20 @@ if [ -x scripts/e2e_tui.sh ]; then
     echo "== terminal end-to-end skipped: tmux is not installed (apt-get install tmux)"
   fi
 fi
+if [ -x scripts/e2e_slurm.sh ]; then
+  # CI (.ci/run sets MEALAB_E2E_SLURM=1) always runs it, installing Slurm if
+  # needed; elsewhere it runs when Slurm's packages are installed, without
+  # installing anything.
+  if [ "${MEALAB_E2E_SLURM:-0}" = 1 ]; then
+    echo "== Slurm sweep end-to-end"
+    scripts/e2e_slurm.sh
+  elif command -v sbatch >/dev/null 2>&1; then
+    echo "== Slurm sweep end-to-end"
+    MEALAB_SLURM_NOINSTALL=1 scripts/e2e_slurm.sh
+  else
+    echo "== Slurm sweep end-to-end skipped: Slurm is not installed (apt-get install slurm-wlm munge, or run .ci/run)"
+  fi
+fi
 if [ -x scripts/e2e_serve.sh ]; then
   if command -v tmux >/dev/null 2>&1 && command -v ssh >/dev/null 2>&1; then
     echo "== SSH server end-to-end (OpenSSH client in tmux)"

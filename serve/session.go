@@ -149,6 +149,8 @@ func (s *Server) ownScreen(u *user) screen {
 			Title:   u.name + "'s lab",
 			NoColor: hasEnv(t.env, "NO_COLOR"),
 			Detach:  true,
+			// The server's own preset files are nobody's to read or write.
+			NoPresetFiles: "presets are built-in here: saving a lab as a preset file is for mealab on your own machine",
 		}
 		opts.FrameGate = s.frames.take
 		if u.guest {

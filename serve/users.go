@@ -105,12 +105,12 @@ func (s *Server) openUser(name string, guest bool) (*user, error) {
 	if err != nil {
 		return u, nil
 	}
-	exp, err := p.Expand(presets.Options{Overrides: s.cfg.Overrides})
+	ex, err := p.Expand(presets.Options{Overrides: s.cfg.Overrides})
 	if err != nil {
 		u.warnings = append(u.warnings, err.Error())
 		return u, nil
 	}
-	for _, sp := range exp.Runs {
+	for _, sp := range ex.Runs {
 		if err := u.check(sp, 1); err != nil {
 			u.warnings = append(u.warnings, fmt.Sprintf("preset run %s not started: %v", sp.Name, err))
 			continue

@@ -109,11 +109,8 @@ func (v *followView) Apply(trainer.RunID, model.Op, bool) (trainer.RunID, error)
 	return 0, errReadOnly
 }
 func (v *followView) Restart(trainer.RunID, int) (trainer.RunID, error) { return 0, errReadOnly }
-
-// Preview only reads (the surgery dialog's preview), but a follower cannot
-// open that dialog: refused like the changes it previews.
-func (v *followView) Preview(trainer.RunID, model.Op) (model.Report, error) {
-	return model.Report{}, errReadOnly
+func (v *followView) Preview(id trainer.RunID, op model.Op) (model.Report, error) {
+	return v.lab.Preview(id, op)
 }
 func (v *followView) Mixing(id trainer.RunID, layer int) (trainer.Mixing, error) {
 	return v.lab.Mixing(id, layer)

@@ -69,6 +69,11 @@ type Options struct {
 	HostLine func() string
 	ReadOnly string
 	Detach   bool
+	// NoPresetFiles, when set, keeps the UI away from the user presets
+	// directory of the machine it runs on: the picker offers only the
+	// built-in presets and the save-as-preset key is refused with this
+	// text (a server's users must not read or write each other's files).
+	NoPresetFiles string
 	// FrameGate, when set, is asked before a redraw that new data (not a
 	// key) calls for; false postpones it to a later tick. A server shares
 	// one frame budget among all its viewers this way.

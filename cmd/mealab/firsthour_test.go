@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"math"
 	"os"
@@ -66,8 +65,16 @@ func TestStepsMustBePositive(t *testing.T) {
 		{"train", "--preset", "quick", "--threads", "-2"},
 		{"train", "--preset", "quick", "--checkpoint-every", "5"}, // without --session it cannot apply
 		{"train", "--preset", "quick", "--dir", "/tmp"},           // likewise
+		{"train", "--preset", "quick", "--quiet", "--json"},       // --quiet would be ignored
 	} {
 		wantUsage(t, args)
+	}
+	// Configs the trainer would refuse are refused before anything is printed.
+	for _, set := range []string{"vocab=5", "batch=100000000"} {
+		out, errs, code := runCLI("train", "--preset", "quick", "--set", set, "--quiet")
+		if code != 2 || out != "" || !strings.Contains(errs, "run mha") {
+			t.Errorf("--set %s: exit %d, stdout %q, stderr %q; want exit 2 before any output", set, code, out, errs)
+		}
 	}
 }
 
@@ -93,6 +100,7 @@ func TestFlagsBeforeSubcommand(t *testing.T) {
 	wantUsage(t, []string{"--dir", dir, "sessions", "show", "demo"}, "command first")
 	// Commands without flags refuse extra words instead of ignoring them.
 	wantUsage(t, []string{"doctor", "--verbose"})
+	wantUsage(t, []string{"bench", "extra"})
 	wantUsage(t, []string{"version", "x"})
 	out = mustRun(t, "help", "train")
 	if !strings.Contains(out, "Usage: mealab train") {
@@ -258,29 +266,6 @@ func interrupt(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
-type syncBuffer struct {
-	mu chanMutex
-	b  bytes.Buffer
-}
-
-type chanMutex chan struct{}
-
-func (m *chanMutex) lock() {
-	if *m == nil {
-		*m = make(chan struct{}, 1)
-	}
-	*m <- struct{}{}
-}
-func (m *chanMutex) unlock() { <-*m }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.lock()
-	defer s.mu.unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.lock(); defer s.mu.unlock(); return s.b.String() }
-
 // tableSteps reads the step column of the final table.
 func tableSteps(out string) map[string]int {
 	steps := map[string]int{}
@@ -334,7 +319,13 @@ func TestReopenExtendsSession(t *testing.T) {
 	// Refused: what cannot apply to the session's runs.
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--preset", "ablation"}, "--preset ablation cannot apply")
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--set", "lr=1e-2"}, "would change run")
-	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended")
+	if out := wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended"); strings.Contains(out, "reopening") {
+		t.Error("--steps below the budget printed the header first")
+	}
+	if out, _, _ := runCLI("train", "--session", "e", "--dir", dir, "--steps", "10"); out != "" {
+		t.Errorf("--steps below the budget printed %q before the error", out)
+	}
+	wantUsage(t, []string{"--session", "e", "--dir", dir, "--preset", "ablation"}, "cannot apply") // the lab: before it wants a terminal
 	// The same command line again resumes (here: nothing left to do).
 	out := mustRun(t, first...)
 	if s := tableSteps(out); s["mha"] != 20 || s["mea"] != 20 {

@@ -39,6 +39,7 @@ Usage:
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
   mealab sample SESSION RUN [flags]      generate text with a saved run (mealab sample --help)
   mealab eval SESSION RUN [--data FILE]  loss, bits per character, perplexity of a saved run
+  mealab sweep PRESET --session S [--slurm]  a preset's grid here or as a Slurm array job
   mealab doctor                          build, CPU kernel, threads and devices
   mealab serve --authorized-keys FILE    the classroom: everyone's own lab over SSH (mealab serve --help)
   mealab help [COMMAND]                  this text, or a command's help
@@ -87,6 +88,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "train":
 		return cmdTrain(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "presets", "preset":
 		return cmdPresets(args[1:], stdout)
 	case "bench":
@@ -124,7 +127,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 }
 
 // commands are the words dispatch knows.
-var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "serve", "help", "version"}
+var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "sweep", "serve", "help", "version"}
 
 func isCommand(s string) bool {
 	for _, c := range append(commands, "preset", "session") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 const sessionsUsage = `Usage:
   mealab sessions [list]                       sessions with size, runs, last activity
   mealab sessions show NAME                    the runs of a session and their state
+  mealab sessions show NAME --follow           ... and new runs and points as others write them
+  mealab sessions show NAME --preset           its runs as a preset file (train --preset FILE reruns them)
   mealab sessions rm NAME [--yes]              delete a session (asks first; --yes does not)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
@@ -41,7 +44,7 @@ var stdin io.Reader = os.Stdin
 
 // sessionFlags are the flags each sessions command takes (--dir: all).
 var sessionFlags = map[string][]string{
-	"list": {"dir"}, "ls": {"dir"}, "show": {"dir"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
+	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow", "preset"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
 	"export": {"dir", "csv", "png", "checkpoint"},
 }
 
@@ -66,7 +69,7 @@ func interleaved(fs *flag.FlagSet, args []string, usage string, stdout io.Writer
 // unknown name is a usage error (exit 2), a broken session is not.
 func loadSession(store *sessions.Store, name string) (*sessions.Session, error) {
 	if err := sessions.ValidateName(name); err != nil {
-		return nil, usagef("session %v", err)
+		return nil, usagef("%v", err)
 	}
 	sess, err := store.Load(name)
 	if errors.Is(err, sessions.ErrNotFound) {
@@ -83,6 +86,8 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest weights to FILE (export NAME --checkpoint RUN FILE)")
+	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
+	asPreset := fs.Bool("preset", false, "show: print the session's runs as a preset file (sessions_preset.go)")
 	// Flags may come before or after the command and its arguments.
 	pos, err := interleaved(fs, args, sessionsUsage, stdout)
 	if err != nil {
@@ -113,6 +118,9 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 			return usagef("usage: mealab sessions %s", what)
 		}
 		return nil
+	}
+	if *follow && sub != "show" {
+		return usagef("--follow goes with show: mealab sessions show NAME --follow")
 	}
 	switch sub {
 	case "list", "ls":
@@ -145,8 +153,17 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if *follow && *asPreset {
+			return usagef("--follow and --preset do not go together; use one")
+		}
+		if *follow {
+			return showFollow(context.Background(), sess, time.Second, stdout)
+		}
 		var meta record.SessionMeta
 		_ = sess.Meta(&meta)
+		if *asPreset {
+			return printSessionPreset(stdout, sess, meta.Preset) // sessions_preset.go
+		}
 		fmt.Fprintf(stdout, "session %s (preset %s), created %s, in %s\n", sess.Name(), meta.Preset, sess.Created().Format(time.DateTime), sess.Dir())
 		runs, err := record.Load(sess)
 		if err != nil {
