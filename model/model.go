@@ -32,6 +32,8 @@ type Model[T Float] struct {
 	// MaxLogit is the largest |q.k|/sqrt(d) of the last Forward, over all
 	// layers and heads: the signal that grows before attention diverges.
 	MaxLogit float64
+	// LayerMaxLogit is the same per layer (see layerstats.go).
+	LayerMaxLogit []float64
 }
 
 type layerActs[T Float] struct {
@@ -241,10 +243,13 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 		k, v, ldk := m.projectQKV(la, lw, l, B, T_)
 		m.jb.la, m.jb.ldq, m.jb.k, m.jb.v, m.jb.ldk = la, m.qkvWidth(l), k, v, ldk
 		par(B*H, m.jb.attnFwd)
+		layerMax := 0.0
 		for i := range a.maxLogit {
-			m.MaxLogit = max(m.MaxLogit, a.maxLogit[i])
+			layerMax = max(layerMax, a.maxLogit[i])
 			a.maxLogit[i] = 0
 		}
+		m.MaxLogit = max(m.MaxLogit, layerMax)
+		m.noteLayerLogit(l, layerMax)
 		if c.GroupNorm {
 			m.rmsForward(la.gn, la.gnRstd, la.ao, lw[pHeadNorm], N, d, H, H)
 		}

@@ -15,6 +15,8 @@ type keyMap struct {
 	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
+	// Metrics view (metrics.go, layers.go).
+	Metric, MetricBack, Layers key.Binding
 	// KV tab.
 	CtxUp, CtxDown, BatchUp, BatchDown key.Binding
 	// Heads tab.
@@ -57,6 +59,10 @@ func newKeyMap() keyMap {
 		ZoomIn:  b([]string{"z"}, "z", "zoom in"),
 		ZoomOut: b([]string{"Z"}, "Z", "zoom out"),
 		Series:  b([]string{"v"}, "v", "train/val"),
+
+		Metric:     b([]string{"m"}, "m", "metrics"),
+		MetricBack: b([]string{"M"}, "M", "previous metric"),
+		Layers:     b([]string{"d"}, "d", "per layer"),
 
 		CtxUp:     b([]string{"c"}, "c/C", "context ±"),
 		CtxDown:   b([]string{"C"}, "C", "context down"),
@@ -127,7 +133,7 @@ func (m *Model) helpFor() helpKeys {
 	case r == nil:
 		short = []key.Binding{k.New, k.Preset}
 	case m.tab == tabOverview:
-		short = []key.Binding{sel, k.Surgery, pause, k.LR, k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.New, k.Preset, k.Save}
+		short = []key.Binding{sel, k.Surgery, pause, k.LR, h(k.Metric, "m", "metrics"), k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.Layers, k.New, k.Preset, k.Save}
 	case m.tab == tabKV:
 		short = []key.Binding{h(k.CtxUp, "c/C", "context"), h(k.BatchUp, "b/B", "batch"), sel, k.Surgery, pause, k.Save}
 	case m.tab == tabHeads:

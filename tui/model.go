@@ -53,6 +53,7 @@ type Model struct {
 	chart   chartState
 	kv      kvState
 	heads   headsState
+	layers  layersState // per-layer detail (layers.go)
 
 	confirm confirmState
 	lr      lrState
@@ -152,6 +153,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case layersMsg:
+		return m, m.onLayers(msg)
 	case savedMsg:
 		m.saving = false
 		m.dirty = true
@@ -448,6 +451,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	switch m.tab {
 	case tabOverview:
 		m.chartKey(k)
+		return m.metricsKey(k)
 	case tabKV:
 		m.kvKey(k)
 	case tabHeads:
