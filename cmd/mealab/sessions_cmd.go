@@ -24,6 +24,9 @@ const sessionsUsage = `Usage:
   mealab sessions rm NAME [--yes]              delete a session (asks first)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
+  mealab sessions export NAME --png FILE --grid
+                                               every metric, one panel each (loss, val, grad
+                                               norm, max logit, LR, tok/s, recall)
   mealab sessions export NAME --checkpoint RUN FILE
                                                the run's latest weights as safetensors
 All take --dir DIR (default $XDG_DATA_HOME/mealab/sessions). Reopen one with
@@ -44,6 +47,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	yes := fs.Bool("yes", false, "rm: do not ask")
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
+	grid := fs.Bool("grid", false, "export: with --png, draw every metric, one panel each")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest checkpoint to FILE")
 	// Flags may come after the positional arguments.
 	var pos []string
@@ -170,9 +174,16 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if *grid && *png == "" {
+			return usagef("--grid draws the --png file as a grid of metrics; add --png FILE")
+		}
 		if *png != "" {
 			did = true
-			if err := exportPNG(*png, sess.Name(), runs); err != nil {
+			draw := exportPNG
+			if *grid {
+				draw = exportGridPNG
+			}
+			if err := draw(*png, sess.Name(), runs); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "wrote %s\n", *png)
