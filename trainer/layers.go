@@ -56,7 +56,7 @@ func (r *run) noteLayers() {
 // halve keeps every other element, ending with the newest.
 func halve[T any](xs []T) []T {
 	n := 0
-	for i := len(xs) % 2; i < len(xs); i += 2 {
+	for i := (len(xs) + 1) % 2; i < len(xs); i += 2 {
 		xs[n] = xs[i]
 		n++
 	}
