@@ -178,12 +178,13 @@ func (m *Model) chartArea(w, h int) []string {
 	case m.chart.view == viewLoss:
 		return renderChart(m.chartRuns(), m.chart, w, h, m.th)
 	}
-	return renderMetrics(m.chartRuns(), metricsOf(m.st.list()), m.chart, w, h, m.th)
+	defer m.mcache.sweep()
+	return renderMetrics(m.chartRuns(), metricsOf(m.st.list()), m.chart, w, h, m.th, &m.mcache)
 }
 
 // renderMetrics draws the grid (or one metric) into exactly h lines of at
 // most w cells: the charts, then a legend line and the events line.
-func renderMetrics(runs []chartRun, ms []metric, cs chartState, w, h int, th theme) []string {
+func renderMetrics(runs []chartRun, ms []metric, cs chartState, w, h int, th theme, mc *metricCache) []string {
 	var vis []chartRun
 	for _, cr := range runs {
 		if !cr.r.hidden {
@@ -241,7 +242,7 @@ func renderMetrics(runs []chartRun, ms []metric, cs chartState, w, h int, th the
 			if more > 0 && r == 0 && c == cols-1 {
 				note = fmt.Sprintf("+%d more: m", more)
 			}
-			cells = append(cells, renderMetricCell(vis, k, cs, x0, x1, cellW, ch, note, th))
+			cells = append(cells, renderMetricCell(vis, k, cs, x0, x1, cellW, ch, note, th, mc))
 		}
 		for i := range cells[0] {
 			var b strings.Builder
@@ -326,10 +327,16 @@ func metricXRange(vis []chartRun, cs chartState) (x0, x1 float64, ok bool) {
 // autoLog reports whether metric k should be drawn on a log scale: forced
 // by L, or automatically when all its values are positive and span two
 // decades or more (logits and gradient norms of an LR sweep).
-func autoLog(vis []chartRun, k metric, minStep int, forced bool) bool {
+func autoLog(vis []chartRun, k metric, minStep int, forced bool, mc *metricCache) bool {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, cr := range vis {
 		pts, evs := window(cr.r, minStep)
+		if !k.eval() && len(pts) == len(cr.r.points) && len(pts) > 0 {
+			// The whole run: its cached range.
+			p := mc.sums(cr.r, k, false, 0)
+			lo, hi = math.Min(lo, p.lo), math.Max(hi, p.hi)
+			continue
+		}
 		if k.eval() {
 			for i := range evs {
 				if v := k.evalOf(&evs[i]); plottable(v) {
@@ -359,7 +366,7 @@ func autoLog(vis []chartRun, k metric, minStep int, forced bool) bool {
 // the loss chart's colours and glyphs: per-step metrics like the training
 // loss (EMA where it applies, faint raw underneath), evaluation metrics
 // like the validation line.
-func metricSeries(vis []chartRun, k metric, cs chartState, x0, x1 float64, W int, logY bool, th theme) []chartSeries {
+func metricSeries(vis []chartRun, k metric, cs chartState, x0, x1 float64, W int, logY bool, th theme, mc *metricCache) []chartSeries {
 	minStep := minStepOf(vis, cs)
 	alpha := 0.0
 	if k.smoothed() {
@@ -394,10 +401,11 @@ func metricSeries(vis []chartRun, k metric, cs chartState, x0, x1 float64, W int
 		if len(pts) == 0 {
 			continue
 		}
-		raw, smooth := bucketRun(pts, k, cs.axis, x0, scale, W, logY, alpha)
+		from := len(cr.r.points) - len(pts)
+		raw := mc.sums(cr.r, k, logY, 0).columns(cr.r.points, from, cs.axis, x0, scale, W)
 		if alpha > 0 {
 			raws = append(raws, chartSeries{ys: raw, color: paletteDim[ci%len(paletteDim)], chars: rawChars(th)})
-			raw = smooth
+			raw = mc.sums(cr.r, k, logY, alpha).columns(cr.r.points, from, cs.axis, x0, scale, W)
 		}
 		lines = append(lines, chartSeries{ys: raw, color: color, chars: trainChars(ci, th)})
 	}
@@ -407,10 +415,10 @@ func metricSeries(vis []chartRun, k metric, cs chartState, x0, x1 float64, W int
 // renderMetricCell draws one metric's chart into exactly h lines of at most
 // w cells: a title, the plot, the x axis with the event marks and, when
 // there is room, its tick labels.
-func renderMetricCell(vis []chartRun, k metric, cs chartState, x0, x1 float64, w, h int, note string, th theme) []string {
+func renderMetricCell(vis []chartRun, k metric, cs chartState, x0, x1 float64, w, h int, note string, th theme, mc *metricCache) []string {
 	lines := make([]string, 0, h)
 	minStep := minStepOf(vis, cs)
-	logY := autoLog(vis, k, minStep, cs.logY)
+	logY := autoLog(vis, k, minStep, cs.logY, mc)
 	title := style(th.bold, k.String())
 	if logY {
 		title += style(th.dim, " · log")
@@ -428,7 +436,7 @@ func renderMetricCell(vis []chartRun, k metric, cs chartState, x0, x1 float64, w
 	if plotH < 2 || W < 8 {
 		return fitLines(lines, h)
 	}
-	ss := metricSeries(vis, k, cs, x0, x1, W, logY, th)
+	ss := metricSeries(vis, k, cs, x0, x1, W, logY, th, mc)
 	lo, hi, ok := seriesRange(ss)
 	if !ok {
 		why := "no data yet"

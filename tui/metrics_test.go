@@ -119,6 +119,70 @@ func TestMetricsCycle(t *testing.T) {
 	}
 }
 
+// TestMetricCacheMatchesBucketRun: the prefix sums give the columns that
+// averaging every point gives (raw and EMA, linear and log, every axis),
+// also after steps arrive and after the history is replaced.
+func TestMetricCacheMatchesBucketRun(t *testing.T) {
+	r := &runData{}
+	add := func(from, to int) {
+		for s := from; s <= to; s++ {
+			v := 2 + math.Sin(float64(s)*0.3) + float64(s%17)*0.01
+			if s%23 == 0 {
+				v = math.NaN()
+			}
+			if s%31 == 0 {
+				v = -1 // dropped on a log scale
+			}
+			wall := 0.0
+			if n := len(r.points); n > 0 {
+				wall = r.points[n-1].Wall
+			}
+			wall += 0.01 * (1.5 + math.Sin(float64(s))) // uneven steps, but time only moves on
+			r.points = append(r.points, trainer.Point{Step: s, Tokens: int64(s) * 100, Wall: wall, Loss: v, GradNorm: v * 10})
+		}
+	}
+	var mc metricCache
+	check := func(when string) {
+		t.Helper()
+		for _, ax := range []xAxis{axisStep, axisTokens, axisWall} {
+			for _, logY := range []bool{false, true} {
+				for _, alpha := range []float64{0, 0.9} {
+					for _, W := range []int{7, 50, 333} {
+						pts := r.points
+						x0 := ax.xOf(pts[0].Step, pts[0].Tokens, pts[0].Wall)
+						q := pts[len(pts)-1]
+						x1 := ax.xOf(q.Step, q.Tokens, q.Wall)
+						scale := float64(W-1) / (x1 - x0)
+						raw, smooth := bucketRun(pts, metGrad, ax, x0, scale, W, logY, alpha)
+						want := raw
+						if alpha > 0 {
+							want = smooth
+						}
+						got := mc.sums(r, metGrad, logY, alpha).columns(pts, 0, ax, x0, scale, W)
+						for c := range want {
+							if math.IsNaN(want[c]) != math.IsNaN(got[c]) || math.Abs(want[c]-got[c]) > 1e-9*math.Max(1, math.Abs(want[c])) {
+								t.Fatalf("%s: axis %v log %v alpha %v W %d column %d: cache %v, bucketRun %v", when, ax, logY, alpha, W, c, got[c], want[c])
+							}
+						}
+					}
+				}
+			}
+		}
+		mc.sweep()
+	}
+	add(1, 500)
+	check("first")
+	add(501, 1700)
+	check("after appending")
+	r.points = r.points[:300] // a History fetch replaced the run's points
+	add(301, 900)
+	check("after a replaced history")
+	mc.sweep()
+	if len(mc.m) != 0 {
+		t.Errorf("%d series kept after a frame that drew none", len(mc.m))
+	}
+}
+
 // TestMetricsSeriesKey: v cannot apply to the metrics view; it says so and
 // changes nothing.
 func TestMetricsSeriesKey(t *testing.T) {
@@ -155,13 +219,13 @@ func TestMetricsAutoLog(t *testing.T) {
 		forced bool
 		want   bool
 	}{{metLogit, false, true}, {metGrad, false, false}, {metLoss, false, false}, {metLoss, true, true}, {metTokS, false, false}} {
-		if got := autoLog(vis, c.k, -1, c.forced); got != c.want {
+		if got := autoLog(vis, c.k, -1, c.forced, &metricCache{}); got != c.want {
 			t.Errorf("autoLog(%v, forced=%v) = %v, want %v", c.k, c.forced, got, c.want)
 		}
 	}
 	// Hiding the hot run: the remaining logits span less than two decades.
 	keys(t, m, "j", "j", "j", "space")
-	if autoLog(visible(), metLogit, -1, false) {
+	if autoLog(visible(), metLogit, -1, false, &metricCache{}) {
 		t.Error("logits of the healthy runs drawn on a log scale")
 	}
 }

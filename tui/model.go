@@ -54,6 +54,7 @@ type Model struct {
 	kv      kvState
 	heads   headsState
 	layers  layersState // per-layer detail (layers.go)
+	mcache  metricCache // the metrics grid's prefix sums (metricache.go)
 
 	confirm confirmState
 	lr      lrState
