@@ -24,6 +24,9 @@ type Options struct {
 	// goroutine (sessions write checkpoints through it).
 	OnCheckpoint    func(RunState)
 	CheckpointEvery int
+	// Gate, when set, must grant every training step (gate.go); nil steps
+	// at full speed.
+	Gate StepGate
 }
 
 // Lab owns runs and steps them side by side in lock-step: every running run
@@ -41,6 +44,7 @@ type Lab struct {
 	// Owned by the loop goroutine.
 	runs   []*run
 	nextID RunID
+	held   int // > 0: no run steps (see Hold)
 
 	mu    sync.Mutex // guards the snapshot fields below
 	infos map[RunID]RunInfo
@@ -85,7 +89,10 @@ func NewLab(opts Options) *Lab {
 // dropped. It is closed by Close.
 func (l *Lab) Updates() <-chan Update { return l.out.ch }
 
-// Close stops the lab's goroutine after the step in progress.
+// Close stops the lab's goroutine after the round in progress: every run
+// that is stepping in this round takes its step first, so runs stepped
+// together stop at the same step (what a table printed after Close shows
+// and what a session saved after Close holds).
 func (l *Lab) Close() {
 	select {
 	case <-l.quit:
@@ -120,7 +127,7 @@ func (l *Lab) loop() {
 		default:
 		}
 		active := l.active()
-		if len(active) == 0 {
+		if len(active) == 0 || l.held > 0 {
 			select {
 			case <-l.quit:
 				return
@@ -130,15 +137,14 @@ func (l *Lab) loop() {
 			continue
 		}
 		for _, r := range active {
-			if r.state == Running {
-				l.step(r)
+			if r.state == Running && !l.gatedStep(r) {
+				return
 			}
-			// Commands wait at most one run's step, not a whole round.
+			// Commands wait at most one run's step, not a whole round;
+			// quitting waits for the round to end (see Close).
 			select {
 			case c := <-l.cmds:
 				c()
-			case <-l.quit:
-				return
 			default:
 			}
 		}
@@ -218,9 +224,7 @@ func (l *Lab) step(r *run) {
 			l.emit(smp)
 		}
 	}
-	if err := l.runScheduled(r); err != nil {
-		l.emit(Event{Run: r.id, Step: r.step, Kind: "error", Detail: err.Error()})
-	}
+	l.runScheduled(r)
 	l.checkpointDue(r)
 	if last {
 		l.finish(r, Done, "")
@@ -245,6 +249,7 @@ func (l *Lab) finish(r *run, s State, why string) {
 		detail = fmt.Sprintf("diverged at step %d: %s", r.step, why)
 	}
 	l.emit(Event{Run: r.id, Step: r.step, Kind: kind, Detail: detail})
+	l.skipScheduled(r)
 	l.publishInfo(r)
 	l.checkpointNow(r)
 }
@@ -268,7 +273,7 @@ func (l *Lab) register(r *run) {
 // Add creates a run from spec and starts it.
 func (l *Lab) Add(spec RunSpec) (RunID, error) {
 	spec = spec.Normalized()
-	if err := spec.Validate(); err != nil {
+	if err := errors.Join(spec.Validate(), ValidateSchedule(spec)); err != nil {
 		return 0, err
 	}
 	ds, err := spec.Data.Open(spec.SeqLen)
@@ -314,6 +319,9 @@ func (l *Lab) setState(id RunID, to State, kind string) error {
 		}
 		r.state = to
 		l.emit(Event{Run: id, Step: r.step, Kind: kind, Detail: kind})
+		if to == Stopped {
+			l.skipScheduled(r)
+		}
 		l.publishInfo(r)
 		if to != Running {
 			l.checkpointNow(r)

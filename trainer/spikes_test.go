@@ -31,7 +31,7 @@ func flat(n int, v float64, then ...float64) []float64 {
 	return append(out, then...)
 }
 
-func eventsOf(pts []Point) (string, *spikeDetector) {
+func spikeEventsOf(pts []Point) (string, *spikeDetector) {
 	var d spikeDetector
 	s := ""
 	for _, p := range pts {
@@ -65,7 +65,7 @@ func TestSpikeRules(t *testing.T) {
 		{"both at once", flat(20, 2, 3), flat(20, 1, 5), "loss-spike@21 grad-spike@21 "},
 	}
 	for _, c := range cases {
-		got, d := eventsOf(spikePoints(c.loss, c.grad))
+		got, d := spikeEventsOf(spikePoints(c.loss, c.grad))
 		if got != c.want {
 			t.Errorf("%s: events %q, want %q", c.name, got, c.want)
 		}
@@ -91,7 +91,7 @@ func TestSpikeReplay(t *testing.T) {
 	loss := append(flat(20, 2, 2.5, 2.6, 2.0), flat(10, 2.1, 2.7, 2.0)...)
 	grad := append(flat(25, 1, 4), flat(10, 1, 5)...)
 	pts := spikePoints(loss, grad)
-	want, full := eventsOf(pts)
+	want, full := spikeEventsOf(pts)
 	for cut := 0; cut <= len(pts); cut++ {
 		var d spikeDetector
 		d.replay(pts[:cut])
