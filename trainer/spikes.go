@@ -16,11 +16,15 @@ const (
 // the next one is reported only when the signal has first come back under
 // its threshold.
 //
-//   - Loss spike at step t: loss_t > (1 + SpikeLossRise) * min(loss over the
-//     SpikeWindow steps before t). Training loss falls, so its recent
-//     minimum is the level a healthy run stays near; batch noise on the
-//     built-in language is a few percent, and an LR that is too large
-//     throws the loss up by tens of percent before it diverges.
+//   - Loss spike at step t: s_t > (1 + SpikeLossRise) * min(s over the
+//     SpikeWindow steps before t), where s is the loss smoothed with a
+//     bias-corrected EMA of factor SpikeLossEMA. Training loss falls, so its
+//     recent minimum is the level a healthy run stays near. The raw loss of
+//     one small batch is too noisy for this (on the lr-sweep preset a
+//     healthy run's raw loss leaves its 50-step minimum by 20% every few
+//     steps); the EMA keeps batch noise to a few percent, while a jump of
+//     the loss by half or more for a few steps, or a single step at several
+//     times the loss, still crosses the line.
 //   - Grad-norm spike at step t: gradnorm_t > SpikeGradFactor * mean(grad
 //     norm over the SpikeWindow steps before t), before clipping. A healthy
 //     run's gradient norm moves by tens of percent from step to step; a
@@ -33,6 +37,7 @@ const (
 	SpikeWindow     = 50
 	SpikeMinSteps   = 10
 	SpikeLossRise   = 0.2
+	SpikeLossEMA    = 0.9
 	SpikeGradFactor = 3.0
 )
 
@@ -66,8 +71,9 @@ func (r *spikeRing) mean() float64 {
 
 // spikeDetector applies the spike rules to one run's steps.
 type spikeDetector struct {
-	loss, grad     spikeRing
-	inLoss, inGrad bool // inside a reported episode
+	loss, grad     spikeRing // smoothed losses, raw grad norms
+	ema, corr      float64   // the loss EMA and its bias correction
+	inLoss, inGrad bool      // inside a reported episode
 	lossN, gradN   int  // episodes reported so far
 }
 
@@ -75,17 +81,23 @@ type spikeDetector struct {
 func (d *spikeDetector) observe(p Point) []Event {
 	var out []Event
 	if finite64(p.Loss) {
+		if d.corr == 0 {
+			d.corr = 1
+		}
+		d.ema = SpikeLossEMA*d.ema + (1-SpikeLossEMA)*p.Loss
+		d.corr *= SpikeLossEMA
+		s := d.ema / (1 - d.corr)
 		if d.loss.n >= SpikeMinSteps {
 			base := d.loss.min()
-			over := p.Loss > (1+SpikeLossRise)*base
+			over := s > (1+SpikeLossRise)*base
 			if over && !d.inLoss {
 				d.lossN++
 				out = append(out, Event{Run: p.Run, Step: p.Step, Kind: LossSpike,
-					Detail: fmt.Sprintf("loss spike: %.3f is %.0f%% above its %d-step minimum %.3f", p.Loss, 100*(p.Loss/base-1), d.loss.n, base)})
+					Detail: fmt.Sprintf("loss spike: smoothed loss %.3f (this step %.3f) is %.0f%% above its %d-step minimum %.3f", s, p.Loss, 100*(s/base-1), d.loss.n, base)})
 			}
 			d.inLoss = over
 		}
-		d.loss.push(p.Loss)
+		d.loss.push(s)
 	}
 	if finite64(p.GradNorm) {
 		if d.grad.n >= SpikeMinSteps {

@@ -23,6 +23,24 @@ func spikePoints(loss, grad []float64) []Point {
 	return pts
 }
 
+// descent is a training curve from hi down to lo with 10% batch noise.
+func descent(n int, hi, lo float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = (lo + (hi-lo)*math.Exp(-float64(i)/40)) * (1 + 0.1*float64(1-2*(i%2)))
+	}
+	return out
+}
+
+// noisy is n values around v, alternating v*(1+f) and v*(1-f).
+func noisy(n int, v, f float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v * (1 + f*float64(1-2*(i%2)))
+	}
+	return out
+}
+
 func flat(n int, v float64, then ...float64) []float64 {
 	out := make([]float64, n)
 	for i := range out {
@@ -52,17 +70,21 @@ func TestSpikeRules(t *testing.T) {
 		want       string
 	}{
 		{"steady", flat(60, 2), flat(60, 1), ""},
-		{"loss 25% over its minimum", flat(20, 2, 2.5), nil, "loss-spike@21 "},
-		{"loss 19% over is noise", flat(20, 2, 2.38), nil, ""},
-		{"minimum, not the mean", append(flat(20, 2, 1.6), flat(5, 2.0)...), nil, "loss-spike@22 "},
-		{"one episode until it comes back", flat(20, 2, 2.5, 2.6, 2.7, 2.1, 2.5), nil, "loss-spike@21 loss-spike@25 "},
-		{"the window forgets", append(flat(20, 1.5), flat(60, 2.0)...), nil, "loss-spike@21 "},
-		{"no spike in the first steps", []float64{2, 2, 2, 9, 2, 2, 2, 2, 2, 2, 2}, nil, ""},
+		// The smoothed loss needs 5 steps at +50% to pass +20%:
+		// 2 + 1*(1 - 0.9^k) > 2.4 from k = 5.
+		{"loss up by half for a while", flat(20, 2, 3, 3, 3, 3, 3, 3), nil, "loss-spike@25 "},
+		{"one step at 5x", flat(20, 2, 10), nil, "loss-spike@21 "},
+		{"one noisy batch is not a spike", flat(20, 2, 4), nil, ""},
+		{"batch noise of 30% is not a spike", append(flat(20, 2), noisy(80, 2, 0.3)...), nil, ""},
+		{"minimum, not the mean", append(flat(20, 2, 1.6, 1.6, 1.6, 1.6, 1.6, 1.6, 1.6, 1.6, 1.6, 1.6), flat(10, 2.5)...), nil, "loss-spike@36 "},
+		{"one episode until it comes back", append(flat(20, 2, 4, 4, 4, 4, 4), flat(30, 2, 10)...), nil, "loss-spike@22 loss-spike@56 "},
+		{"no spike in the first steps", []float64{2, 2, 2, 90, 2, 2, 2, 2, 2}, nil, ""},
+		{"a falling loss never spikes", descent(300, 5, 0.3), nil, ""},
 		{"NaN and Inf are skipped", flat(20, 2, nan, math.Inf(1), 2.0), flat(20, 1, nan, math.Inf(1), 1), ""},
 		{"grad norm 3.1x its mean", nil, flat(20, 1, 3.1), "grad-spike@21 "},
 		{"grad norm 2.9x is noise", nil, flat(20, 1, 2.9), ""},
 		{"grad episodes", nil, flat(20, 1, 3.1, 2.9, 3.6), "grad-spike@21 grad-spike@23 "},
-		{"both at once", flat(20, 2, 3), flat(20, 1, 5), "loss-spike@21 grad-spike@21 "},
+		{"both at once", flat(20, 2, 10), flat(20, 1, 5), "loss-spike@21 grad-spike@21 "},
 	}
 	for _, c := range cases {
 		got, d := spikeEventsOf(spikePoints(c.loss, c.grad))
@@ -88,7 +110,7 @@ func TestSpikeRules(t *testing.T) {
 // TestSpikeReplay: a detector rebuilt from a history continues exactly as
 // one that saw every step (what a resumed run relies on).
 func TestSpikeReplay(t *testing.T) {
-	loss := append(flat(20, 2, 2.5, 2.6, 2.0), flat(10, 2.1, 2.7, 2.0)...)
+	loss := append(flat(20, 2, 9, 2.6, 2.0), flat(30, 2.1, 12, 2.0)...)
 	grad := append(flat(25, 1, 4), flat(10, 1, 5)...)
 	pts := spikePoints(loss, grad)
 	want, full := spikeEventsOf(pts)
