@@ -74,7 +74,7 @@ type spikeDetector struct {
 	loss, grad     spikeRing // smoothed losses, raw grad norms
 	ema, corr      float64   // the loss EMA and its bias correction
 	inLoss, inGrad bool      // inside a reported episode
-	lossN, gradN   int  // episodes reported so far
+	lossN, gradN   int       // episodes reported so far
 }
 
 // observe takes one training step and returns the spike events it starts.
