@@ -139,6 +139,11 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !fork && r.spec.Initial == nil {
+		c := r.spec.Model
+		r.spec.Initial = &c
+	}
+	r.spec.Applied = append(r.spec.Applied[:len(r.spec.Applied):len(r.spec.Applied)], ScheduledOp{Step: r.step, Op: op, Fork: fork})
 	target := r
 	if fork {
 		child := *r
@@ -146,7 +151,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		l.nextID++
 		child.parent = r.id
 		child.spec = derived(r.spec, shortOp(op))
-		child.spec.Ops = nil // the child does not repeat its parent's schedule
+		// The child does not repeat its parent's schedule; its parent's
+		// fork (Applied) recreates it.
+		child.spec.Ops, child.spec.Initial, child.spec.Applied = nil, nil, nil
 		child.stream = r.stream.Clone()
 		child.x, child.y = make([]int32, len(r.x)), make([]int32, len(r.y))
 		child.state, child.reason, child.divAt = Running, "", 0
@@ -179,6 +186,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		}
 	}
 	l.publishInfo(target)
+	if fork {
+		l.publishInfo(r) // its spec now lists the fork (Applied)
+	}
 	l.checkpointNow(target)
 	return target.id, nil
 }
@@ -268,7 +278,7 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 	}
 	spec.Model = c
 	spec = derived(spec, fmt.Sprintf("H%d", heads))
-	spec.Ops = nil
+	spec.Ops, spec.Initial, spec.Applied = nil, nil, nil
 	nid, err := l.Add(spec)
 	if err != nil {
 		return 0, err
@@ -283,14 +293,24 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 	return nid, nil
 }
 
+// ReplicaName is the name of a seeded replica of group: the group's name
+// with its initialisation seed as one more grid value, "mha@seed=2" or
+// "mha@lr=3e-2,seed=2", so that the name says what differs.
+func ReplicaName(group string, seed uint64) string {
+	if strings.Contains(group, "@") {
+		return fmt.Sprintf("%s,seed=%d", group, seed)
+	}
+	return fmt.Sprintf("%s@seed=%d", group, seed)
+}
+
 // derived names a run made from spec by an operation (a fork or a restart):
 // "mea>svd2". A replica's derived run is the same replica of a derived
 // group, so surgery on every replica of a group gives a group again:
-// "mea#3" becomes "mea>svd2#3" in group "mea>svd2".
+// "mea@seed=3" becomes "mea>svd2@seed=3" in group "mea>svd2".
 func derived(spec RunSpec, suffix string) RunSpec {
 	if spec.Group != "" {
 		spec.Group = spec.Group + ">" + suffix
-		spec.Name = fmt.Sprintf("%s#%d", spec.Group, spec.Replica)
+		spec.Name = ReplicaName(spec.Group, spec.Model.Seed)
 		return spec
 	}
 	spec.Name = spec.Name + ">" + suffix

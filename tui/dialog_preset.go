@@ -5,7 +5,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/trainer"
 )
 
@@ -14,21 +13,14 @@ type presetDialog struct {
 	names []string
 	descs []string
 	cur   int
+	// builtin limits the picker to the built-in presets (no files read).
+	builtin bool
 	callState
 }
 
-func newPresetDialog(names []string) *presetDialog {
-	if names == nil {
-		names = presets.Names()
-	}
-	p := &presetDialog{names: names, callState: callState{kind: "preset"}}
-	for _, n := range names {
-		d := ""
-		if pr, err := presets.Load(n); err == nil {
-			d = pr.Description
-		}
-		p.descs = append(p.descs, d)
-	}
+func newPresetDialog(names []string, builtin bool) *presetDialog {
+	p := &presetDialog{callState: callState{kind: "preset"}, builtin: builtin}
+	p.names, p.descs = presetChoices(names, builtin) // presetfile.go
 	return p
 }
 
@@ -45,18 +37,14 @@ func (p *presetDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 		p.err = ""
 	case is(k, e.keys.Enter) && len(p.names) > 0:
 		name := p.names[p.cur]
-		over, lab := e.opts.Overrides, e.lab
+		over, lab, builtin := e.opts.Overrides, e.lab, p.builtin
 		taken := map[string]bool{}
 		for _, r := range e.st.list() {
 			taken[r.info.Name] = true
 		}
 		p.pending = true
 		return func() tea.Msg {
-			pr, err := presets.Load(name)
-			if err != nil {
-				return actionMsg{kind: "preset", err: err}
-			}
-			specs, err := pr.Expand(over)
+			specs, err := expandForLab(name, over, builtin) // presetfile.go
 			if err != nil {
 				return actionMsg{kind: "preset", err: err}
 			}

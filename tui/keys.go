@@ -12,9 +12,13 @@ type keyMap struct {
 	// Everywhere.
 	Help, Quit, Save, NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
 	// Runs.
-	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset key.Binding
+	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset, SavePreset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
+	// Metrics view (metrics.go, layers.go).
+	Metric, MetricBack, Layers key.Binding
+	// Seeded groups (groups.go).
+	Band, Baseline key.Binding
 	// KV tab.
 	CtxUp, CtxDown, BatchUp, BatchDown key.Binding
 	// Heads tab.
@@ -50,6 +54,8 @@ func newKeyMap() keyMap {
 		Surgery: b([]string{"s"}, "s", "surgery"),
 		New:     b([]string{"n"}, "n", "new run"),
 		Preset:  b([]string{"P"}, "P", "preset"),
+		// SavePreset writes the lab as a preset file (presetfile.go).
+		SavePreset: b([]string{"S"}, "S", "save as preset"),
 
 		Axis:    b([]string{"x"}, "x", "axis"),
 		Smooth:  b([]string{"e"}, "e", "smooth"),
@@ -57,6 +63,12 @@ func newKeyMap() keyMap {
 		ZoomIn:  b([]string{"z"}, "z", "zoom in"),
 		ZoomOut: b([]string{"Z"}, "Z", "zoom out"),
 		Series:  b([]string{"v"}, "v", "train/val"),
+
+		Metric:     b([]string{"m"}, "m", "metrics"),
+		MetricBack: b([]string{"M"}, "M", "previous metric"),
+		Layers:     b([]string{"d"}, "d", "per layer"),
+		Band:       b([]string{"g"}, "g", "groups: band/replicas"),
+		Baseline:   b([]string{"G"}, "G", "baseline group"),
 
 		CtxUp:     b([]string{"c"}, "c/C", "context ±"),
 		CtxDown:   b([]string{"C"}, "C", "context down"),
@@ -114,7 +126,7 @@ func (m *Model) helpFor() helpKeys {
 	case r == nil:
 		short = []key.Binding{k.New, k.Preset}
 	case m.tab == tabOverview:
-		short = []key.Binding{sel, k.Surgery, pause, k.LR, k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.New, k.Preset, k.Save}
+		short = []key.Binding{sel, k.Surgery, pause, k.LR, h(k.Metric, "m", "metrics"), k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.Layers, k.New, k.Preset, k.Save}
 	case m.tab == tabKV:
 		short = []key.Binding{h(k.CtxUp, "c/C", "context"), h(k.BatchUp, "b/B", "batch"), sel, k.Surgery, pause, k.Save}
 	case m.tab == tabHeads:
@@ -123,7 +135,7 @@ func (m *Model) helpFor() helpKeys {
 		short = []key.Binding{sel, pause, k.Surgery, k.Save}
 	}
 	short = append(short, h(k.Tab1, "1-4", "tabs"))
-	return helpKeys{short: short, tail: tail}
+	return helpKeys{short: m.hostHelp(short), tail: tail}
 }
 
 func withHelp(b key.Binding, k, desc string) key.Binding {

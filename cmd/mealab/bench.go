@@ -134,6 +134,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, benchUsage, stdout); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q; mealab bench takes flags only (mealab bench --help)", fs.Arg(0))
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if bf.steps < 1 {
