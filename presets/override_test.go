@@ -59,7 +59,7 @@ func TestOverrideKeepsWhatNoSettingNames(t *testing.T) {
 	if got.Model.MLP != 96 || got.SeqLen != 32 {
 		t.Errorf("explicit mlp 96 and seq_len 32 became %d and %d", got.Model.MLP, got.SeqLen)
 	}
-		// Bad settings are errors with the key.
+	// Bad settings are errors with the key.
 	if _, err := Override(base, []Setting{{Key: "heads", Value: "3"}}); err == nil || !strings.Contains(err.Error(), "divisible") {
 		t.Errorf("heads=3: %v", err)
 	}
