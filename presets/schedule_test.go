@@ -17,7 +17,7 @@ func TestExpandRefusesImpossibleSchedules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Expand(nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := p.Expand(Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want an error with %q", tc.src, err, tc.want)
 		}
 	}
@@ -27,7 +27,7 @@ func TestExpandRefusesImpossibleSchedules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Expand([]Setting{{Key: "data", Value: "synthetic"}}); err != nil {
+		if _, err := p.Expand(Options{Overrides: []Setting{{Key: "data", Value: "synthetic"}}}); err != nil {
 			t.Errorf("preset %s: %v", name, err)
 		}
 	}

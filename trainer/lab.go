@@ -41,6 +41,7 @@ type Lab struct {
 	// Owned by the loop goroutine.
 	runs   []*run
 	nextID RunID
+	held   int // > 0: no run steps (see Hold)
 
 	mu    sync.Mutex // guards the snapshot fields below
 	infos map[RunID]RunInfo
@@ -85,7 +86,10 @@ func NewLab(opts Options) *Lab {
 // dropped. It is closed by Close.
 func (l *Lab) Updates() <-chan Update { return l.out.ch }
 
-// Close stops the lab's goroutine after the step in progress.
+// Close stops the lab's goroutine after the round in progress: every run
+// that is stepping in this round takes its step first, so runs stepped
+// together stop at the same step (what a table printed after Close shows
+// and what a session saved after Close holds).
 func (l *Lab) Close() {
 	select {
 	case <-l.quit:
@@ -120,7 +124,7 @@ func (l *Lab) loop() {
 		default:
 		}
 		active := l.active()
-		if len(active) == 0 {
+		if len(active) == 0 || l.held > 0 {
 			select {
 			case <-l.quit:
 				return
@@ -133,12 +137,11 @@ func (l *Lab) loop() {
 			if r.state == Running {
 				l.step(r)
 			}
-			// Commands wait at most one run's step, not a whole round.
+			// Commands wait at most one run's step, not a whole round;
+			// quitting waits for the round to end (see Close).
 			select {
 			case c := <-l.cmds:
 				c()
-			case <-l.quit:
-				return
 			default:
 			}
 		}

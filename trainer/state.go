@@ -59,6 +59,33 @@ func (l *Lab) Snapshot(id RunID) (RunState, error) {
 	return out, err
 }
 
+// SnapshotAll copies the state of every run at one instant, in the order
+// they were added: between two steps while the lab runs, or after Close
+// (then it reads the runs the stopped loop left). Saving a session from it
+// after Close makes the checkpoints, the logs and the final table agree on
+// every run's step.
+func (l *Lab) SnapshotAll() []RunState {
+	var out []RunState
+	take := func() error {
+		out = out[:0]
+		for _, r := range l.runs {
+			out = append(out, r.snapshot())
+		}
+		return nil
+	}
+	select {
+	case <-l.stopped:
+		_ = take() // the loop has returned: nothing else touches the runs
+		return out
+	default:
+	}
+	if l.exec(take) != nil {
+		<-l.stopped // exec fails only once the loop has returned
+		_ = take()
+	}
+	return out
+}
+
 // checkpointDue calls Options.OnCheckpoint after steps that are multiples
 // of Options.CheckpointEvery, on the lab's goroutine.
 func (l *Lab) checkpointDue(r *run) {

@@ -139,14 +139,21 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !fork && r.spec.Initial == nil {
+		c := r.spec.Model
+		r.spec.Initial = &c
+	}
+	r.spec.Applied = append(r.spec.Applied[:len(r.spec.Applied):len(r.spec.Applied)], ScheduledOp{Step: r.step, Op: op, Fork: fork})
 	target := r
 	if fork {
 		child := *r
 		child.id = l.nextID
 		l.nextID++
 		child.parent = r.id
-		child.spec.Name = fmt.Sprintf("%s>%s", r.spec.Name, shortOp(op))
-		child.spec.Ops = nil // the child does not repeat its parent's schedule
+		child.spec = derived(r.spec, shortOp(op))
+		// The child does not repeat its parent's schedule; its parent's
+		// fork (Applied) recreates it.
+		child.spec.Ops, child.spec.Initial, child.spec.Applied = nil, nil, nil
 		child.stream = r.stream.Clone()
 		child.x, child.y = make([]int32, len(r.x)), make([]int32, len(r.y))
 		child.state, child.reason, child.divAt = Running, "", 0
@@ -179,6 +186,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		}
 	}
 	l.publishInfo(target)
+	if fork {
+		l.publishInfo(r) // its spec now lists the fork (Applied)
+	}
 	l.checkpointNow(target)
 	return target.id, nil
 }
@@ -267,8 +277,8 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 		return 0, err
 	}
 	spec.Model = c
-	spec.Name = fmt.Sprintf("%s>H%d", spec.Name, heads)
-	spec.Ops = nil
+	spec = derived(spec, fmt.Sprintf("H%d", heads))
+	spec.Ops, spec.Initial, spec.Applied = nil, nil, nil
 	nid, err := l.Add(spec)
 	if err != nil {
 		return 0, err
@@ -281,4 +291,18 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 		return nil
 	})
 	return nid, nil
+}
+
+// derived names a run made from spec by an operation (a fork or a restart):
+// "mea>svd2". A replica's derived run is the same replica of a derived
+// group, so surgery on every replica of a group gives a group again:
+// "mea#3" becomes "mea>svd2#3" in group "mea>svd2".
+func derived(spec RunSpec, suffix string) RunSpec {
+	if spec.Group != "" {
+		spec.Group = spec.Group + ">" + suffix
+		spec.Name = fmt.Sprintf("%s#%d", spec.Group, spec.Replica)
+		return spec
+	}
+	spec.Name = spec.Name + ">" + suffix
+	return spec
 }

@@ -5,7 +5,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/trainer"
 )
 
@@ -18,17 +17,8 @@ type presetDialog struct {
 }
 
 func newPresetDialog(names []string) *presetDialog {
-	if names == nil {
-		names = presets.Names()
-	}
-	p := &presetDialog{names: names, callState: callState{kind: "preset"}}
-	for _, n := range names {
-		d := ""
-		if pr, err := presets.Load(n); err == nil {
-			d = pr.Description
-		}
-		p.descs = append(p.descs, d)
-	}
+	p := &presetDialog{callState: callState{kind: "preset"}}
+	p.names, p.descs = presetChoices(names) // presetfile.go
 	return p
 }
 
@@ -52,11 +42,7 @@ func (p *presetDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 		}
 		p.pending = true
 		return func() tea.Msg {
-			pr, err := presets.Load(name)
-			if err != nil {
-				return actionMsg{kind: "preset", err: err}
-			}
-			specs, err := pr.Expand(over)
+			specs, err := expandForLab(name, over) // presetfile.go
 			if err != nil {
 				return actionMsg{kind: "preset", err: err}
 			}

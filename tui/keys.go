@@ -12,7 +12,7 @@ type keyMap struct {
 	// Everywhere.
 	Help, Quit, Save, NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
 	// Runs.
-	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset key.Binding
+	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset, SavePreset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
 	// KV tab.
@@ -50,6 +50,8 @@ func newKeyMap() keyMap {
 		Surgery: b([]string{"s"}, "s", "surgery"),
 		New:     b([]string{"n"}, "n", "new run"),
 		Preset:  b([]string{"P"}, "P", "preset"),
+		// SavePreset writes the lab as a preset file (presetfile.go).
+		SavePreset: b([]string{"S"}, "S", "save as preset"),
 
 		Axis:    b([]string{"x"}, "x", "axis"),
 		Smooth:  b([]string{"e"}, "e", "smooth"),

@@ -304,6 +304,8 @@ func (m *Model) onAction(a actionMsg) tea.Cmd {
 	case "preset":
 		m.wantSel = a.newRun
 		m.setStatus(a.text, false)
+	case "save-preset":
+		m.setStatus(a.text, false)
 	case "remove":
 		idx := m.st.index(a.run)
 		m.st.remove(a.run)
@@ -431,6 +433,8 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		m.open(newFormDialog(m.selected(), m.st))
 	case is(k, km.Preset):
 		m.open(newPresetDialog(m.opts.Presets))
+	case is(k, km.SavePreset):
+		return m.savePreset() // presetfile.go
 	}
 	switch m.tab {
 	case tabOverview:

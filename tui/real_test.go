@@ -24,10 +24,11 @@ func TestRealLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Enough steps that nothing finishes while the test operates on it.
-	specs, err := p.Expand([]presets.Setting{{Key: "steps", Value: "2000"}, {Key: "eval_every", Value: "5"}, {Key: "sample_every", Value: "5"}})
+	ex, err := p.Expand(presets.Options{Overrides: []presets.Setting{{Key: "steps", Value: "2000"}, {Key: "eval_every", Value: "5"}, {Key: "sample_every", Value: "5"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	specs := ex.Runs
 	lab := trainer.NewLab(trainer.Options{Compute: cpu.Compute{}})
 	defer lab.Close()
 	for _, s := range specs {

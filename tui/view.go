@@ -283,7 +283,7 @@ func (m *Model) fullHelp(w, h int) []string {
 			withHelp(k.LayerNext, "[/]", "layer down/up"), withHelp(k.HeadNext, ",/.", "head down/up")}},
 		{"Surgery dialog", []key.Binding{withHelp(k.OpUp, "↑/↓", "operation"), withHelp(k.Field, "0-9", "r, G or H"),
 			withHelp(k.Field, "tab", "layers field"), k.Fork, k.GN, k.Enter, k.Esc}},
-		{"General", []key.Binding{k.Tab1, k.Tab2, k.Tab3, k.Tab4, k.NextTab, withHelp(k.PrevTab, "S-tab", "previous tab"), withHelp(k.Save, "w", "save session"), withHelp(k.Help, "?", "this help"), k.Quit}},
+		{"General", []key.Binding{k.Tab1, k.Tab2, k.Tab3, k.Tab4, k.NextTab, withHelp(k.PrevTab, "S-tab", "previous tab"), withHelp(k.Save, "w", "save session"), withHelp(k.SavePreset, "S", "save lab as preset"), withHelp(k.Help, "?", "this help"), k.Quit}},
 	}
 	ncol := max(min(len(groups), w/26), 1)
 	colW := w / ncol

@@ -174,8 +174,23 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 
 	switch {
 	case *serving:
-		_, _, _ = batches, contexts, gen
-		return usagef("--serving is not built yet")
+		bs, err := parseInts(*batches, "--batch")
+		if err != nil {
+			return err
+		}
+		cs, err := parseInts(*contexts, "--context")
+		if err != nil {
+			return err
+		}
+		if *gen < 1 {
+			return usagef("--gen must be at least 1")
+		}
+		for _, ctx := range cs {
+			if ctx <= *gen || ctx > model.MaxContext {
+				return usagef("--context %d: give lengths above --gen (%d) and at most %d", ctx, *gen, model.MaxContext)
+			}
+		}
+		return benchServing(stdout, mi, vars, ths, bs, cs, *gen, bf.jsonOut)
 	case *scaling:
 		return benchScaling(stdout, mi, vars, ths, bf)
 	}
@@ -576,4 +591,112 @@ func benchScaling(w io.Writer, mi *machineInfo, vars []benchVariant, ths []int, 
 		}
 	}
 	return remeasurePeak(w, mi, ths, bf.jsonOut)
+}
+
+type servingResult struct {
+	Variant       string  `json:"variant"`
+	Threads       int     `json:"threads"`
+	Batch         int     `json:"batch"`
+	Context       int     `json:"context"`
+	PrefillTokSec float64 `json:"prefill_tok_per_sec"`
+	GenTokSec     float64 `json:"gen_tok_per_sec"` // generated tokens of all sequences per second
+	CacheBytes    int64   `json:"cache_bytes"`
+	BytesPerStep  int64   `json:"bytes_per_step"` // cache read + weights read per batched step
+	BWFraction    float64 `json:"bandwidth_fraction,omitempty"`
+	VsFirst       float64 `json:"gen_vs_first,omitempty"` // generation tok/s over the first variant's
+}
+
+// benchServing decodes at serving shapes: config B's layers, width and heads
+// (vocab 256) with the context given, a random prompt of context - gen
+// tokens prefilled once per batch shape (every sequence gets the same
+// prompt, so the forward pass runs once and the cache rows are copied), then
+// gen batched decoding steps, timed.
+func benchServing(w io.Writer, mi *machineInfo, vars []benchVariant, ths, batches, contexts []int, gen int, jsonOut bool) error {
+	const row = "%-10s %7s %6s %8s %12s %12s %10s %10s %9s %9s\n"
+	if !jsonOut {
+		fmt.Fprintf(w, row, "variant", "threads", "batch", "context", "prefill t/s", "gen tok/s", "cache", "read/step", "of BW", "vs first")
+	}
+	for _, th := range ths {
+		cpu.SetThreads(th)
+		for _, ctx := range contexts {
+			for _, B := range batches {
+				var first float64
+				for vi, v := range vars {
+					c := model.Config{Vocab: 256, Context: ctx, Layers: 6, Width: 256, Heads: 8, Seed: 1}
+					if err := v.apply(&c); err != nil {
+						return usageError{err.Error()}
+					}
+					r, err := serveOne(c, th, B, ctx, gen)
+					if err != nil {
+						return err
+					}
+					if bw := mi.Bandwidth[strconv.Itoa(th)]; bw > 0 {
+						r.BWFraction = float64(r.BytesPerStep) * r.GenTokSec / float64(B) / (bw * 1e9)
+					}
+					if vi == 0 {
+						first = r.GenTokSec
+					} else {
+						r.VsFirst = r.GenTokSec / first
+					}
+					if jsonOut {
+						_ = json.NewEncoder(w).Encode(r)
+						continue
+					}
+					vs := "-"
+					if r.VsFirst > 0 {
+						vs = fmt.Sprintf("%.2fx", r.VsFirst)
+					}
+					fmt.Fprintf(w, row, r.Variant, strconv.Itoa(th), strconv.Itoa(B), strconv.Itoa(ctx), commas(r.PrefillTokSec),
+						commas(r.GenTokSec), fmtBytes(r.CacheBytes), fmtBytes(r.BytesPerStep), fmt.Sprintf("%.0f%%", 100*r.BWFraction), vs)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func serveOne(c model.Config, th, B, ctx, gen int) (servingResult, error) {
+	m, err := model.New[float32](c, cpu.Compute{})
+	if err != nil {
+		return servingResult{}, err
+	}
+	residentBytes(true)
+	kc, err := m.NewBatchCache(B, ctx)
+	if err != nil {
+		return servingResult{}, err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	prompt := make([]int32, ctx-gen)
+	for i := range prompt {
+		prompt[i] = int32(rng.IntN(c.Vocab))
+	}
+	prompts := make([][]int32, B)
+	for b := range prompts {
+		prompts[b] = prompt
+	}
+	t0 := time.Now()
+	logits, err := m.Prefill(kc, prompts)
+	if err != nil {
+		return servingResult{}, err
+	}
+	prefill := time.Since(t0).Seconds()
+	toks := make([]int32, B)
+	s := model.NewSampler(0, 0, 1)
+	t0 = time.Now()
+	for range gen {
+		for b := range toks {
+			toks[b] = model.Sample(s, logits[b*c.Vocab:(b+1)*c.Vocab])
+		}
+		if logits, err = m.DecodeBatch(kc, toks); err != nil {
+			return servingResult{}, err
+		}
+	}
+	dt := time.Since(t0).Seconds()
+	// Bytes a step must read: every sequence's cache up to the mean length
+	// during generation, and the weights once.
+	meanLen := int64(ctx - gen + (gen+1)/2)
+	perStep := int64(B)*meanLen*c.KVBytesPerToken(4) + 4*int64(m.ParamCount())
+	return servingResult{Variant: c.Variant(), Threads: th, Batch: B, Context: ctx,
+		PrefillTokSec: float64(len(prompt)) / prefill, GenTokSec: float64(B*gen) / dt,
+		CacheBytes: kc.Bytes(), BytesPerStep: perStep}, nil
 }
