@@ -817,12 +817,14 @@ func (d *draft) set(s Setting) error {
 
 func (d *draft) build() (trainer.RunSpec, error) {
 	sp := d.spec
-	if d.kvSet && d.kv != 0 {
-		switch v := strings.ToLower(d.variant); v {
-		case "mha", "mha+gn", "gn", "mqa":
-			return sp, fmt.Errorf("kv = %d: variant %s cannot take kv (it caches %s); use variant gqa (kv = G groups) or mea/hlc (kv = h' virtual heads)",
-				d.kv, v, map[bool]string{true: "one KV head", false: "every head"}[v == "mqa"])
+	if v, ok := model.LookupVariant(d.variant); ok && v.KV == "" && d.kvSet && d.kv != 0 {
+		var takes []string
+		for _, x := range model.Variants {
+			if x.KV != "" {
+				takes = append(takes, fmt.Sprintf("%s (kv = %s)", x.Name, x.KV))
+			}
 		}
+		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv (%s); use variant %s", d.kv, v.Name, v.Help, strings.Join(takes, " or "))
 	}
 	if err := sp.Model.ApplyVariant(d.variant, d.kv); err != nil {
 		return sp, err
