@@ -801,6 +801,57 @@ func (m *Model) Download(params, adamM, adamV []float32) (int64, error) {
 	return m.optSteps, nil
 }
 
+// DownloadParams copies len(dst) parameters starting at slab offset off to
+// dst (one tensor, for a view), leaving the AdamW moments on the device.
+func (m *Model) DownloadParams(dst []float32, off int) error {
+	if m.closed {
+		return errClosed
+	}
+	if off < 0 || off+len(dst) > m.size {
+		return fmt.Errorf("cuda: parameters %d..%d are outside the slab of %d", off, off+len(dst), m.size)
+	}
+	leave, err := m.rt.enter()
+	defer leave()
+	if err != nil {
+		return err
+	}
+	return download(m.rt, dst, m.params.at(off))
+}
+
+// AttentionProbs copies the attention probabilities (T x T, row t = query
+// t; zero above the diagonal) of head h of layer l for sequence b of the
+// last forward pass: T*T floats from the activations, nothing else.
+func (m *Model) AttentionProbs(l, b, h int) ([]float64, int, error) {
+	if m.closed {
+		return nil, 0, errClosed
+	}
+	a := m.acts
+	if a == nil {
+		return nil, 0, errors.New("cuda: no forward pass has run since the model was made")
+	}
+	H := m.cfg.Heads
+	if l < 0 || l >= len(a.layers) || b < 0 || b >= a.B || h < 0 || h >= H {
+		return nil, 0, fmt.Errorf("cuda: no attention for layer %d sequence %d head %d (layers %d, batch %d, heads %d)", l, b, h, len(a.layers), a.B, H)
+	}
+	T := a.T
+	buf := make([]float32, T*T)
+	leave, err := m.rt.enter()
+	defer leave()
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := download(m.rt, buf, a.layers[l].att.at((b*H+h)*T*T)); err != nil {
+		return nil, 0, err
+	}
+	out := make([]float64, T*T)
+	for t := 0; t < T; t++ {
+		for u := 0; u <= t; u++ {
+			out[t*T+u] = float64(buf[t*T+u])
+		}
+	}
+	return out, T, nil
+}
+
 // Upload replaces the parameters (nil keeps them), the AdamW moments (nil
 // zeroes them) and the AdamW step count.
 func (m *Model) Upload(params, adamM, adamV []float32, optSteps int64) error {

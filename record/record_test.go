@@ -19,18 +19,26 @@ func spec(name, variant string) trainer.RunSpec {
 		Sched: model.Schedule{Peak: 3e-3, Warmup: 5, Total: 30, FloorFrac: 0.1}, DataSeed: 3, EvalEvery: 10, EvalBatches: 2, SampleEvery: 15, SampleLen: 8}
 }
 
-func wait(t *testing.T, l *trainer.Lab) {
+// waitFor waits on the lab's change notifications until cond holds.
+func waitFor(t *testing.T, l *trainer.Lab, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !l.AllFinished() {
-		if time.Now().After(deadline) {
-			t.Fatal("runs did not finish")
+	deadline := time.After(60 * time.Second)
+	for {
+		v := l.Version()
+		if cond() {
+			return
 		}
 		select {
-		case <-l.Updates():
-		case <-time.After(5 * time.Millisecond):
+		case <-l.Changed(v):
+		case <-deadline:
+			t.Fatalf("%s: not within 60 s", what)
 		}
 	}
+}
+
+func wait(t *testing.T, l *trainer.Lab) {
+	t.Helper()
+	waitFor(t, l, "runs finishing", l.AllFinished)
 }
 
 func newLab(rec *Recorder, every int) *trainer.Lab {
@@ -112,12 +120,7 @@ func TestResumeThroughDiskIsExact(t *testing.T) {
 	l := newLab(rec, 10)
 	id, _ = l.Add(spec("m", "mea"))
 	// Stop it after step 10's checkpoint by pausing when it gets there.
-	for {
-		u := <-l.Updates()
-		if p, ok := u.(trainer.Point); ok && p.Run == id && p.Step >= 12 {
-			break
-		}
-	}
+	waitFor(t, l, "step 12", func() bool { return l.Runs()[0].Step >= 12 })
 	l.Close()
 	rec.Close()
 	// The process "dies": only the disk remains. Reopen.

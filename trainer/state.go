@@ -33,16 +33,24 @@ type RunState struct {
 	Stream    []byte // data-stream position
 }
 
-func (r *run) snapshot() RunState {
-	_ = r.syncHost()
-	st, _ := r.stream.MarshalBinary()
+// snapshot copies the run's state. It fails when the device's weights
+// cannot be copied to the host: a state with stale weights must never be
+// written as a checkpoint.
+func (r *run) snapshot() (RunState, error) {
+	if err := r.syncHost(); err != nil {
+		return RunState{}, fmt.Errorf("run %s: copying the weights from the device: %w", r.spec.Name, err)
+	}
+	st, err := r.stream.MarshalBinary()
+	if err != nil {
+		return RunState{}, fmt.Errorf("run %s: data position: %w", r.spec.Name, err)
+	}
 	return RunState{
 		ID: r.id, Parent: r.parent, Spec: r.spec, Step: r.step, Tokens: r.tokens, Wall: r.wall.Seconds(),
 		State: r.state, Reason: r.reason, DivAt: r.divAt,
 		FirstLoss: r.firstLoss, LastLoss: r.lastLoss, LastVal: r.lastVal, BestVal: r.bestVal, Recall: r.recall,
 		Params: slices.Clone(r.m.Params), M: slices.Clone(r.opt.M), V: slices.Clone(r.opt.V), OptSteps: r.opt.Steps,
 		Stream: st,
-	}
+	}, nil
 }
 
 // Snapshot copies run id's state (for checkpoints).
@@ -53,8 +61,8 @@ func (l *Lab) Snapshot(id RunID) (RunState, error) {
 		if err != nil {
 			return err
 		}
-		out = r.snapshot()
-		return nil
+		out, err = r.snapshot()
+		return err
 	})
 	return out, err
 }
@@ -62,8 +70,8 @@ func (l *Lab) Snapshot(id RunID) (RunState, error) {
 // checkpointDue calls Options.OnCheckpoint after steps that are multiples
 // of Options.CheckpointEvery, on the lab's goroutine.
 func (l *Lab) checkpointDue(r *run) {
-	if l.opts.OnCheckpoint != nil && l.opts.CheckpointEvery > 0 && r.step%l.opts.CheckpointEvery == 0 {
-		l.opts.OnCheckpoint(r.snapshot())
+	if l.opts.CheckpointEvery > 0 && r.step%l.opts.CheckpointEvery == 0 {
+		l.checkpointNow(r)
 	}
 }
 
@@ -114,26 +122,20 @@ func (l *Lab) Restore(st RunState, h History, paused bool) (RunID, error) {
 		}
 		l.nextID = max(l.nextID, want+1)
 		id = want
-		l.register(r)
-		l.mu.Lock()
-		hh := l.hist[id]
-		hh.Points = append(hh.Points, h.Points...)
-		hh.Evals = append(hh.Evals, h.Evals...)
-		hh.Events = append(hh.Events, h.Events...)
-		hh.Samples = append(hh.Samples, h.Samples...)
-		for i := range hh.Points {
-			hh.Points[i].Run = id
+		h = History{Points: slices.Clone(h.Points), Evals: slices.Clone(h.Evals), Events: slices.Clone(h.Events), Samples: slices.Clone(h.Samples)}
+		for i := range h.Points {
+			h.Points[i].Run = id
 		}
-		for i := range hh.Evals {
-			hh.Evals[i].Run = id
+		for i := range h.Evals {
+			h.Evals[i].Run = id
 		}
-		for i := range hh.Events {
-			hh.Events[i].Run = id
+		for i := range h.Events {
+			h.Events[i].Run = id
 		}
-		for i := range hh.Samples {
-			hh.Samples[i].Run = id
+		for i := range h.Samples {
+			h.Samples[i].Run = id
 		}
-		l.mu.Unlock()
+		l.registerWith(r, h)
 		l.publishInfo(r)
 		return nil
 	})

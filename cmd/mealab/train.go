@@ -185,16 +185,26 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	lastVal := map[trainer.RunID]float64{}
 	interrupted := false
+	// The log pulls the lab's changes ten times a second (training never
+	// waits for it) and prints each update once, in order.
+	var tail trainer.Tail
+	if sc != nil && sc.existed {
+		tail.Skip(lab) // the reopened runs' history was printed before
+	}
+	pace := time.NewTicker(100 * time.Millisecond)
+	defer pace.Stop()
 loop:
-	for !lab.AllFinished() {
+	for finished := false; !finished; {
 		select {
 		case <-ctx.Done():
 			interrupted = true
 			break loop
-		case u, ok := <-lab.Updates():
-			if !ok {
-				break loop
-			}
+		case <-pace.C:
+		}
+		finished = lab.AllFinished() // the pull after this holds the end
+		ups, closed := tail.Pull(lab)
+		finished = finished || closed
+		for _, u := range ups {
 			switch v := u.(type) {
 			case trainer.EvalPoint:
 				lastVal[v.Run] = v.ValLoss
@@ -240,13 +250,9 @@ loop:
 						commas(v.TokPerSec), fmtBytes(v.CacheBytes), fmtBytes(v.FormulaBytes), oneLine(v.Prompt+v.Text))
 				}
 			}
-			if tty {
-				progress(stderr, lab, start)
-			}
-		case <-time.After(200 * time.Millisecond):
-			if tty {
-				progress(stderr, lab, start)
-			}
+		}
+		if tty {
+			progress(stderr, lab, start)
 		}
 	}
 	clearLine(stderr, tty)
