@@ -192,3 +192,49 @@ func TestDirName(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedRunStaysRemoved: a run removed from a recording lab is gone
+// when the session is reopened (it used to come back and restart from
+// step 0), nothing of it was written after the removal, and its files are
+// kept aside in the session.
+func TestRemovedRunStaysRemoved(t *testing.T) {
+	store, _ := sessions.Open(t.TempDir())
+	sess, _ := store.Create("demo")
+	rec := New(sess)
+	l := newLab(rec, 1)
+	a, b := spec("keep", "mha"), spec("gone", "mea")
+	a.Sched.Total, b.Sched.Total = 1<<20, 1<<20
+	ids, err := l.AddAll([]trainer.RunSpec{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, l, "steps", func() bool { return l.Runs()[1].Step >= 3 })
+	if err := l.Remove(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pause(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sess2, err := store.Load("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Load(sess2)
+	if err != nil || len(runs) != 1 || runs[0].Meta.Name != "keep" {
+		t.Fatalf("reopened session has %d runs (%v), want only keep", len(runs), err)
+	}
+	l2 := newLab(New(sess2), 0)
+	defer l2.Close()
+	warns, err := Resume(sess2, l2, nil, true)
+	if err != nil || len(warns) != 0 || len(l2.Runs()) != 1 || l2.Runs()[0].Name != "keep" {
+		t.Fatalf("resume: %d runs, warnings %v, %v", len(l2.Runs()), warns, err)
+	}
+	rm, err := sess2.RemovedRuns()
+	if err != nil || len(rm) != 1 || !strings.Contains(string(rm[0].Record), `"name":"gone"`) {
+		t.Fatalf("removal record: %+v, %v", rm, err)
+	}
+}
