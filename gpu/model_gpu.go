@@ -427,6 +427,8 @@ func (m *Model) MaxLogit() float64 {
 // forward queues the whole forward pass (and the loss when targets are
 // given) without waiting for it.
 func (m *Model) forward(tokens, targets []int32, B, T int) error {
+	m.rt.begin()
+	defer m.rt.end()
 	if err := m.check(tokens, targets, B, T); err != nil {
 		return err
 	}
@@ -462,7 +464,7 @@ func (m *Model) forward(tokens, targets []int32, B, T int) error {
 	}
 	maxbits := m.stats + 16
 
-	run := func(errs ...error) error { return errors.Join(errs...) }
+	run := firstErr
 	if err := r.embedFwd(a.layers[0].resid.ptr, a.tokens(), m.ptr(m.emb), N, D); err != nil {
 		return err
 	}
@@ -585,6 +587,8 @@ func (m *Model) Backward() error {
 }
 
 func (m *Model) backward() error {
+	m.rt.begin()
+	defer m.rt.end()
 	a := m.acts
 	if a == nil || !m.haveLoss {
 		return errors.New("cuda: Backward needs a Forward with targets first")
@@ -600,7 +604,7 @@ func (m *Model) backward() error {
 	N, D, H, d, F, V := B*T, c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
 	HD := H * d
 	scale := float32(1 / float64(m.count))
-	run := func(errs ...error) error { return errors.Join(errs...) }
+	run := firstErr
 
 	err := run(
 		r.ceBwd(a.dlogits.ptr, a.logits.ptr, a.lse.ptr, a.targets(), N, V, scale),
