@@ -35,6 +35,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		sgemvRows(n, k, alpha, a, b, ldb, beta, c)
 		return
 	}
+	if m == 1 && !transA && !transB && !forceDirect {
+		// A row vector times a matrix (decoding: probabilities times the
+		// cached values): axpy over the rows of B, each read once.
+		saxpyRows(n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
 	if forceDirect || useDirect(m, n, k) {
 		sgemmDirect(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
@@ -438,6 +444,18 @@ func sgemvRows(n, k int, alpha float32, a, b []float32, ldb int, beta float32, c
 			c[j] = d
 		} else {
 			c[j] = d + beta*c[j]
+		}
+	}
+}
+
+// saxpyRows computes c = alpha * a B + beta c for a row vector a (k) and B
+// (k x n, row stride ldb), in k order.
+func saxpyRows(n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	c = c[:n]
+	scaleC(1, n, beta, c, n)
+	for p, x := range a[:k] {
+		if x != 0 {
+			Saxpy(alpha*x, b[p*ldb:p*ldb+n], c)
 		}
 	}
 }

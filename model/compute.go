@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // Float is the element type of a model: float32 for training, float64 for
 // gradient checks.
 type Float interface{ ~float32 | ~float64 }
@@ -76,5 +78,58 @@ func pickGemm[T Float](c Compute) gemmFunc[T] {
 		return any(gemmFunc[float32](c.Sgemm)).(gemmFunc[T])
 	default:
 		return GemmRef[T]
+	}
+}
+
+// VecMath is what a backend may add to Compute: float32 element kernels for
+// the exps of a training step. The model uses them when the backend has them
+// (the cpu package does, in assembly) and its reference loops otherwise, and
+// always for float64 models.
+type VecMath interface {
+	// ExpShiftSum sets x[i] = exp(x[i] - shift) and returns their sum.
+	ExpShiftSum(x []float32, shift float32) float32
+	// SwiGLU sets sig = 1/(1+exp(-a)) and h = a*sig*b, element-wise.
+	SwiGLU(h, sig, a, b []float32)
+	// MinMax returns the smallest and largest elements of x (not empty).
+	MinMax(x []float32) (lo, hi float32)
+}
+
+// vecOps are the model's element kernels for its element type.
+type vecOps[T Float] struct {
+	expShiftSum func(x []T, shift T) T
+	swiglu      func(h, sig, a, b []T)
+	minMax      func(x []T) (lo, hi T)
+}
+
+// pickVec returns the backend's VecMath for float32 models that have one,
+// and the reference loops otherwise.
+func pickVec[T Float](c Compute) vecOps[T] {
+	var zero T
+	if vm, ok := c.(VecMath); ok {
+		if _, f32 := any(zero).(float32); f32 {
+			return any(vecOps[float32]{expShiftSum: vm.ExpShiftSum, swiglu: vm.SwiGLU, minMax: vm.MinMax}).(vecOps[T])
+		}
+	}
+	return vecOps[T]{expShiftSum: expShiftSumRef[T], swiglu: func(h, sig, a, b []T) { swigluRow(h, sig, a, b) }, minMax: minMax[T]}
+}
+
+// expShiftSumRef is the reference ExpShiftSum: float64 exps, a float64 sum.
+func expShiftSumRef[T Float](x []T, shift T) T {
+	var s float64
+	for i, v := range x {
+		e := math.Exp(float64(v) - float64(shift))
+		x[i] = T(e)
+		s += e
+	}
+	return T(s)
+}
+
+// swigluRow is swigluForward on one row of a and b.
+func swigluRow[T Float](h, sig, a, b []T) {
+	for i := range h {
+		x := float64(a[i])
+		sg := 1 / (1 + math.Exp(-x))
+		h[i] = T(x*sg) * b[i]
+		sig[i] = T(sg)
 	}
 }

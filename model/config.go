@@ -156,30 +156,98 @@ func (c Config) KVBytesPerToken(bytesPerValue int) int64 {
 	return int64(2 * c.CachedHeads() * c.HeadDim() * bytesPerValue)
 }
 
-// ApplyVariant sets Heads-relative fields from a variant keyword: mha, gqa,
-// mqa, mha+gn, hlc, mea. kv is G for gqa and h' for mea/hlc (0 keeps the
-// default: H for mea/hlc, H/2 for gqa).
-func (c *Config) ApplyVariant(name string, kv int) error {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "mha":
-		c.HLC, c.GroupNorm, c.KVHeads = false, false, c.Heads
-	case "mha+gn", "gn":
-		c.HLC, c.GroupNorm, c.KVHeads = false, true, c.Heads
-	case "gqa":
-		c.HLC, c.GroupNorm = false, false
-		c.KVHeads = kv
-		if kv == 0 {
-			c.KVHeads = max(1, c.Heads/2)
-		}
-	case "mqa":
-		c.HLC, c.GroupNorm, c.KVHeads = false, false, 1
-	case "hlc":
-		c.HLC, c.GroupNorm, c.KVHeads = true, false, kv
-	case "mea":
-		c.HLC, c.GroupNorm, c.KVHeads = true, true, kv
-	default:
-		return fmt.Errorf("unknown attention variant %q; choose one of mha, gqa, mqa, mha+gn, hlc, mea", name)
+// VariantDef is one attention variant: the keyword presets, the command
+// line and the new-run form use, and what it sets. Variants is the only
+// list of them; a new variant is one entry here (and its layers).
+type VariantDef struct {
+	Name string // keyword: mha, gqa, ...
+	Help string // one line for help texts
+	// KV says what the kv setting means for the variant ("G", "h'"); ""
+	// when it takes none.
+	KV string
+	// set makes c this variant; kv is the kv setting (0: the default).
+	set func(c *Config, kv int)
+	// is recognises a normalized config as this variant; exactly one
+	// entry recognises any config.
+	is func(c Config) bool
+}
+
+// Variants lists the attention variants in the order the form offers them.
+var Variants = []VariantDef{
+	{Name: "mha", Help: "standard multi-head attention",
+		set: func(c *Config, _ int) { c.HLC, c.GroupNorm, c.KVHeads = false, false, c.Heads },
+		is:  func(c Config) bool { return !c.HLC && !c.GroupNorm && c.KVHeads == c.Heads }},
+	{Name: "gqa", Help: "grouped-query attention, kv = G groups (default H/2)", KV: "G",
+		set: func(c *Config, kv int) {
+			c.HLC, c.GroupNorm, c.KVHeads = false, false, kv
+			if kv == 0 {
+				c.KVHeads = max(1, c.Heads/2)
+			}
+		},
+		is: func(c Config) bool {
+			return !c.HLC && !c.GroupNorm && c.KVHeads < c.Heads && !(c.KVHeads == 1 && c.Heads > 1)
+		}},
+	{Name: "mqa", Help: "multi-query attention (one KV head)",
+		set: func(c *Config, _ int) { c.HLC, c.GroupNorm, c.KVHeads = false, false, 1 },
+		is:  func(c Config) bool { return !c.HLC && !c.GroupNorm && c.KVHeads == 1 && c.Heads > 1 }},
+	{Name: "mha+gn", Help: "MHA with per-head GroupNorm",
+		set: func(c *Config, _ int) { c.HLC, c.GroupNorm, c.KVHeads = false, true, c.Heads },
+		is:  func(c Config) bool { return !c.HLC && c.GroupNorm }},
+	{Name: "hlc", Help: "head-level linear combination of K and V, kv = h' component heads (default H)", KV: "h'",
+		set: func(c *Config, kv int) { c.HLC, c.GroupNorm, c.KVHeads = true, false, kv },
+		is:  func(c Config) bool { return c.HLC && !c.GroupNorm }},
+	{Name: "mea", Help: "HLC + per-head GroupNorm, kv = h' component heads (default H)", KV: "h'",
+		set: func(c *Config, kv int) { c.HLC, c.GroupNorm, c.KVHeads = true, true, kv },
+		is:  func(c Config) bool { return c.HLC && c.GroupNorm }},
+}
+
+// variantAliases are other words accepted for a variant.
+var variantAliases = map[string]string{"gn": "mha+gn"}
+
+// VariantNames lists the variant keywords.
+func VariantNames() []string {
+	out := make([]string, len(Variants))
+	for i, v := range Variants {
+		out[i] = v.Name
 	}
+	return out
+}
+
+// LookupVariant finds a variant by keyword (or alias), case-insensitively.
+func LookupVariant(name string) (VariantDef, bool) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if a, ok := variantAliases[name]; ok {
+		name = a
+	}
+	for _, v := range Variants {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return VariantDef{}, false
+}
+
+// VariantOf is the variant a config is (its keyword's entry); for a
+// config with per-layer KV heads it goes by KVHeads.
+func VariantOf(c Config) VariantDef {
+	c = c.Normalized()
+	for _, v := range Variants {
+		if v.is(c) {
+			return v
+		}
+	}
+	return Variants[0]
+}
+
+// ApplyVariant sets Heads-relative fields from a variant keyword (see
+// Variants). kv is G for gqa and h' for mea/hlc (0 keeps the default: H for
+// mea/hlc, H/2 for gqa).
+func (c *Config) ApplyVariant(name string, kv int) error {
+	v, ok := LookupVariant(name)
+	if !ok {
+		return fmt.Errorf("unknown attention variant %q; choose one of %s", name, strings.Join(VariantNames(), ", "))
+	}
+	v.set(c, kv)
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads
 	}

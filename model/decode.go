@@ -9,54 +9,74 @@ import (
 )
 
 // KVCache holds, per layer, the RoPE'd keys and the values of the component
-// heads for every position decoded so far: KVHeads heads (H for MHA, G for
-// GQA, h' for MEA with virtual heads). Composite heads are never stored; MEA
-// rebuilds them from the component heads at attention time.
+// heads for every position decoded so far, for Batch sequences decoded in
+// step: KVHeads heads (H for MHA, G for GQA, h' for MEA with virtual heads).
+// Composite heads are never stored; MEA scores against the component heads
+// directly (attention_decode.go).
 type KVCache[T Float] struct {
 	Heads        []int // cached heads per layer
 	HeadDim, Cap int
-	K, V         [][]T // per layer: (Cap, Heads[l], HeadDim)
+	Batch        int   // sequences, all at the same position
+	K, V         [][]T // per layer: (Batch, Cap, Heads[l], HeadDim)
 	Len          int   // positions filled
 
-	// Decode scratch, allocated with the cache so decoding never allocates.
-	x, xn, qkv, o, gn, ab, h, tmp, logits []T
-	att                                   []float64
-	rstd                                  []T
-	vs                                    []T
-	kIdx, vIdx                            []int
-	kW                                    []T
-	qMix, scores, zMix                    []T // learned-mixing scratch: (H, G d), (H, Cap), (H, G d)
+	// Decode scratch for Batch rows, allocated with the cache so decoding
+	// never allocates.
+	x, xn, qkv, o, gn, ab, h, logits []T
+	rstd                             []T
+	seq                              []seqScratch[T]
+	m                                *Model[T] // the model of the step in flight
+	layer, pos                       int
+	attn                             func(lo, hi int) // attention of sequences [lo, hi), built once
 }
 
-// NewCache allocates a cache for up to capacity positions (at most the
-// model's context).
-func (m *Model[T]) NewCache(capacity int) (*KVCache[T], error) {
+// seqScratch is one sequence's attention scratch: scores (H, Cap), the mixed
+// queries and value sums (H, h' d) and the rows' 1/sum (H).
+type seqScratch[T Float] struct {
+	scores, qMix, zMix, inv []T
+}
+
+// NewCache allocates a cache for one sequence of up to capacity positions
+// (at most the model's context).
+func (m *Model[T]) NewCache(capacity int) (*KVCache[T], error) { return m.NewBatchCache(1, capacity) }
+
+// NewBatchCache allocates a cache for batch sequences of up to capacity
+// positions each.
+func (m *Model[T]) NewBatchCache(batch, capacity int) (*KVCache[T], error) {
 	c := m.Cfg
 	if capacity <= 0 || capacity > c.Context {
 		return nil, fmt.Errorf("cache capacity %d is outside 1..%d (the model's context)", capacity, c.Context)
 	}
+	if batch < 1 {
+		return nil, fmt.Errorf("a cache needs at least one sequence, got %d", batch)
+	}
 	d, H, D, F := c.HeadDim(), c.Heads, c.Width, c.MLP
-	kc := &KVCache[T]{HeadDim: d, Cap: capacity}
+	kc := &KVCache[T]{HeadDim: d, Cap: capacity, Batch: batch}
 	maxG := 0
 	for l := range c.Layers {
 		G := c.KV(l)
 		maxG = max(maxG, G)
 		kc.Heads = append(kc.Heads, G)
-		kc.K = append(kc.K, make([]T, capacity*G*d))
-		kc.V = append(kc.V, make([]T, capacity*G*d))
+		kc.K = append(kc.K, make([]T, batch*capacity*G*d))
+		kc.V = append(kc.V, make([]T, batch*capacity*G*d))
 	}
-	kc.x, kc.xn = make([]T, D), make([]T, D)
-	kc.qkv = make([]T, (H+2*maxG)*d)
-	kc.o, kc.gn = make([]T, H*d), make([]T, H*d)
-	kc.ab, kc.h = make([]T, 2*F), make([]T, F)
-	kc.tmp = make([]T, D)
-	kc.logits = make([]T, c.Vocab)
-	kc.att = make([]float64, capacity)
-	kc.rstd = make([]T, H)
-	kc.vs = make([]T, maxG*d)
-	kc.kIdx, kc.vIdx, kc.kW = make([]int, 0, maxG), make([]int, 0, maxG), make([]T, 0, maxG)
-	if c.HLC {
-		kc.qMix, kc.scores, kc.zMix = make([]T, H*maxG*d), make([]T, H*capacity), make([]T, H*maxG*d)
+	B := batch
+	kc.x, kc.xn = make([]T, B*D), make([]T, B*D)
+	kc.qkv = make([]T, B*(H+2*maxG)*d)
+	kc.o, kc.gn = make([]T, B*H*d), make([]T, B*H*d)
+	kc.ab, kc.h = make([]T, B*2*F), make([]T, B*F)
+	kc.logits = make([]T, B*c.Vocab)
+	kc.rstd = make([]T, B*H)
+	kc.seq = make([]seqScratch[T], B)
+	for b := range kc.seq {
+		sc := &kc.seq[b]
+		sc.scores, sc.inv = make([]T, H*capacity), make([]T, H)
+		sc.qMix, sc.zMix = make([]T, H*maxG*d), make([]T, H*maxG*d)
+	}
+	kc.attn = func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			kc.m.decodeAttention(kc, b, kc.layer, kc.pos)
+		}
 	}
 	return kc, nil
 }
@@ -72,15 +92,26 @@ func (kc *KVCache[T]) Bytes() int64 {
 	return n
 }
 
-// BytesPerToken is Bytes divided by the capacity.
-func (kc *KVCache[T]) BytesPerToken() int64 { return kc.Bytes() / int64(kc.Cap) }
+// BytesPerToken is Bytes divided by the positions it holds (Batch x Cap).
+func (kc *KVCache[T]) BytesPerToken() int64 { return kc.Bytes() / int64(kc.Cap*kc.Batch) }
 
 // Reset empties the cache without freeing it.
 func (kc *KVCache[T]) Reset() { kc.Len = 0 }
 
-// DecodeStep feeds one token at position kc.Len and returns the logits for
-// the next token (valid until the next call).
+// DecodeStep feeds one token at position kc.Len of a one-sequence cache and
+// returns the logits for the next token (valid until the next call).
 func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
+	if kc.Batch != 1 {
+		return nil, fmt.Errorf("DecodeStep takes a one-sequence cache; this one holds %d (use DecodeBatch)", kc.Batch)
+	}
+	return m.DecodeBatch(kc, []int32{token})
+}
+
+// DecodeBatch feeds one token per sequence, all at position kc.Len, and
+// returns the logits (Batch x Vocab, valid until the next call). The weight
+// products take all sequences at once (one pass over the weights per step);
+// attention runs in parallel over sequences.
+func (m *Model[T]) DecodeBatch(kc *KVCache[T], tokens []int32) ([]T, error) {
 	c := m.Cfg
 	if kc.Len >= kc.Cap {
 		return nil, fmt.Errorf("the KV cache is full (%d positions); reset it or allocate a larger one", kc.Cap)
@@ -88,158 +119,125 @@ func (m *Model[T]) DecodeStep(kc *KVCache[T], token int32) ([]T, error) {
 	if !m.fits(kc) {
 		return nil, fmt.Errorf("the KV cache was made for another shape of model; allocate a new one with NewCache")
 	}
-	if token < 0 || int(token) >= c.Vocab {
-		return nil, fmt.Errorf("token %d is outside the vocabulary of %d", token, c.Vocab)
+	if len(tokens) != kc.Batch {
+		return nil, fmt.Errorf("got %d tokens for a cache of %d sequences", len(tokens), kc.Batch)
+	}
+	for _, token := range tokens {
+		if token < 0 || int(token) >= c.Vocab {
+			return nil, fmt.Errorf("token %d is outside the vocabulary of %d", token, c.Vocab)
+		}
 	}
 	D, H, d, F, V := c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
-	pos := kc.Len
-	scale := 1 / math.Sqrt(float64(d))
-	copy(kc.x, m.w.emb[int(token)*D:(int(token)+1)*D])
-	var r [1]T
+	B, pos := kc.Batch, kc.Len
+	for b, token := range tokens {
+		copy(kc.x[b*D:(b+1)*D], m.w.emb[int(token)*D:(int(token)+1)*D])
+	}
+	rstd := kc.rstd[:B]
 	for l := 0; l < c.Layers; l++ {
 		lw := &m.w.layers[l]
 		G := c.KV(l)
 		C3 := (H + 2*G) * d
-		rmsnormForward(kc.xn, r[:], kc.x, lw[pAttnNorm], 1, D, 1)
-		m.gemm(false, true, 1, C3, D, 1, kc.xn, D, lw[pWQKV], D, 0, kc.qkv, C3)
-		ropeForward(kc.qkv, 1, 1, C3, 0, H+G, d, pos, m.cos, m.sin)
+		rmsnormForward(kc.xn, rstd, kc.x, lw[pAttnNorm], B, D, 1)
+		m.gemm(false, true, B, C3, D, 1, kc.xn, D, lw[pWQKV], D, 0, kc.qkv, C3)
+		ropeForward(kc.qkv, B, 1, C3, 0, H+G, d, pos, m.cos, m.sin)
 		K, Vc := kc.K[l], kc.V[l]
-		copy(K[pos*G*d:(pos+1)*G*d], kc.qkv[H*d:(H+G)*d])
-		copy(Vc[pos*G*d:(pos+1)*G*d], kc.qkv[(H+G)*d:])
-		wk, wv := lw[pWlcK], lw[pWlcV]
-		if c.HLC {
-			m.decodeMixedAttention(kc, wk, wv, K, Vc, pos, G, scale)
+		for b := 0; b < B; b++ {
+			row := (b*kc.Cap + pos) * G * d
+			copy(K[row:row+G*d], kc.qkv[b*C3+H*d:b*C3+(H+G)*d])
+			copy(Vc[row:row+G*d], kc.qkv[b*C3+(H+G)*d:(b+1)*C3])
 		}
-		for j := 0; j < H && !c.HLC; j++ {
-			q := kc.qkv[j*d : (j+1)*d]
-			att := kc.att[:pos+1]
-			// Score against the composite key: q . sum_i Wk[i,j] k_i =
-			// sum_i Wk[i,j] (q . k_i), so composite keys are never stored.
-			// The component heads that feed composite head j, and how much.
-			kIdx, kW := kc.kIdx[:0], kc.kW[:0]
-			for i := 0; i < G; i++ {
-				if w := mixWeight(wk, i, j, G, H); w != 0 {
-					kIdx, kW = append(kIdx, i), append(kW, w)
-				}
-			}
-			mx := math.Inf(-1)
-			for u := 0; u <= pos; u++ {
-				var s float64
-				for n, i := range kIdx {
-					ku := K[(u*G+i)*d : (u*G+i+1)*d]
-					var dot T
-					for e, qv := range q {
-						dot += qv * ku[e]
-					}
-					s += float64(kW[n]) * float64(dot)
-				}
-				s *= scale
-				att[u] = s
-				mx = max(mx, s)
-			}
-			var sum float64
-			for u := range att {
-				att[u] = math.Exp(att[u] - mx)
-				sum += att[u]
-			}
-			// o_j = sum_i Wv[i,j] (sum_u p_u v_{u,i}).
-			vIdx := kc.vIdx[:0]
-			for i := 0; i < G; i++ {
-				if mixWeight(wv, i, j, G, H) != 0 {
-					vIdx = append(vIdx, i)
-				}
-			}
-			clear(kc.vs)
-			for u := range att {
-				p := T(att[u] / sum)
-				for _, i := range vIdx {
-					vu := Vc[(u*G+i)*d : (u*G+i+1)*d]
-					acc := kc.vs[i*d : (i+1)*d]
-					for e, v := range vu {
-						acc[e] += p * v
-					}
-				}
-			}
-			o := kc.o[j*d : (j+1)*d]
-			clear(o)
-			for i := 0; i < G; i++ {
-				w := mixWeight(wv, i, j, G, H)
-				if w == 0 {
-					continue
-				}
-				for e, v := range kc.vs[i*d : (i+1)*d] {
-					o[e] += w * v
-				}
-			}
+		kc.m, kc.layer, kc.pos = m, l, pos
+		if B == 1 {
+			kc.attn(0, 1) // its products use the threads
+		} else {
+			m.compute.ParallelFor(B, kc.attn)
 		}
 		gn := kc.o
 		if c.GroupNorm {
-			rmsnormForward(kc.gn, kc.rstd, kc.o, lw[pHeadNorm], H, d, H)
+			rmsnormForward(kc.gn, kc.rstd, kc.o, lw[pHeadNorm], B*H, d, H)
 			gn = kc.gn
 		}
-		m.gemm(false, true, 1, D, H*d, 1, gn, H*d, lw[pWO], H*d, 1, kc.x, D)
-		rmsnormForward(kc.xn, r[:], kc.x, lw[pFFNNorm], 1, D, 1)
-		m.gemm(false, true, 1, 2*F, D, 1, kc.xn, D, lw[pW13], D, 0, kc.ab, 2*F)
-		swigluForward(kc.h, nil, kc.ab, 1, F)
-		m.gemm(false, true, 1, D, F, 1, kc.h, F, lw[pW2], F, 1, kc.x, D)
+		m.gemm(false, true, B, D, H*d, 1, gn, H*d, lw[pWO], H*d, 1, kc.x, D)
+		rmsnormForward(kc.xn, rstd, kc.x, lw[pFFNNorm], B, D, 1)
+		m.gemm(false, true, B, 2*F, D, 1, kc.xn, D, lw[pW13], D, 0, kc.ab, 2*F)
+		for b := 0; b < B; b++ {
+			ab := kc.ab[b*2*F : (b+1)*2*F]
+			swigluForward(kc.h[b*F:(b+1)*F], nil, ab, 1, F)
+		}
+		m.gemm(false, true, B, D, F, 1, kc.h, F, lw[pW2], F, 1, kc.x, D)
 	}
-	rmsnormForward(kc.xn, r[:], kc.x, m.w.normF, 1, D, 1)
-	m.gemm(false, true, 1, V, D, 1, kc.xn, D, m.w.lmHead, D, 0, kc.logits, V)
+	rmsnormForward(kc.xn, rstd, kc.x, m.w.normF, B, D, 1)
+	m.gemm(false, true, B, V, D, 1, kc.xn, D, m.w.lmHead, D, 0, kc.logits, V)
 	kc.Len++
 	return kc.logits, nil
 }
 
-// decodeMixedAttention is attention at one position for learned mixing
-// (HLC/MEA), written into kc.o. The composite key of head j is never built:
-// q_j . sum_i Wk[i,j] k_i = [Wk[0,j] q_j, ..., Wk[h'-1,j] q_j] . [k_0, ...,
-// k_{h'-1}], and a cache row holds exactly [k_0 ... k_{h'-1}] contiguously,
-// so all heads' scores over all positions are one matrix product against
-// the cache, and so are the value sums; the mixing of values is applied
-// afterwards. Same arithmetic as mixing first, at matrix-product speed.
-func (m *Model[T]) decodeMixedAttention(kc *KVCache[T], wk, wv, K, Vc []T, pos, G int, scale float64) {
+// Prefill runs the prompts (one per sequence, all the same length) through
+// the training forward pass, which is far faster than decoding them token by
+// token, and fills the cache with their component keys and values. It
+// returns the logits after each prompt (Batch x Vocab). Sequences given the
+// very same slice share the work (computed once, copied: prefix sharing).
+func (m *Model[T]) Prefill(kc *KVCache[T], prompts [][]int32) ([]T, error) {
 	c := m.Cfg
-	H, d := c.Heads, c.HeadDim()
-	L, gd := pos+1, G*d
-	qm, S, Z := kc.qMix[:H*gd], kc.scores[:H*L], kc.zMix[:H*gd]
-	for j := 0; j < H; j++ {
-		q := kc.qkv[j*d : (j+1)*d]
-		for i := 0; i < G; i++ {
-			w := wk[i*H+j]
-			dst := qm[j*gd+i*d : j*gd+(i+1)*d]
-			for e, v := range q {
-				dst[e] = w * v
+	if !m.fits(kc) {
+		return nil, fmt.Errorf("the KV cache was made for another shape of model; allocate a new one with NewCache")
+	}
+	if len(prompts) != kc.Batch || kc.Len != 0 {
+		return nil, fmt.Errorf("prefill needs an empty cache and one prompt per sequence (%d), got %d", kc.Batch, len(prompts))
+	}
+	P := len(prompts[0])
+	if P < 1 || P > kc.Cap {
+		return nil, fmt.Errorf("prompt of %d tokens does not fit a cache of %d positions", P, kc.Cap)
+	}
+	H, d, D, V := c.Heads, c.HeadDim(), c.Width, c.Vocab
+	var comp []T
+	for b, pr := range prompts {
+		if len(pr) != P {
+			return nil, fmt.Errorf("prompts must have the same length: %d and %d", P, len(pr))
+		}
+		if src := sharedWith(prompts, b); src >= 0 {
+			for l := range kc.K {
+				n := kc.Cap * kc.Heads[l] * d
+				copy(kc.K[l][b*n:b*n+P*kc.Heads[l]*d], kc.K[l][src*n:])
+				copy(kc.V[l][b*n:b*n+P*kc.Heads[l]*d], kc.V[l][src*n:])
+			}
+			copy(kc.logits[b*V:(b+1)*V], kc.logits[src*V:])
+			continue
+		}
+		if _, err := m.Forward(pr, nil, 1, P); err != nil {
+			return nil, err
+		}
+		for l := range kc.K {
+			G := kc.Heads[l]
+			if len(comp) < P*2*G*d {
+				comp = make([]T, P*2*G*d)
+			}
+			// The component heads, from the saved normalised input (with HLC
+			// the step itself projects straight to composite heads).
+			w := m.w.layers[l][pWQKV][H*d*D:]
+			m.gemm(false, true, P, 2*G*d, D, 1, m.acts.layers[l].xn1, D, w, D, 0, comp, 2*G*d)
+			ropeForward(comp, P, P, 2*G*d, 0, G, d, 0, m.cos, m.sin)
+			n := kc.Cap * G * d
+			for u := 0; u < P; u++ {
+				copy(kc.K[l][b*n+u*G*d:b*n+(u+1)*G*d], comp[u*2*G*d:])
+				copy(kc.V[l][b*n+u*G*d:b*n+(u+1)*G*d], comp[u*2*G*d+G*d:])
 			}
 		}
+		copy(kc.logits[b*V:(b+1)*V], m.Logits(P-1))
 	}
-	m.gemm(false, true, H, L, gd, T(scale), qm, gd, K, gd, 0, S, L)
-	for j := 0; j < H; j++ {
-		row := S[j*L : (j+1)*L]
-		mx := float64(row[0])
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		var sum float64
-		for u, v := range row {
-			e := math.Exp(float64(v) - mx)
-			row[u] = T(e)
-			sum += e
-		}
-		inv := T(1 / sum)
-		for u := range row {
-			row[u] *= inv
+	kc.Len = P
+	return kc.logits, nil
+}
+
+// sharedWith returns an earlier sequence whose prompt is the same slice as
+// sequence b's, or -1.
+func sharedWith(prompts [][]int32, b int) int {
+	for s := 0; s < b; s++ {
+		if len(prompts[s]) == len(prompts[b]) && &prompts[s][0] == &prompts[b][0] {
+			return s
 		}
 	}
-	m.gemm(false, false, H, gd, L, 1, S, L, Vc, gd, 0, Z, gd)
-	for j := 0; j < H; j++ {
-		o := kc.o[j*d : (j+1)*d]
-		clear(o)
-		for i := 0; i < G; i++ {
-			w := wv[i*H+j]
-			for e, v := range Z[j*gd+i*d : j*gd+(i+1)*d] {
-				o[e] += w * v
-			}
-		}
-	}
+	return -1
 }
 
 func (m *Model[T]) fits(kc *KVCache[T]) bool {

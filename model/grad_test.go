@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mealab/mealab/cpu"
 )
 
 // Finite-difference checks in float64. Every check uses a seeded random fake
@@ -293,39 +295,69 @@ func TestModelGradAllVariants(t *testing.T) {
 	}
 }
 
-// TestAttentionGemmMatchesReference checks the matrix-product attention
-// (the one the model runs) against the reference loops, forward and backward.
-func TestAttentionGemmMatchesReference(t *testing.T) {
-	rng := rand.New(rand.NewPCG(41, 42))
-	const B, T_, H, d = 2, 7, 3, 4
-	ldq := 2*H*d + 3
-	qkv := randSlice(rng, B*T_*ldq, 1)
-	k := randSlice(rng, B*T_*H*d, 1)
-	v := randSlice(rng, B*T_*H*d, 1)
-	dout := randSlice(rng, B*T_*H*d, 1)
-	o1, o2 := make([]float64, B*T_*H*d), make([]float64, B*T_*H*d)
-	a1, a2 := make([]float64, B*H*T_*T_), make([]float64, B*H*T_*T_)
-	m1 := attnForward(o1, a1, qkv, ldq, k, v, 0, B*H, T_, H, d)
-	m2 := attnForwardGemm(GemmRef[float64], o2, a2, qkv, ldq, k, v, H*d, 0, B*H, T_, H, d)
-	if math.Abs(m1-m2) > 1e-12 {
-		t.Errorf("max logit %v vs %v", m1, m2)
+// TestAttentionTiledMatchesReference checks the fused, tiled attention (the
+// one the model runs) against the reference loops, forward and backward, in
+// float64 with the reference exp and in float32 with the cpu package's
+// assembly exp, at lengths that end inside a tile and span several.
+func TestAttentionTiledMatchesReference(t *testing.T) {
+	for _, T_ := range []int{1, 7, attnTile, attnTile + 1, 2*attnTile + 5} {
+		checkTiled[float64](t, T_, pickVec[float64](Naive{}), GemmRef[float64], 1e-12)
+		checkTiled[float32](t, T_, pickVec[float32](cpu.Compute{}), cpu.Compute{}.Sgemm, 2e-5)
 	}
-	closeAll := func(name string, x, y []float64) {
+}
+
+func checkTiled[T Float](t *testing.T, T_ int, vec vecOps[T], gemm gemmFunc[T], tol float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(41, uint64(T_)))
+	const B, H, d = 2, 3, 8
+	ldq, ldk := 2*H*d+3, H*d+1
+	conv := func(x []float64) []T {
+		y := make([]T, len(x))
+		for i, v := range x {
+			y[i] = T(v)
+		}
+		return y
+	}
+	qkv := conv(randSlice(rng, B*T_*ldq, 1))
+	k := conv(randSlice(rng, B*T_*ldk, 1))
+	v := conv(randSlice(rng, B*T_*ldk, 1))
+	dout := conv(randSlice(rng, B*T_*H*d, 1))
+	// The reference reads keys and values of stride H*d.
+	kr, vr := make([]T, B*T_*H*d), make([]T, B*T_*H*d)
+	for n := 0; n < B*T_; n++ {
+		copy(kr[n*H*d:(n+1)*H*d], k[n*ldk:])
+		copy(vr[n*H*d:(n+1)*H*d], v[n*ldk:])
+	}
+	o1, o2 := make([]T, B*T_*H*d), make([]T, B*T_*H*d)
+	att := make([]T, B*H*T_*T_)
+	lse, scr := make([]T, B*H*T_), make([]T, B*H*attnScratch(T_))
+	m1 := attnForward(o1, att, qkv, ldq, kr, vr, 0, B*H, T_, H, d)
+	m2 := attnForwardTiled(gemm, vec, o2, lse, scr, qkv, ldq, k, v, ldk, 0, B*H, T_, H, d)
+	if math.Abs(m1-m2) > tol*max(1, m1) {
+		t.Errorf("T %d: max logit %v vs %v", T_, m1, m2)
+	}
+	closeAll := func(name string, x, y []T, stride, width int) {
+		t.Helper()
 		for i := range x {
-			if math.Abs(x[i]-y[i]) > 1e-12 {
-				t.Fatalf("%s[%d]: reference %v, gemm %v", name, i, x[i], y[i])
+			if stride > 0 && i%stride >= width {
+				continue
+			}
+			if math.Abs(float64(x[i]-y[i])) > tol*(1+math.Abs(float64(x[i]))) {
+				t.Fatalf("T %d: %s[%d]: reference %v, tiled %v", T_, name, i, x[i], y[i])
 			}
 		}
 	}
-	closeAll("out", o1, o2)
-	dq1, dq2 := make([]float64, len(qkv)), make([]float64, len(qkv))
-	dk1, dk2 := make([]float64, len(k)), make([]float64, len(k))
-	dv1, dv2 := make([]float64, len(v)), make([]float64, len(v))
-	attnBackward(dq1, dk1, dv1, dout, a1, qkv, ldq, k, v, make([]float64, B*H*T_), 0, B*H, T_, H, d)
-	attnBackwardGemm(GemmRef[float64], dq2, dk2, dv2, dout, a2, qkv, ldq, k, v, H*d, make([]float64, B*H*T_*T_), 0, B*H, T_, H, d)
-	closeAll("dq", dq1, dq2)
-	closeAll("dk", dk1, dk2)
-	closeAll("dv", dv1, dv2)
+	closeAll("out", o1, o2, 0, 0)
+	dq1, dq2 := make([]T, len(qkv)), make([]T, len(qkv))
+	dk1, dv1 := make([]T, len(kr)), make([]T, len(vr))
+	dk2, dv2 := make([]T, len(k)), make([]T, len(v))
+	attnBackward(dq1, dk1, dv1, dout, att, qkv, ldq, kr, vr, make([]T, B*H*T_), 0, B*H, T_, H, d)
+	attnBackwardTiled(gemm, vec, dq2, dk2, dv2, dout, o2, lse, scr, qkv, ldq, k, v, ldk, 0, B*H, T_, H, d)
+	closeAll("dq", dq1, dq2, ldq, H*d)
+	for n := 0; n < B*T_; n++ {
+		closeAll("dk", dk1[n*H*d:(n+1)*H*d], dk2[n*ldk:n*ldk+H*d], 0, 0)
+		closeAll("dv", dv1[n*H*d:(n+1)*H*d], dv2[n*ldk:n*ldk+H*d], 0, 0)
+	}
 }
 
 // TestSplitKernelsMatchReference checks the row/column-split fast paths
@@ -361,6 +393,32 @@ func TestSplitKernelsMatchReference(t *testing.T) {
 	for i := range dg1 {
 		if math.Abs(dg1[i]-dg2[i]) > 1e-12 {
 			t.Fatalf("dgain[%d]: %v vs %v", i, dg1[i], dg2[i])
+		}
+	}
+	// The fast rows (partial sums in the model's precision), with and
+	// without accumulation, in float64 and float32.
+	out3, rstd3, dx3 := make([]float64, R*dim), make([]float64, R), make([]float64, R*dim)
+	rmsnormRowsFast(out3, rstd3, x, g, R, dim, P)
+	rmsnormBackwardRowsFast(dx3, dout, x, g, rstd3, R, dim, P, false)
+	rmsnormBackwardRowsFast(dx3, dout, x, g, rstd3, R, dim, P, true)
+	for i := range out {
+		if math.Abs(out[i]-out3[i]) > 1e-12 || math.Abs(2*dx1[i]-dx3[i]) > 1e-12 {
+			t.Fatalf("fast rows [%d]: out %v vs %v, 2dx %v vs %v", i, out[i], out3[i], 2*dx1[i], dx3[i])
+		}
+	}
+	x32, g32, d32 := make([]float32, len(x)), make([]float32, len(g)), make([]float32, len(dout))
+	for i := range x {
+		x32[i], d32[i] = float32(x[i]), float32(dout[i])
+	}
+	for i := range g {
+		g32[i] = float32(g[i])
+	}
+	o32, r32, dx32 := make([]float32, R*dim), make([]float32, R), make([]float32, R*dim)
+	rmsnormRowsFast(o32, r32, x32, g32, R, dim, P)
+	rmsnormBackwardRowsFast(dx32, d32, x32, g32, r32, R, dim, P, false)
+	for i := range out {
+		if math.Abs(out[i]-float64(o32[i])) > 1e-5*(1+math.Abs(out[i])) || math.Abs(dx1[i]-float64(dx32[i])) > 1e-5*(1+math.Abs(dx1[i])) {
+			t.Fatalf("float32 fast rows [%d]: out %v vs %v, dx %v vs %v", i, out[i], o32[i], dx1[i], dx32[i])
 		}
 	}
 	const N, G, H, d, off = 4, 2, 3, 4, 1

@@ -371,81 +371,6 @@ func addInto[T Float](dst, src []T) {
 	}
 }
 
-// attnForwardGemm computes what attnForward computes, with three matrix
-// products per (sequence, head) pair so that the fast SGEMM does the work:
-// S = Q K^T / sqrt(d) (T x T, into att), a causal softmax of each row in
-// place (the upper triangle set to zero), then O = P V. The full square is
-// multiplied although only the lower triangle is needed: at these sizes the
-// packed kernel doing twice the arithmetic is still several times faster
-// than the scalar loop.
-//
-// k and v rows have stride ldk (they may live inside the qkv buffer).
-func attnForwardGemm[T Float](gemm gemmFunc[T], out, att, qkv []T, ldq int, k, v []T, ldk, bh0, bh1, T_, H, d int) float64 {
-	scale := 1 / math.Sqrt(float64(d))
-	hd := H * d
-	var maxLogit float64
-	for bh := bh0; bh < bh1; bh++ {
-		b, h := bh/H, bh%H
-		S := att[bh*T_*T_ : (bh+1)*T_*T_]
-		q := qkv[b*T_*ldq+h*d:]
-		kk := k[b*T_*ldk+h*d:]
-		gemm(false, true, T_, T_, d, T(scale), q, ldq, kk, ldk, 0, S, T_)
-		for t := 0; t < T_; t++ {
-			row := S[t*T_ : (t+1)*T_]
-			mx := float64(row[0])
-			for _, s := range row[1 : t+1] {
-				mx = max(mx, float64(s))
-			}
-			for _, s := range row[:t+1] {
-				maxLogit = max(maxLogit, math.Abs(float64(s)))
-			}
-			var sum float64
-			for u := 0; u <= t; u++ {
-				e := math.Exp(float64(row[u]) - mx)
-				row[u] = T(e)
-				sum += e
-			}
-			inv := T(1 / sum)
-			for u := 0; u <= t; u++ {
-				row[u] *= inv
-			}
-			clear(row[t+1:])
-		}
-		gemm(false, false, T_, d, T_, 1, S, T_, v[b*T_*ldk+h*d:], ldk, 0, out[b*T_*hd+h*d:], hd)
-	}
-	return maxLogit
-}
-
-// attnBackwardGemm computes what attnBackward computes with five matrix
-// products per pair: dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)),
-// dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d). dp is scratch of T*T elements
-// per pair (indexed by bh). k, v, dk and dv rows have stride ldk.
-func attnBackwardGemm[T Float](gemm gemmFunc[T], dqkv, dk, dv, dout, att, qkv []T, ldq int, k, v []T, ldk int, dp []T, bh0, bh1, T_, H, d int) {
-	scale := T(1 / math.Sqrt(float64(d)))
-	hd := H * d
-	for bh := bh0; bh < bh1; bh++ {
-		b, h := bh/H, bh%H
-		P := att[bh*T_*T_ : (bh+1)*T_*T_]
-		dP := dp[bh*T_*T_ : (bh+1)*T_*T_]
-		do := dout[b*T_*hd+h*d:]
-		gemm(true, false, T_, d, T_, 1, P, T_, do, hd, 0, dv[b*T_*ldk+h*d:], ldk)
-		gemm(false, true, T_, T_, d, 1, do, hd, v[b*T_*ldk+h*d:], ldk, 0, dP, T_)
-		for t := 0; t < T_; t++ {
-			p, g := P[t*T_:t*T_+t+1], dP[t*T_:(t+1)*T_]
-			var dot T
-			for u, pu := range p {
-				dot += pu * g[u]
-			}
-			for u, pu := range p {
-				g[u] = pu * (g[u] - dot)
-			}
-			clear(g[t+1:])
-		}
-		gemm(false, false, T_, d, T_, scale, dP, T_, k[b*T_*ldk+h*d:], ldk, 0, dqkv[b*T_*ldq+h*d:], ldq)
-		gemm(true, false, T_, d, T_, scale, dP, T_, qkv[b*T_*ldq+h*d:], ldq, 0, dk[b*T_*ldk+h*d:], ldk)
-	}
-}
-
 // The fast paths below split reference kernels so rows and parameter
 // columns can be processed in parallel without races; each is checked
 // against its reference in tests.
@@ -536,4 +461,75 @@ func crossEntropyRows[T Float](lse []T, rowLoss []float64, logits []T, targets [
 			rowLoss[n] = l - float64(row[tg])
 		}
 	}
+}
+
+// rmsnormRowsFast is rmsnormForward with the sum of squares in the model's
+// own precision over four partial sums (the reference sums in float64, one
+// element at a time): the training step's RMSNorm and per-head GroupNorm.
+// It agrees with the reference to rounding (TestFastBackendMatchesNaive,
+// TestSplitKernelsMatchReference).
+func rmsnormRowsFast[T Float](out, rstd, x, gain []T, R, dim, P int) {
+	for r := 0; r < R; r++ {
+		xr := x[r*dim : (r+1)*dim]
+		s := T(1 / math.Sqrt(float64(sumSquares(xr))/float64(dim)+normEps))
+		rstd[r] = s
+		g := gain[(r%P)*dim : (r%P+1)*dim]
+		o := out[r*dim : (r+1)*dim]
+		g = g[:len(xr)]
+		o = o[:len(xr)]
+		for i, v := range xr {
+			o[i] = v * s * g[i]
+		}
+	}
+}
+
+// rmsnormBackwardRowsFast is rmsnormBackwardRows in the model's own
+// precision with partial sums (see rmsnormRowsFast).
+func rmsnormBackwardRowsFast[T Float](dx, dout, x, gain, rstd []T, R, dim, P int, add bool) {
+	for r := 0; r < R; r++ {
+		xr := x[r*dim : (r+1)*dim]
+		dr := dout[r*dim : (r+1)*dim]
+		g := gain[(r%P)*dim : (r%P+1)*dim]
+		dr, g = dr[:len(xr)], g[:len(xr)]
+		s := rstd[r]
+		var d0, d1, d2, d3 T
+		i := 0
+		for ; i+4 <= len(xr); i += 4 {
+			d0 += dr[i] * g[i] * xr[i]
+			d1 += dr[i+1] * g[i+1] * xr[i+1]
+			d2 += dr[i+2] * g[i+2] * xr[i+2]
+			d3 += dr[i+3] * g[i+3] * xr[i+3]
+		}
+		for ; i < len(xr); i++ {
+			d0 += dr[i] * g[i] * xr[i]
+		}
+		// dx = s (g dout - x s^2 mean(g dout x)).
+		c := (d0 + d1 + d2 + d3) * s * s / T(dim)
+		o := dx[r*dim : (r+1)*dim]
+		o = o[:len(xr)]
+		if add {
+			for i := range xr {
+				o[i] += s * (dr[i]*g[i] - xr[i]*c)
+			}
+		} else {
+			for i := range xr {
+				o[i] = s * (dr[i]*g[i] - xr[i]*c)
+			}
+		}
+	}
+}
+
+func sumSquares[T Float](x []T) T {
+	var s0, s1, s2, s3 T
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * x[i]
+		s1 += x[i+1] * x[i+1]
+		s2 += x[i+2] * x[i+2]
+		s3 += x[i+3] * x[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * x[i]
+	}
+	return s0 + s1 + s2 + s3
 }

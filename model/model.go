@@ -18,7 +18,8 @@ type Model[T Float] struct {
 	fixMix  bool // K/V mixing is the fixed MHA/GQA grouping, not learned
 	compute Compute
 	gemm    gemmFunc[T]
-	jb      jobs[T]
+	vec     vecOps[T]
+	ops     tasks[T]
 	cos     []T
 	sin     []T
 
@@ -39,7 +40,9 @@ type layerActs[T Float] struct {
 	qkv               []T // (N, C) after RoPE on q and k; C = 3Hd with HLC (composite heads), (H+2G)d otherwise
 	weff              []T // HLC only: (3Hd, D) effective projection, Q rows then composite K and V rows
 	kx, vx            []T // (N, H d) composite keys and values
-	att               []T // (B*H, T, T) attention probabilities
+	k, v              []T // where attention reads keys and values (into qkv, or kx and vx), row stride ldk
+	ldk               int
+	lse               []T // (B*H, T) log-sum-exp of each attention row
 	ao                []T // (N, H d) attention output before GroupNorm
 	gn, gnRstd        []T // (N, H d) after GroupNorm and (N*H) 1/rms
 	mid, xn2, rstd2   []T // after the attention residual, its RMSNorm
@@ -55,8 +58,9 @@ type activations[T Float] struct {
 	logits []T // (N, V)
 	lse    []T
 	// Gradient scratch, reused by every layer.
-	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dp, dweff []T
-	maxLogit, rowLoss, gainAcc                                            []float64
+	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dweff []T
+	attnScr                                                           []T // fused attention tiles, attnScratch(T) per (sequence, head)
+	maxLogit, rowLoss, gainAcc                                        []float64
 }
 
 // New builds a model with freshly initialised parameters. The compute
@@ -85,10 +89,11 @@ func newEmpty[T Float](c Config, compute Compute) *Model[T] {
 		fixMix:  !c.HLC,
 		compute: compute,
 		gemm:    pickGemm[T](compute),
+		vec:     pickVec[T](compute),
 	}
 	m.w = bindWeights(c, l, m.Params)
 	m.g = bindWeights(c, l, m.Grads)
-	m.buildJobs()
+	m.newTasks()
 	m.cos, m.sin = ropeTable[T](c.Context, c.HeadDim(), c.RopeTheta)
 	return m
 }
@@ -162,7 +167,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 		if !c.HLC && c.KV(i) != H { // GQA expands groups into per-head keys and values
 			la.kx, la.vx = mk(N*H*d), mk(N*H*d)
 		}
-		la.att = mk(B * H * T_ * T_)
+		la.lse = mk(B * H * T_)
 		la.ao = mk(N * H * d)
 		if c.GroupNorm {
 			la.gn, la.gnRstd = mk(N*H*d), mk(N*H)
@@ -180,7 +185,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
 	a.dab, a.dh = mk(N*2*F), mk(N*F)
 	a.dlogits, a.dxf = mk(N*V), mk(N*D)
-	a.dp = mk(B * H * T_ * T_)
+	a.attnScr = mk(B * H * attnScratch(T_))
 	if c.HLC {
 		a.dweff = mk(3 * H * d * D)
 	}
@@ -196,8 +201,8 @@ func (m *Model[T]) ensure(B, T_ int) {
 func ActivationBytes(c Config, B, T_, bytesPerValue int) int64 {
 	c = c.Normalized()
 	N, D, H, G, d, F, V := int64(B*T_), int64(c.Width), int64(c.Heads), int64(c.Heads), int64(c.HeadDim()), int64(c.MLP), int64(c.Vocab)
-	per := N*(6*D+3+(H+2*G)*d+5*H*d+H+4*F) + int64(B)*H*int64(T_)*int64(T_)
-	global := N*(4*D+1+2*V+1) + N*(H+2*G)*d + 5*N*H*d + 3*N*F + int64(B)*H*int64(T_)
+	per := N*(6*D+3+(H+2*G)*d+5*H*d+2*H+4*F) + 3*H*d*D
+	global := N*(4*D+1+2*V+1) + N*(H+2*G)*d + 5*N*H*d + 3*N*F + int64(B)*H*int64(attnScratch(T_))
 	return (int64(c.Layers)*per + global) * int64(bytesPerValue)
 }
 
@@ -238,13 +243,7 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 			next = a.layers[l+1].resid
 		}
 		m.rmsForward(la.xn1, la.rstd1, la.resid, lw[pAttnNorm], N, D, 1, 1)
-		k, v, ldk := m.projectQKV(la, lw, l, B, T_)
-		m.jb.la, m.jb.ldq, m.jb.k, m.jb.v, m.jb.ldk = la, m.qkvWidth(l), k, v, ldk
-		par(B*H, m.jb.attnFwd)
-		for i := range a.maxLogit {
-			m.MaxLogit = max(m.MaxLogit, a.maxLogit[i])
-			a.maxLogit[i] = 0
-		}
+		m.MaxLogit = max(m.MaxLogit, m.attentionForward(la, lw, l, B, T_))
 		if c.GroupNorm {
 			m.rmsForward(la.gn, la.gnRstd, la.ao, lw[pHeadNorm], N, d, H, H)
 		}
@@ -252,8 +251,9 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 		m.gemm(false, true, N, D, H*d, 1, la.gn, H*d, lw[pWO], H*d, 1, la.mid, D)
 		m.rmsForward(la.xn2, la.rstd2, la.mid, lw[pFFNNorm], N, D, 1, 1)
 		m.gemm(false, true, N, 2*F, D, 1, la.xn2, D, lw[pW13], D, 0, la.ab, 2*F)
-		m.jb.la = la
-		par(N, m.jb.swiFwd)
+		sw := &m.ops.swiglu
+		sw.h, sw.sig, sw.ab, sw.f = la.h, la.sig, la.ab, F
+		par(N, sw.forward)
 		copy(next, la.mid)
 		m.gemm(false, true, N, D, F, 1, la.h, F, lw[pW2], F, 1, next, D)
 	}
@@ -264,8 +264,9 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 		return 0, nil
 	}
 	copy(m.targets, targets)
-	m.jb.ceTargets = m.targets
-	par(N, m.jb.ceFwd)
+	ce := &m.ops.ce
+	ce.lse, ce.rowLoss, ce.logits, ce.dlogits, ce.targets, ce.v = a.lse, a.rowLoss, a.logits, a.dlogits, m.targets, V
+	par(N, ce.forward)
 	var sum float64
 	count := 0
 	for n, l := range a.rowLoss[:N] {
@@ -304,8 +305,8 @@ func (m *Model[T]) Backward(dloss float64) {
 	par := m.compute.ParallelFor
 	scale := dloss / float64(m.count)
 
-	m.jb.ceScale = scale
-	par(N, m.jb.ceBwd)
+	m.ops.ce.scale = scale
+	par(N, m.ops.ce.backward)
 	// logits = xf Wlm^T: dWlm += dlogits^T xf, dxf = dlogits Wlm.
 	m.gemm(true, false, V, D, N, 1, a.dlogits, V, a.xf, D, 1, m.g.lmHead, D)
 	m.gemm(false, false, N, D, V, 1, a.dlogits, V, m.w.lmHead, D, 0, a.dxf, D)
@@ -316,8 +317,9 @@ func (m *Model[T]) Backward(dloss float64) {
 		// MLP: next = mid + h W2^T; dres is the gradient at next.
 		m.gemm(true, false, D, F, N, 1, a.dres, D, la.h, F, 1, lg[pW2], F)
 		m.gemm(false, false, N, F, D, 1, a.dres, D, lw[pW2], F, 0, a.dh, F)
-		m.jb.la = la
-		par(N, m.jb.swiBwd)
+		sw := &m.ops.swiglu
+		sw.dab, sw.dh, sw.ab, sw.sig, sw.f = a.dab, a.dh, la.ab, la.sig, F
+		par(N, sw.backward)
 		m.gemm(true, false, 2*F, D, N, 1, a.dab, 2*F, la.xn2, D, 1, lg[pW13], D)
 		m.gemm(false, false, N, D, 2*F, 1, a.dab, 2*F, lw[pW13], D, 0, a.dxn, D)
 		m.rmsBack(a.dres, lg[pFFNNorm], a.dxn, la.mid, lw[pFFNNorm], la.rstd2, N, D, 1, true) // dres is now the gradient at mid.
@@ -331,155 +333,14 @@ func (m *Model[T]) Backward(dloss float64) {
 		} else {
 			m.gemm(false, false, N, H*d, D, 1, a.dres, D, lw[pWO], H*d, 0, a.dao, H*d)
 		}
-		m.backQKV(la, lw, lg, l, B, T_, dao)
+		m.attentionBackward(la, lw, lg, l, B, T_, dao)
 		m.rmsBack(a.dres, lg[pAttnNorm], a.dxn, la.resid, lw[pAttnNorm], la.rstd1, N, D, 1, true) // dres is now the gradient at resid.
 	}
 	embedBackward(m.g.emb, a.dres, m.tokens, D)
 }
 
-// qkvWidth is the row width of layer l's qkv activations: 3Hd with HLC
-// (the mixing is folded into the projection, so the buffer holds composite
-// heads), (H+2G)d otherwise.
-func (m *Model[T]) qkvWidth(l int) int {
-	c := m.Cfg
-	if c.HLC {
-		return 3 * c.Heads * c.HeadDim()
-	}
-	return (c.Heads + 2*c.KV(l)) * c.HeadDim()
-}
-
-// projectQKV computes layer l's queries, keys and values from la.xn1 into
-// la.qkv (RoPE applied) and returns where attention reads keys and values
-// and their row stride.
-//
-// HLC is linear in the component projections, so instead of projecting
-// h' component heads and mixing them per token (N*H*h'*d work, scalar), the
-// mixing is folded into the weights once per step: W_eff,j = sum_i
-// W_lc[i,j] W_comp,i (H*h'*d*D work, one small matrix product), and a single
-// SGEMM projects straight to composite heads. RoPE commutes with the mixing
-// (eq. 13), so the result is the same function. MHA reads K and V in place;
-// GQA copies each group's head to its query heads.
-func (m *Model[T]) projectQKV(la *layerActs[T], lw *[pCount][]T, l, B, T_ int) (k, v []T, ldk int) {
-	c := m.Cfg
-	N, D, H, d, G := B*T_, c.Width, c.Heads, c.HeadDim(), c.KV(l)
-	C3 := m.qkvWidth(l)
-	par := m.compute.ParallelFor
-	w := lw[pWQKV]
-	if c.HLC {
-		m.foldQKV(la.weff, lw, G)
-		w = la.weff
-	}
-	m.gemm(false, true, N, C3, D, 1, la.xn1, D, w, D, 0, la.qkv, C3)
-	ropeHeads := H + G
-	if c.HLC {
-		ropeHeads = 2 * H
-	}
-	m.rope(la.qkv, B, T_, C3, ropeHeads, false)
-	switch {
-	case c.HLC:
-		return la.qkv[H*d:], la.qkv[2*H*d:], C3
-	case G == H:
-		return la.qkv[H*d:], la.qkv[2*H*d:], C3
-	}
-	m.jb.la, m.jb.ldq, m.jb.g = la, C3, G
-	par(N, m.jb.mixFwd)
-	return la.kx, la.vx, H * d
-}
-
-// foldQKV writes the effective projection (3Hd x D): the Q rows, then
-// W_eff,K = W_lc^K^T W_comp,K and W_eff,V likewise, as (H x d*D) products.
-func (m *Model[T]) foldQKV(weff []T, lw *[pCount][]T, G int) {
-	c := m.Cfg
-	H, d, D := c.Heads, c.HeadDim(), c.Width
-	n := d * D
-	w := lw[pWQKV]
-	copy(weff[:H*n], w[:H*n])
-	m.gemm(true, false, H, n, G, 1, lw[pWlcK], H, w[H*n:(H+G)*n], n, 0, weff[H*n:2*H*n], n)
-	m.gemm(true, false, H, n, G, 1, lw[pWlcV], H, w[(H+G)*n:(H+2*G)*n], n, 0, weff[2*H*n:3*H*n], n)
-}
-
-// backQKV is the backward pass of projectQKV and attention: from dao (the
-// gradient at the attention output) it accumulates the gradients of wqkv
-// (and of the mixing matrices) and writes a.dxn, the gradient at xn1.
-func (m *Model[T]) backQKV(la *layerActs[T], lw, lg *[pCount][]T, l, B, T_ int, dao []T) {
-	c := m.Cfg
-	a := m.acts
-	N, D, H, d, G := B*T_, c.Width, c.Heads, c.HeadDim(), c.KV(l)
-	C3 := m.qkvWidth(l)
-	par := m.compute.ParallelFor
-	direct := c.HLC || G == H // keys and values live in qkv itself
-	j := &m.jb
-	j.la, j.ldq, j.g, j.dout = la, C3, G, dao
-	if direct {
-		j.k, j.v, j.ldk = la.qkv[H*d:], la.qkv[2*H*d:], C3
-		j.dk, j.dv = a.dqkv[H*d:], a.dqkv[2*H*d:]
-		par(B*H, j.attnBwd)
-	} else {
-		j.k, j.v, j.ldk, j.dk, j.dv = la.kx, la.vx, H*d, a.dkx, a.dvx
-		par(B*H, j.attnBwd)
-		par(N, j.mixBwd)
-	}
-	ropeHeads := H + G
-	if c.HLC {
-		ropeHeads = 2 * H
-	}
-	m.rope(a.dqkv, B, T_, C3, ropeHeads, true)
-	if !c.HLC {
-		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
-		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
-		return
-	}
-	// Through the folded weights: dW_eff = dqkv^T xn, then back to the
-	// component projections and the mixing matrices.
-	n := d * D
-	m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 0, a.dweff, D)
-	m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, la.weff, D, 0, a.dxn, D)
-	gw, w := lg[pWQKV], lw[pWQKV]
-	addInto(gw[:H*n], a.dweff[:H*n])
-	for kv := 0; kv < 2; kv++ {
-		comp := w[(H+kv*G)*n : (H+(kv+1)*G)*n]
-		dcomp := gw[(H+kv*G)*n : (H+(kv+1)*G)*n]
-		deff := a.dweff[(1+kv)*H*n : (2+kv)*H*n]
-		// dW_comp (G x n) += W_lc (G x H) dW_eff (H x n); dW_lc (G x H) += W_comp dW_eff^T.
-		m.gemm(false, false, G, n, H, 1, lw[pWlcK+kv], H, deff, n, 1, dcomp, n)
-		m.gemm(false, true, G, H, n, 1, comp, n, deff, n, 1, lg[pWlcK+kv], H)
-	}
-}
-
-// rmsBack is rmsnormBackward split into a row-parallel input gradient
-// (accumulated into dx when add is set: the residual stream) and a
-// column-parallel gain gradient. R is a multiple of P; rows are split in
-// items of P so that the gain period lines up in every chunk.
-func (m *Model[T]) rmsBack(dx, dgain, dout, x, gain, rstd []T, R, dim, P int, add bool) {
-	j := &m.jb
-	j.rbDx, j.rbDgain, j.rbDout, j.rbX, j.rbGain, j.rbRstd = dx, dgain, dout, x, gain, rstd
-	j.rbR, j.rbDim, j.rbP, j.rbAdd = R, dim, P, add
-	m.compute.ParallelFor(R/P, j.rmsRows)
-	m.compute.ParallelFor(P*dim, j.rmsGain)
-}
-
 // ParamCount is the number of scalars in the parameter slab.
 func (m *Model[T]) ParamCount() int { return m.Layout.Size }
-
-// AttentionProbs copies the attention probabilities of sequence b, head h in
-// layer l from the last Forward into a T x T row-major matrix (row t: query
-// position t; entries above the diagonal are zero). It returns nil when no
-// forward pass has run or an index is out of range.
-func (m *Model[T]) AttentionProbs(l, b, h int) ([]float64, int) {
-	a := m.acts
-	if a == nil || l < 0 || l >= len(a.layers) || b < 0 || b >= a.B || h < 0 || h >= m.Cfg.Heads {
-		return nil, 0
-	}
-	T_ := a.T_
-	out := make([]float64, T_*T_)
-	src := a.layers[l].att[(b*m.Cfg.Heads+h)*T_*T_:]
-	for t := 0; t < T_; t++ {
-		for u := 0; u <= t; u++ {
-			out[t*T_+u] = float64(src[t*T_+u])
-		}
-	}
-	return out, T_
-}
 
 // Mixing returns copies of layer l's HLC matrices W_lc^K and W_lc^V (h' x H,
 // row-major), or the fixed MHA/GQA grouping when the model does not learn

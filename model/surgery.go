@@ -118,12 +118,61 @@ type Report struct {
 	Op       Op
 	KVBefore int64 // KV-cache bytes per token (float32) before
 	KVAfter  int64 // and after
-	// ErrK and ErrV are, per layer, the relative Frobenius error of the
-	// approximated effective K and V projections (0 where exact).
+	// ErrK and ErrV are, per layer, the realised relative Frobenius error
+	// ||W'_eff - W_eff|| / ||W_eff|| of the effective per-head K and V
+	// projections (W_eff,j = sum_i mix[i,j] comp_i, one column per query
+	// head), measured on the weights the operation wrote: 0 where they are
+	// unchanged, the Eckart-Young optimum for compress, the mean-pooling
+	// error for gqa.
 	ErrK, ErrV []float64
-	MaxErr     float64
+	MaxErr     float64  // the largest of ErrK and ErrV
 	Reset      []string // tensors whose AdamW moments were zeroed
 }
+
+// Effect says in words what op does to the effective per-head K/V
+// projections and to the model's function, for events and previews.
+func (op Op) Effect() string {
+	switch op.Kind {
+	case OpCompress:
+		return fmt.Sprintf("K/V projections approximated at rank %d by SVD (the optimal rank-%d approximation); the function changes", op.R, op.R)
+	case OpToGQA:
+		return "K/V projections mean-pooled per group; the function changes"
+	case OpGrow:
+		return "K/V projections and the function unchanged (new heads start with zero mixing)"
+	case OpToMEA:
+		if op.GN {
+			return "K/V projections unchanged; the function changes (per-head GroupNorm added)"
+		}
+		return "K/V projections and the function unchanged (identity mixing)"
+	}
+	return ""
+}
+
+// ErrorText writes the per-layer errors of an operation that approximates
+// the projections, K and V separately, "-" for layers it leaves alone:
+// "rel. err K 0.812/0.790/-/- V 0.720/0.751/-/- (max 0.812)". Operations
+// that do not change the projections get Effect instead.
+func (r Report) ErrorText() string {
+	if !r.Op.ChangesProjections() {
+		return r.Op.Effect()
+	}
+	touched := func(l int) bool { return len(r.Op.Layers) == 0 || slices.Contains(r.Op.Layers, l) }
+	list := func(errs []float64) string {
+		s := make([]string, len(errs))
+		for l, e := range errs {
+			s[l] = "-"
+			if touched(l) {
+				s[l] = strconv.FormatFloat(e, 'f', 3, 64)
+			}
+		}
+		return strings.Join(s, "/")
+	}
+	return fmt.Sprintf("rel. err K %s V %s (max %.3f)", list(r.ErrK), list(r.ErrV), r.MaxErr)
+}
+
+// ChangesProjections reports whether op approximates the effective K/V
+// projections (its per-layer errors are then worth reading).
+func (op Op) ChangesProjections() bool { return op.Kind == OpCompress || op.Kind == OpToGQA }
 
 // Config returns the configuration op turns c into, and the layers it
 // changes; it is what Apply will build, without building it.
@@ -198,6 +247,9 @@ func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Re
 	if err != nil {
 		return nil, nil, rep, err
 	}
+	if err := checkFiniteKV(m, layers); err != nil {
+		return nil, nil, rep, err
+	}
 	chosen := make([]bool, old.Layers)
 	for _, l := range layers {
 		chosen[l] = true
@@ -233,30 +285,11 @@ func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Re
 		for kv := 0; kv < 2; kv++ {
 			oldComp := ow[pWQKV][(H+kv*g0)*d*D : (H+(kv+1)*g0)*d*D]
 			newComp := nw[pWQKV][(H+kv*g1)*d*D : (H+(kv+1)*g1)*d*D]
-			oldMix := mixMatrix(ow[pWlcK+kv], g0, H)
 			var newMix []T
 			if nc.HLC {
 				newMix = nw[pWlcK+kv]
 			}
-			var e float64
-			switch {
-			case !chosen[l] || op.Kind == OpToMEA:
-				copy(newComp, oldComp)
-				if newMix != nil {
-					copy(newMix, oldMix)
-				}
-			case op.Kind == OpCompress:
-				e = svdCompress(newComp, newMix, oldComp, oldMix, g0, g1, H, d*D)
-			case op.Kind == OpGrow:
-				copy(newComp, oldComp)
-				for i := range newComp[g0*d*D:] {
-					newComp[g0*d*D+i] = T(rng.NormFloat64() * 0.02)
-				}
-				clear(newMix)
-				copy(newMix, oldMix) // rows g0.. stay zero
-			case op.Kind == OpToGQA:
-				meanPool(newComp, oldComp, g0, g1, d*D)
-			}
+			e := rewriteKV(op, chosen[l], newComp, newMix, oldComp, ow[pWlcK+kv], g0, g1, H, d*D, rng)
 			if kv == 0 {
 				rep.ErrK[l] = e
 			} else {
@@ -297,6 +330,124 @@ func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Re
 	return nm, nopt, rep, nil
 }
 
+// Preview is the report Apply would give for op on m (the realised K/V
+// errors per layer included) without building the new model: what the
+// surgery dialog shows before a person commits to an operation.
+func Preview[T Float](m *Model[T], op Op) (Report, error) {
+	old := m.Cfg
+	rep := Report{Op: op, KVBefore: old.KVBytesPerToken(4)}
+	nc, layers, err := op.Config(old)
+	if err != nil {
+		return rep, err
+	}
+	if err := checkFiniteKV(m, layers); err != nil {
+		return rep, err
+	}
+	rep.KVAfter = nc.KVBytesPerToken(4)
+	rep.ErrK = make([]float64, old.Layers)
+	rep.ErrV = make([]float64, old.Layers)
+	H, n := old.Heads, old.HeadDim()*old.Width
+	rng := rand.New(rand.NewPCG(op.Seed, 0x6e3d))
+	for _, l := range layers {
+		ow := &m.w.layers[l]
+		g0, g1 := old.KV(l), nc.KV(l)
+		for kv := 0; kv < 2; kv++ {
+			oldComp := ow[pWQKV][(H+kv*g0)*n : (H+(kv+1)*g0)*n]
+			newComp := make([]T, g1*n)
+			var newMix []T
+			if nc.HLC {
+				newMix = make([]T, g1*H)
+			}
+			e := rewriteKV(op, true, newComp, newMix, oldComp, ow[pWlcK+kv], g0, g1, H, n, rng)
+			if kv == 0 {
+				rep.ErrK[l] = e
+			} else {
+				rep.ErrV[l] = e
+			}
+			rep.MaxErr = max(rep.MaxErr, e)
+		}
+	}
+	return rep, nil
+}
+
+// rewriteKV writes one layer's new K or V component projections (g1 rows
+// of n values) and, for HLC models, their mixing (g1 x H; nil without HLC)
+// for op, from the old ones (g0 rows; oldMix nil without HLC). It returns
+// the realised relative error of the effective per-head projections.
+func rewriteKV[T Float](op Op, chosen bool, newComp, newMix, oldComp, oldMix []T, g0, g1, H, n int, rng *rand.Rand) float64 {
+	mix := mixMatrix(oldMix, g0, H)
+	switch {
+	case !chosen || op.Kind == OpToMEA:
+		copy(newComp, oldComp)
+		if newMix != nil {
+			copy(newMix, mix)
+		}
+		return 0 // untouched: nothing to measure
+	case op.Kind == OpCompress:
+		svdCompress(newComp, newMix, oldComp, mix, g0, g1, H, n)
+	case op.Kind == OpGrow:
+		copy(newComp, oldComp)
+		for i := range newComp[g0*n:] {
+			newComp[g0*n+i] = T(rng.NormFloat64() * 0.02)
+		}
+		clear(newMix)
+		copy(newMix, mix) // rows g0.. stay zero
+	case op.Kind == OpToGQA:
+		meanPool(newComp, oldComp, g0, g1, n)
+	}
+	return relErrEffective(oldComp, mix, g0, newComp, mixMatrix(newMix, g1, H), g1, H, n)
+}
+
+// relErrEffective is ||B - A|| / ||A|| (Frobenius) for the effective
+// per-head projections A_j = sum_i mixA[i,j] compA_i and B likewise; 0 when
+// A is zero.
+func relErrEffective[T Float](compA, mixA []T, gA int, compB, mixB []T, gB, H, n int) float64 {
+	var diff, norm float64
+	a, b := make([]float64, n), make([]float64, n)
+	eff := func(dst []float64, comp, mix []T, g, j int) {
+		clear(dst)
+		for i := 0; i < g; i++ {
+			w := float64(mix[i*H+j])
+			if w == 0 {
+				continue
+			}
+			for k, v := range comp[i*n : (i+1)*n] {
+				dst[k] += w * float64(v)
+			}
+		}
+	}
+	for j := 0; j < H; j++ {
+		eff(a, compA, mixA, gA, j)
+		eff(b, compB, mixB, gB, j)
+		for k := range a {
+			diff += (b[k] - a[k]) * (b[k] - a[k])
+			norm += a[k] * a[k]
+		}
+	}
+	if norm == 0 {
+		return 0
+	}
+	return math.Sqrt(diff / norm)
+}
+
+// checkFiniteKV refuses surgery on K/V projections or mixing that hold NaN
+// or Inf (a diverged run): SVD and the reported errors need numbers.
+func checkFiniteKV[T Float](m *Model[T], layers []int) error {
+	c := m.Cfg
+	H, n := c.Heads, c.HeadDim()*c.Width
+	for _, l := range layers {
+		w := m.w.layers[l]
+		for _, part := range [][]T{w[pWQKV][H*n : (H+2*c.KV(l))*n], w[pWlcK], w[pWlcV]} {
+			for _, v := range part {
+				if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+					return fmt.Errorf("layer %d's K/V projections hold NaN or Inf (the run diverged); surgery needs finite weights", l)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // mixMatrix returns W (G x H), building the fixed GQA grouping when the
 // model has no learned mixing.
 func mixMatrix[T Float](W []T, G, H int) []T {
@@ -312,10 +463,11 @@ func mixMatrix[T Float](W []T, G, H int) []T {
 
 // svdCompress writes r component projections (r rows of n = d*D values)
 // and their mixing (r x H) that best approximate, in Frobenius norm, the
-// effective per-head projections W_eff,j = sum_i mix[i,j] comp_i. It
-// returns the relative error, which by Eckart-Young is the norm of the
-// discarded singular values over the norm of all of them.
-func svdCompress[T Float](newComp, newMix, comp, mix []T, g, r, H, n int) float64 {
+// effective per-head projections W_eff,j = sum_i mix[i,j] comp_i. By
+// Eckart-Young its relative error is the norm of the discarded singular
+// values over the norm of all of them (the tests check the realised error
+// against that).
+func svdCompress[T Float](newComp, newMix, comp, mix []T, g, r, H, n int) {
 	M := mat.NewDense(n, H, nil)
 	for j := 0; j < H; j++ {
 		for i := 0; i < g; i++ {
@@ -345,17 +497,6 @@ func svdCompress[T Float](newComp, newMix, comp, mix []T, g, r, H, n int) float6
 			newMix[i*H+j] = T(s[i] * v.At(j, i))
 		}
 	}
-	var kept, all float64
-	for i, x := range s {
-		all += x * x
-		if i >= r {
-			kept += x * x
-		}
-	}
-	if all == 0 {
-		return 0
-	}
-	return math.Sqrt(kept / all)
 }
 
 // meanPool averages consecutive groups of g0/g1 component heads (rows of n

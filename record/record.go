@@ -322,17 +322,17 @@ func Decode(tensors []sessions.Tensor, meta map[string]string) (trainer.RunState
 	return st, nil
 }
 
-// SaveAll checkpoints every run of the lab now (on quit) and flushes.
+// SaveAll checkpoints every run of the lab now and flushes. All runs are
+// copied at one instant; called after the lab is closed (on quit or
+// Ctrl-C), the checkpoints are at exactly the steps the logs end with and
+// the lab's table shows, so a resumed run repeats no step.
 func (r *Recorder) SaveAll(l *trainer.Lab) error {
-	for _, info := range l.Runs() {
-		st, err := l.Snapshot(info.ID)
-		if err != nil {
-			return err
-		}
+	states, err := l.SnapshotAll()
+	for _, st := range states {
 		r.Checkpoint(st)
 	}
 	r.Flush()
-	return r.Err()
+	return errors.Join(err, r.Err())
 }
 
 // Flush pushes buffered lines to the OS.
@@ -489,15 +489,122 @@ func trimAfter(h trainer.History, step int) trainer.History {
 // set). A run without a readable checkpoint restarts from step 0 with a
 // warning. It returns the warnings to show a person.
 func Resume(sess *sessions.Session, l *trainer.Lab, rec *Recorder, paused bool) ([]string, error) {
+	return ResumeWith(sess, l, rec, ResumeOptions{Paused: paused})
+}
+
+// ResumeOptions says how ResumeWith reopens a session.
+type ResumeOptions struct {
+	// Paused starts running runs paused.
+	Paused bool
+	// Steps, when positive, is every run's new step budget (see Extend).
+	Steps int
+	// Note, when set, receives what Extend changed, one line per run.
+	Note func(string)
+}
+
+// ErrShorten is wrapped by ResumeWith when Steps is below a run's budget:
+// a session can be extended, never cut short.
+var ErrShorten = errors.New("a reopened session can only be extended")
+
+// Extend sets a reopened run's step budget to steps and says what changed.
+// The LR schedule is planned again over the new budget as if the run had
+// been started with it: the warm-up is unchanged and the cosine decay is
+// stretched to end at steps, so a finished run's LR rises from its floor
+// to where the longer cosine is at that step and decays to the floor again
+// at the new end (a warm restart; a checkpoint's step, weights, AdamW
+// moments and data position are kept). A finished ("done") run runs again;
+// a diverged or stopped run is left as it is. steps below the run's budget
+// is an error wrapping ErrShorten; equal changes nothing.
+func Extend(st *trainer.RunState, steps int) (string, error) {
+	old := st.Spec.Sched
+	switch {
+	case steps == old.Total:
+		return "", nil
+	case steps < old.Total:
+		return "", fmt.Errorf("%w: run %s already plans %d steps; give --steps %d or more", ErrShorten, st.Spec.Name, old.Total, old.Total)
+	case st.State == trainer.Diverged || st.State == trainer.Stopped:
+		return fmt.Sprintf("run %s is %s at step %d and is not extended", st.Spec.Name, st.State, st.Step), nil
+	}
+	st.Spec.Sched.Total = steps
+	if st.State == trainer.Done {
+		st.State, st.Reason = trainer.Running, ""
+	}
+	now := st.Spec.Sched
+	return fmt.Sprintf("run %s extended from %d to %d steps: the cosine LR schedule is stretched to end at step %d, so at step %d the LR goes from %.2e to %.2e and decays to %.2e at step %d",
+		st.Spec.Name, old.Total, steps, steps, st.Step+1, old.LR(st.Step), now.LR(st.Step), now.LR(steps), steps), nil
+}
+
+// CheckExtend reports, without touching a lab, whether ResumeWith can
+// extend the session's runs to steps (an error wrapping ErrShorten if not).
+func CheckExtend(sess *sessions.Session, steps int) error {
+	runs, err := Load(sess)
+	if err != nil {
+		return err
+	}
+	for _, ld := range runs {
+		if ld.Meta.Config.Model.Vocab == 0 {
+			continue
+		}
+		st := trainer.RunState{Spec: ld.Meta.Config}
+		if ld.State != nil {
+			st = *ld.State
+		}
+		st.Spec.Name = ld.Meta.Name
+		if _, err := Extend(&st, steps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ResumeWith is Resume with options.
+func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeOptions) ([]string, error) {
+	paused := o.Paused
 	runs, err := Load(sess)
 	if err != nil {
 		return nil, err
 	}
 	var warnings []string
+	if o.Steps > 0 {
+		// Check every run before touching the lab.
+		for i := range runs {
+			ld := &runs[i]
+			if ld.Meta.Config.Model.Vocab == 0 {
+				continue
+			}
+			if ld.State == nil {
+				spec := ld.Meta.Config
+				if o.Steps < spec.Sched.Total {
+					return nil, fmt.Errorf("%w: run %s already plans %d steps; give --steps %d or more", ErrShorten, ld.Meta.Name, spec.Sched.Total, spec.Sched.Total)
+				}
+				ld.Meta.Config.Sched.Total = o.Steps
+				continue
+			}
+			note, err := Extend(ld.State, o.Steps)
+			if err != nil {
+				return nil, err
+			}
+			if note != "" && o.Note != nil {
+				o.Note(note)
+			}
+		}
+	}
 	for _, ld := range runs {
 		warnings = append(warnings, ld.Warnings...)
 		if ld.Meta.Config.Model.Vocab == 0 {
 			continue
+		}
+		// The run repeats what it reported after its checkpoint (all of it
+		// without one): drop that from its files, so that they hold every
+		// step once.
+		upTo := 0
+		if ld.State != nil {
+			upTo = ld.State.Step
+		}
+		if sr, err := sess.OpenRun(dirName(ld.Meta.ID, ld.Meta.Name)); err == nil {
+			if err := sr.RewriteLogs(func(format string, lines []json.RawMessage) []json.RawMessage { return keepUpTo(format, lines, upTo) }); err != nil {
+				warnings = append(warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
+			}
 		}
 		var id trainer.RunID
 		var err error
@@ -520,6 +627,51 @@ func Resume(sess *sessions.Session, l *trainer.Lab, rec *Recorder, paused bool) 
 		}
 	}
 	return warnings, nil
+}
+
+// keepUpTo keeps the log lines of steps up to step, each step once: a
+// metric line for a step at or before an earlier one of its type replaces
+// those earlier ones (as readHistory reads it), a repeated event is kept
+// once.
+func keepUpTo(format string, lines []json.RawMessage, step int) []json.RawMessage {
+	type kept struct {
+		raw  json.RawMessage
+		kind string
+		step int
+	}
+	var out []kept
+	last := map[string]int{}
+	seen := map[string]bool{}
+	for _, raw := range lines {
+		var m struct {
+			Type   string `json:"type"`
+			Step   int    `json:"step"`
+			Kind   string `json:"kind"`
+			Detail string `json:"detail"`
+		}
+		if json.Unmarshal(raw, &m) != nil || m.Step > step {
+			continue
+		}
+		switch format {
+		case sessions.FormatMetrics:
+			if l, ok := last[m.Type]; ok && m.Step <= l {
+				out = slices.DeleteFunc(out, func(k kept) bool { return k.kind == m.Type && k.step >= m.Step })
+			}
+			last[m.Type] = m.Step
+		case sessions.FormatEvents:
+			key := strconv.Itoa(m.Step) + "\x00" + m.Kind + "\x00" + m.Detail
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+		}
+		out = append(out, kept{raw: raw, kind: m.Type, step: m.Step})
+	}
+	res := make([]json.RawMessage, len(out))
+	for i, k := range out {
+		res[i] = k.raw
+	}
+	return res
 }
 
 // adopt binds an existing session run to the id it will have again.

@@ -75,13 +75,9 @@ func (s *Session) RemoveRun(name string, record any) error {
 	if err := WriteFileAtomic(filepath.Join(dir, removedFile), append(doc, '\n'), 0o644); err != nil {
 		return fmt.Errorf("remove run %q: %w", name, err)
 	}
-	if err := s.moveRemoved(name, dir); err != nil {
-		return err
-	}
-	if err := s.touch(); err != nil {
-		return fmt.Errorf("remove run %q: %w", name, err)
-	}
-	return nil
+	// Like creating a run, removing one leaves session.json alone, so
+	// several writers never race on it.
+	return s.moveRemoved(name, dir)
 }
 
 // moveRemoved moves a run directory holding a removal record under

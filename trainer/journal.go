@@ -388,15 +388,18 @@ func (rc RunChanges) Updates() []Update {
 // headless `mealab train` log). It pulls; the lab never waits for it. After
 // the journal thinned a run it skips what it already passed.
 type Tail struct {
-	cur  Cursor
-	upTo map[RunID]int // the last step passed on, per run
+	cur   Cursor
+	upTo  map[RunID]int   // the last step passed on, per run
+	state map[RunID]State // the state last passed on, per run
 }
 
 // Pull returns the updates that arrived since the last Pull, run by run
-// in the lab's order, and whether the lab has closed.
+// in the lab's order: a run's RunInfo first when the run is new to the
+// tail, its points, evaluations, samples and events, and its RunInfo
+// again when its state changed. It also says whether the lab has closed.
 func (t *Tail) Pull(src interface{ Since(Cursor) Changes }) ([]Update, bool) {
 	if t.upTo == nil {
-		t.upTo = map[RunID]int{}
+		t.upTo, t.state = map[RunID]int{}, map[RunID]State{}
 	}
 	ch := src.Since(t.cur)
 	t.cur = ch.Next
@@ -404,14 +407,22 @@ func (t *Tail) Pull(src interface{ Since(Cursor) Changes }) ([]Update, bool) {
 	for _, rc := range ch.Runs {
 		id := rc.Info.ID
 		last, seen := t.upTo[id]
+		st, known := t.state[id]
+		if !known {
+			out = append(out, rc.Info)
+		}
 		for _, u := range rc.Updates() {
-			s := stepOf(u)
+			s := updateStep(u)
 			if rc.Reset && seen && s <= last {
 				continue
 			}
 			out = append(out, u)
 			t.upTo[id] = max(t.upTo[id], s)
 		}
+		if known && st != rc.Info.State {
+			out = append(out, rc.Info)
+		}
+		t.state[id] = rc.Info.State
 	}
 	return out, ch.Closed
 }
@@ -423,7 +434,7 @@ func (t *Tail) Skip(src interface{ Since(Cursor) Changes }) { t.Pull(src) }
 // Version is the version of the lab at the last Pull, for Lab.Changed.
 func (t *Tail) Version() uint64 { return t.cur.Version }
 
-func stepOf(u Update) int {
+func updateStep(u Update) int {
 	switch v := u.(type) {
 	case Point:
 		return v.Step

@@ -18,6 +18,9 @@ type Options struct {
 	// through it). Nothing of a run reaches it after the run's "removed"
 	// event. It must be quick: training waits for it.
 	Sink func(Update)
+	// Gate, when set, must grant every training step (gate.go); nil steps
+	// at full speed.
+	Gate StepGate
 	// HistoryLimit bounds the points kept per run for viewers (see
 	// Journal); 0 means DefaultHistoryLimit.
 	HistoryLimit int
@@ -46,6 +49,7 @@ type Lab struct {
 	// Owned by the loop goroutine.
 	runs   []*run
 	nextID RunID
+	held   int // > 0: no run steps (see Hold)
 }
 
 // History is everything a run reported so far (bounded in a Journal).
@@ -104,7 +108,10 @@ func (l *Lab) Version() uint64 { return l.j.Version() }
 // Done is closed when the lab has stopped.
 func (l *Lab) Done() <-chan struct{} { return l.stopped }
 
-// Close stops the lab's goroutine after the step in progress.
+// Close stops the lab's goroutine after the round in progress: every run
+// that is stepping in this round takes its step first, so runs stepped
+// together stop at the same step (what a table printed after Close shows
+// and what a session saved after Close holds).
 func (l *Lab) Close() {
 	select {
 	case <-l.quit:
@@ -139,7 +146,7 @@ func (l *Lab) loop() {
 		default:
 		}
 		active := l.active()
-		if len(active) == 0 {
+		if len(active) == 0 || l.held > 0 {
 			select {
 			case <-l.quit:
 				return
@@ -151,15 +158,14 @@ func (l *Lab) loop() {
 		for _, r := range active {
 			// A command between two steps may have paused, stopped or
 			// removed a run of this round: look at its state again.
-			if r.state == Running && !r.removed {
-				l.step(r)
+			if r.state == Running && !r.removed && !l.gatedStep(r) {
+				return
 			}
-			// Commands wait at most one run's step, not a whole round.
+			// Commands wait at most one run's step, not a whole round;
+			// quitting waits for the round to end (see Close).
 			select {
 			case c := <-l.cmds:
 				c()
-			case <-l.quit:
-				return
 			default:
 			}
 		}
@@ -219,9 +225,7 @@ func (l *Lab) step(r *run) {
 			l.emit(smp)
 		}
 	}
-	if err := l.runScheduled(r); err != nil {
-		l.emit(Event{Run: r.id, Step: r.step, Kind: "error", Detail: err.Error()})
-	}
+	l.runScheduled(r)
 	l.checkpointDue(r)
 	if last {
 		l.finish(r, Done, "")
@@ -243,6 +247,7 @@ func (l *Lab) finish(r *run, s State, why string) {
 		detail = fmt.Sprintf("diverged at step %d: %s", r.step, why)
 	}
 	l.emit(Event{Run: r.id, Step: r.step, Kind: kind, Detail: detail})
+	l.skipScheduled(r)
 	l.publishInfo(r)
 	l.checkpointNow(r)
 }
@@ -288,7 +293,7 @@ func (l *Lab) AddAll(specs []RunSpec) ([]RunID, error) {
 	dss := make([]Dataset, len(specs))
 	for i := range specs {
 		specs[i] = specs[i].Normalized()
-		if err := specs[i].Validate(); err != nil {
+		if err := errors.Join(specs[i].Validate(), ValidateSchedule(specs[i])); err != nil {
 			return nil, addErr(specs, i, err)
 		}
 		ds, err := specs[i].Data.Open(specs[i].SeqLen)
@@ -359,6 +364,9 @@ func (l *Lab) setState(id RunID, to State, kind string) error {
 		}
 		r.state = to
 		l.emit(Event{Run: id, Step: r.step, Kind: kind, Detail: kind})
+		if to == Stopped {
+			l.skipScheduled(r)
+		}
 		l.publishInfo(r)
 		if to != Running {
 			l.checkpointNow(r)

@@ -374,3 +374,46 @@ func runInfo(l *Lab, id RunID) RunInfo {
 	}
 	return RunInfo{}
 }
+
+// Runs added while the lab is held start in the same round: a preset's
+// runs are never more than one step apart (issue 11: the table showed
+// 117/116/114).
+func TestHoldStartsRunsTogether(t *testing.T) {
+	l := NewLab(Options{})
+	defer l.Close()
+	if err := l.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	spec := tinySpec("a", "mha", 0)
+	spec.Sched.Total = 1 << 20
+	a, err := l.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // time enough to step a while, were it not held
+	if got := stepOf(l, a); got != 0 {
+		t.Fatalf("run stepped to %d while the lab was held", got)
+	}
+	b, err := l.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, l, "steps after the release", func() bool { return stepOf(l, b) >= 3 })
+	l.Close()
+	sa, sb := stepOf(l, a), stepOf(l, b)
+	if sa == 0 || sa != sb {
+		t.Fatalf("after release and Close: steps %d and %d; want both moving and equal (Close ends the round)", sa, sb)
+	}
+}
+
+func stepOf(l *Lab, id RunID) int {
+	for _, r := range l.Runs() {
+		if r.ID == id {
+			return r.Step
+		}
+	}
+	return -1
+}

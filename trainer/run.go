@@ -33,6 +33,18 @@ type RunSpec struct {
 	Device      string `json:"device"`       // "cpu" (the CUDA build adds "cuda")
 	// Ops schedules head surgery at given steps.
 	Ops []ScheduledOp `json:"ops,omitempty"`
+	// Group names the replica group a seeded run belongs to (the preset run's
+	// name; see presets.Replicate), and Replica is its 1-based index in the
+	// group. Replica i of every group shares its seeds, so groups compare
+	// pairwise. Zero for a run that is not a replica.
+	Group   string `json:"group,omitempty"`
+	Replica int    `json:"replica,omitempty"`
+	// Initial is the model the run started with, kept when head surgery
+	// changes Model in place (nil: Model is the initial one), and Applied
+	// the surgery done so far, scheduled or by hand, each at the step after
+	// which it ran; with them a run can be written back as a preset.
+	Initial *model.Config `json:"initial,omitempty"`
+	Applied []ScheduledOp `json:"applied,omitempty"`
 }
 
 var nanF = math.NaN()

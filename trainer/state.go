@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -65,6 +66,40 @@ func (l *Lab) Snapshot(id RunID) (RunState, error) {
 		return err
 	})
 	return out, err
+}
+
+// SnapshotAll copies the state of every run at one instant, in the order
+// they were added: between two steps while the lab runs, or after Close
+// (then it reads the runs the stopped loop left). Saving a session from it
+// after Close makes the checkpoints, the logs and the final table agree on
+// every run's step. A run whose state cannot be read (its device's
+// weights cannot be copied back) is left out, and the error says which.
+func (l *Lab) SnapshotAll() ([]RunState, error) {
+	var out []RunState
+	var errs []error
+	take := func() error {
+		out, errs = out[:0], errs[:0]
+		for _, r := range l.runs {
+			st, err := r.snapshot()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, st)
+		}
+		return nil
+	}
+	select {
+	case <-l.stopped:
+		_ = take() // the loop has returned: nothing else touches the runs
+		return out, errors.Join(errs...)
+	default:
+	}
+	if l.exec(take) != nil {
+		<-l.stopped // exec fails only once the loop has returned
+		_ = take()
+	}
+	return out, errors.Join(errs...)
 }
 
 // checkpointDue calls Options.OnCheckpoint after steps that are multiples

@@ -1,7 +1,9 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,18 +50,80 @@ func ParseScheduledOp(s string) (ScheduledOp, error) {
 	return ScheduledOp{Step: step, Op: op, Fork: fork}, nil
 }
 
-// runScheduled applies the operations a run's spec schedules at its current
-// step.
-func (l *Lab) runScheduled(r *run) error {
+// runScheduled attempts every operation the run's spec schedules at its
+// current step, in order. One that the run refuses (its model changed since
+// the schedule was checked, or the device failed) becomes a "refused"
+// event with the reason, and the later ones are still attempted.
+func (l *Lab) runScheduled(r *run) {
 	for _, so := range r.spec.Ops {
 		if so.Step != r.step {
 			continue
 		}
 		if _, err := l.surgery(r, so.Op, so.Fork); err != nil {
-			return fmt.Errorf("scheduled %s at step %d: %w", so.Op, so.Step, err)
+			l.emit(Event{Run: r.id, Step: r.step, Kind: "refused", Detail: fmt.Sprintf("scheduled %s refused: %v", so, err)})
 		}
 	}
-	return nil
+}
+
+// skipScheduled accounts for the operations a run that has just finished
+// will never reach: each becomes a "skipped" event.
+func (l *Lab) skipScheduled(r *run) {
+	for _, so := range r.spec.Ops {
+		if so.Step > r.step {
+			l.emit(Event{Run: r.id, Step: r.step, Kind: "skipped",
+				Detail: fmt.Sprintf("scheduled %s skipped: the run %s at step %d", so, r.state, r.step)})
+		}
+	}
+}
+
+// ValidateSchedule refuses, before a run starts, what can already be known
+// to fail in its schedule: a step the run never reaches, or an operation
+// the model cannot take at that point. Operations are checked in step
+// order on the config the earlier ones leave (an in-place operation
+// changes it, a fork does not). Presets call it when they are expanded,
+// and Lab.Add before it starts a run; what only the running model can
+// tell (a device failure, a person's surgery in between) is reported as a
+// "refused" event when the step comes.
+func ValidateSchedule(s RunSpec) error {
+	s = s.Normalized()
+	ops := slices.Clone(s.Ops)
+	slices.SortStableFunc(ops, func(a, b ScheduledOp) int { return a.Step - b.Step })
+	c := s.Model
+	var errs []error
+	for _, so := range ops {
+		if so.Step > s.Sched.Total {
+			errs = append(errs, fmt.Errorf("at = %s: the run ends at step %d; schedule it at a step from 1 to %d or raise steps", so, s.Sched.Total, s.Sched.Total))
+			continue
+		}
+		nc, _, err := so.Op.Config(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("at = %s: the model at that step (%s) refuses it: %w", so, c.Variant(), err))
+			continue
+		}
+		if !so.Fork {
+			c = nc
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Preview is the report op would give on run id now (KV sizes and the
+// realised K/V errors per layer) without changing the run: the surgery
+// dialog shows it before a person applies the operation.
+func (l *Lab) Preview(id RunID, op model.Op) (model.Report, error) {
+	var rep model.Report
+	err := l.exec(func() error {
+		r, err := l.find(id)
+		if err != nil {
+			return err
+		}
+		if err := r.syncHost(); err != nil {
+			return err
+		}
+		rep, err = model.Preview(r.m, op)
+		return err
+	})
+	return rep, err
 }
 
 // surgery applies op to r in place or to a fork of it; it runs on the lab's
@@ -75,14 +139,21 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !fork && r.spec.Initial == nil {
+		c := r.spec.Model
+		r.spec.Initial = &c
+	}
+	r.spec.Applied = append(r.spec.Applied[:len(r.spec.Applied):len(r.spec.Applied)], ScheduledOp{Step: r.step, Op: op, Fork: fork})
 	target := r
 	if fork {
 		child := *r
 		child.id = l.nextID
 		l.nextID++
 		child.parent = r.id
-		child.spec.Name = fmt.Sprintf("%s>%s", r.spec.Name, shortOp(op))
-		child.spec.Ops = nil // the child does not repeat its parent's schedule
+		child.spec = derived(r.spec, shortOp(op))
+		// The child does not repeat its parent's schedule; its parent's
+		// fork (Applied) recreates it.
+		child.spec.Ops, child.spec.Initial, child.spec.Applied = nil, nil, nil
 		child.stream = r.stream.Clone()
 		child.x, child.y = make([]int32, len(r.x)), make([]int32, len(r.y))
 		child.state, child.reason, child.divAt = Running, "", 0
@@ -101,7 +172,7 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	}
 	target.bestVal, target.lastVal = nanF, nanF
 	ev := Event{Run: target.id, Step: target.step, Kind: "surgery", Detail: describe(op, rep),
-		KVBefore: rep.KVBefore, KVAfter: rep.KVAfter, ApproxErr: rep.MaxErr}
+		KVBefore: rep.KVBefore, KVAfter: rep.KVAfter, ApproxErr: rep.MaxErr, ErrK: rep.ErrK, ErrV: rep.ErrV}
 	if fork {
 		l.register(target)
 		l.publishInfo(target) // first, so that recorders know the fork before its events
@@ -115,6 +186,9 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		}
 	}
 	l.publishInfo(target)
+	if fork {
+		l.publishInfo(r) // its spec now lists the fork (Applied)
+	}
 	l.checkpointNow(target)
 	return target.id, nil
 }
@@ -134,12 +208,11 @@ func shortOp(op model.Op) string {
 	return "hlc"
 }
 
+// describe is a surgery event's text: the operation, the KV cache before
+// and after, and the per-layer K/V errors (or, for an operation that keeps
+// the projections, what it changes).
 func describe(op model.Op, rep model.Report) string {
-	s := fmt.Sprintf("%s: KV %d -> %d B/token", op, rep.KVBefore, rep.KVAfter)
-	if rep.MaxErr > 0 {
-		s += fmt.Sprintf(", approx err %.3f", rep.MaxErr)
-	}
-	return s
+	return fmt.Sprintf("%s: KV %d -> %d B/token, %s", op, rep.KVBefore, rep.KVAfter, rep.ErrorText())
 }
 
 // Apply performs head surgery on a run, in place or as a fork that then
@@ -204,8 +277,8 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 		return 0, err
 	}
 	spec.Model = c
-	spec.Name = fmt.Sprintf("%s>H%d", spec.Name, heads)
-	spec.Ops = nil
+	spec = derived(spec, fmt.Sprintf("H%d", heads))
+	spec.Ops, spec.Initial, spec.Applied = nil, nil, nil
 	nid, err := l.Add(spec)
 	if err != nil {
 		return 0, err
@@ -218,4 +291,18 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 		return nil
 	})
 	return nid, nil
+}
+
+// derived names a run made from spec by an operation (a fork or a restart):
+// "mea>svd2". A replica's derived run is the same replica of a derived
+// group, so surgery on every replica of a group gives a group again:
+// "mea#3" becomes "mea>svd2#3" in group "mea>svd2".
+func derived(spec RunSpec, suffix string) RunSpec {
+	if spec.Group != "" {
+		spec.Group = spec.Group + ">" + suffix
+		spec.Name = fmt.Sprintf("%s#%d", spec.Group, spec.Replica)
+		return spec
+	}
+	spec.Name = spec.Name + ">" + suffix
+	return spec
 }

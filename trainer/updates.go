@@ -42,7 +42,7 @@ type EvalPoint struct {
 type Event struct {
 	Run    RunID  `json:"run"`
 	Step   int    `json:"step"`
-	Kind   string `json:"kind"`   // "surgery", "fork", "lr", "diverged", "pause", "resume", "stop", "done", "start", "removed"
+	Kind   string `json:"kind"`   // "surgery", "refused", "skipped", "fork", "lr", "diverged", "pause", "resume", "stop", "done", "start", "removed"
 	Detail string `json:"detail"` // human-readable
 	// Surgery only: KV-cache bytes per token before and after, and the
 	// approximation error of the operation (relative Frobenius, max over
@@ -52,6 +52,11 @@ type Event struct {
 	ApproxErr float64 `json:"approx_err,omitempty"`
 	Child     RunID   `json:"child,omitempty"` // fork: the new run
 	LossAfter float64 `json:"loss_after,omitempty"`
+
+	// Surgery only: the realised relative error of the effective per-head
+	// K and V projections, per layer (model.Report).
+	ErrK []float64 `json:"err_k,omitempty"`
+	ErrV []float64 `json:"err_v,omitempty"`
 }
 
 // Sample is text a run generated with its KV cache.

@@ -42,8 +42,7 @@ func BenchmarkView(b *testing.B) {
 				}
 				b.ResetTimer()
 				for b.Loop() {
-					m.dirty = true
-					_ = m.View()
+					m.redraw()
 				}
 			})
 		}

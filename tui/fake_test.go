@@ -89,6 +89,27 @@ func (f *fakeLab) Restart(id trainer.RunID, heads int) (trainer.RunID, error) {
 	return f.nextID, nil
 }
 
+// Preview answers with recognisable errors: 0.1*(l+1) for K and
+// 0.05*(l+1) for V in layer l.
+func (f *fakeLab) Preview(id trainer.RunID, op model.Op) (model.Report, error) {
+	for _, in := range f.Runs() {
+		if in.ID != id {
+			continue
+		}
+		c := in.Spec.Model
+		if _, _, err := op.Config(c); err != nil {
+			return model.Report{}, err
+		}
+		rep := model.Report{Op: op, ErrK: make([]float64, c.Layers), ErrV: make([]float64, c.Layers)}
+		for l := range rep.ErrK {
+			rep.ErrK[l], rep.ErrV[l] = 0.1*float64(l+1), 0.05*float64(l+1)
+			rep.MaxErr = max(rep.MaxErr, rep.ErrK[l])
+		}
+		return rep, nil
+	}
+	return model.Report{}, fmt.Errorf("no run %d in this lab", id)
+}
+
 // Mixing returns a fixed, recognisable matrix: the identity (or grouping)
 // plus small off-diagonal terms that depend on the run and layer.
 func (f *fakeLab) Mixing(id trainer.RunID, layer int) (trainer.Mixing, error) {

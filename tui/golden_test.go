@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // colour is off.
 func frame(t *testing.T, m *Model) string {
 	t.Helper()
-	m.dirty = true
+	m.redraw()
 	raw := m.View().Content
 	if !m.th.color && colourCode.MatchString(raw) {
 		t.Errorf("colour codes in a NO_COLOR frame: %q", colourCode.FindString(raw))

@@ -12,9 +12,11 @@ type keyMap struct {
 	// Everywhere.
 	Help, Quit, Save, NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
 	// Runs.
-	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset key.Binding
+	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset, SavePreset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
+	// Seeded groups (groups.go).
+	Band, Baseline key.Binding
 	// KV tab.
 	CtxUp, CtxDown, BatchUp, BatchDown key.Binding
 	// Heads tab.
@@ -50,6 +52,8 @@ func newKeyMap() keyMap {
 		Surgery: b([]string{"s"}, "s", "surgery"),
 		New:     b([]string{"n"}, "n", "new run"),
 		Preset:  b([]string{"P"}, "P", "preset"),
+		// SavePreset writes the lab as a preset file (presetfile.go).
+		SavePreset: b([]string{"S"}, "S", "save as preset"),
 
 		Axis:    b([]string{"x"}, "x", "axis"),
 		Smooth:  b([]string{"e"}, "e", "smooth"),
@@ -57,6 +61,9 @@ func newKeyMap() keyMap {
 		ZoomIn:  b([]string{"z"}, "z", "zoom in"),
 		ZoomOut: b([]string{"Z"}, "Z", "zoom out"),
 		Series:  b([]string{"v"}, "v", "train/val"),
+
+		Band:     b([]string{"g"}, "g", "groups: band/replicas"),
+		Baseline: b([]string{"G"}, "G", "baseline group"),
 
 		CtxUp:     b([]string{"c"}, "c/C", "context ±"),
 		CtxDown:   b([]string{"C"}, "C", "context down"),
@@ -92,21 +99,8 @@ type helpKeys struct {
 func (m *Model) helpFor() helpKeys {
 	k := m.keys
 	h := withHelp
-	switch m.mode {
-	case modeConfirm:
-		if m.confirm.kind == "quit-save" {
-			return helpKeys{short: []key.Binding{h(k.Yes, "y", "save and quit"), h(k.No, "n", "quit without saving"), h(k.Esc, "esc", "stay")}}
-		}
-		return helpKeys{short: []key.Binding{k.Yes, k.No}}
-	case modeLR:
-		return helpKeys{short: []key.Binding{h(k.Field, "0-9 . e", "type"), h(k.Enter, "enter", "set"), k.Esc}}
-	case modeSurgery:
-		return helpKeys{short: []key.Binding{h(k.OpUp, "↑↓", "operation"), h(k.Field, "0-9", "r/G/H"), k.Fork, k.GN, h(k.Field, "tab", "layers")},
-			tail: []key.Binding{h(k.Enter, "enter", "apply"), k.Esc}}
-	case modeForm:
-		return helpKeys{short: []key.Binding{h(k.Field, "tab ↑↓", "field"), h(k.Left, "←→", "variant")}, tail: []key.Binding{h(k.Enter, "enter", "start"), k.Esc}}
-	case modePreset:
-		return helpKeys{short: []key.Binding{h(k.OpUp, "↑↓", "choose")}, tail: []key.Binding{h(k.Enter, "enter", "start"), k.Esc}}
+	if m.dlg != nil {
+		return m.dlg.help(m.env())
 	}
 	tail := []key.Binding{h(k.Help, "?", "all keys"), k.Quit}
 	if m.help.ShowAll {
@@ -136,7 +130,7 @@ func (m *Model) helpFor() helpKeys {
 		short = []key.Binding{sel, pause, k.Surgery, k.Save}
 	}
 	short = append(short, h(k.Tab1, "1-4", "tabs"))
-	return helpKeys{short: short, tail: tail}
+	return helpKeys{short: m.hostHelp(short), tail: tail}
 }
 
 func withHelp(b key.Binding, k, desc string) key.Binding {

@@ -19,6 +19,8 @@ type Lab interface {
 	// the history the UI does not hold yet (see trainer.Journal). The UI
 	// pulls at its frame rate; it never waits for a training step.
 	Since(c trainer.Cursor) trainer.Changes
+	// Runs is every run's state now (Since has it too, with the news).
+	Runs() []trainer.RunInfo
 	Add(spec trainer.RunSpec) (trainer.RunID, error)
 	Pause(id trainer.RunID) error
 	Resume(id trainer.RunID) error
@@ -27,6 +29,9 @@ type Lab interface {
 	SetLR(id trainer.RunID, lr float64) error
 	Apply(id trainer.RunID, op model.Op, fork bool) (trainer.RunID, error)
 	Restart(id trainer.RunID, heads int) (trainer.RunID, error)
+	// Preview is what Apply would report (KV sizes, the realised K/V
+	// errors per layer) without changing the run.
+	Preview(id trainer.RunID, op model.Op) (model.Report, error)
 	Mixing(id trainer.RunID, layer int) (trainer.Mixing, error)
 	AttentionMap(id trainer.RunID, layer, head int) (probs []float64, T int, tokens []string, err error)
 }
@@ -56,6 +61,24 @@ type Options struct {
 	NoColor bool
 	// SaveHint tells people how to get a session when Saver is nil.
 	SaveHint string
+
+	// For a host that embeds the UI (the classroom server, host.go):
+	// extra keys, a header line it refreshes at every frame, ReadOnly (when
+	// set, keys that would change the lab are refused with this text) and
+	// Detach (q leaves at once: the lab lives on without this screen).
+	HostKeys []HostKey
+	HostLine func() string
+	ReadOnly string
+	Detach   bool
+	// NoPresetFiles, when set, keeps the UI away from the user presets
+	// directory of the machine it runs on: the picker offers only the
+	// built-in presets and the save-as-preset key is refused with this
+	// text (a server's users must not read or write each other's files).
+	NoPresetFiles string
+	// FrameGate, when set, is asked before a redraw that new data (not a
+	// key) calls for; false postpones it to a later tick. A server shares
+	// one frame budget among all its viewers this way.
+	FrameGate func() bool
 }
 
 func (o Options) frameEvery() time.Duration {

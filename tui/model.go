@@ -24,18 +24,6 @@ const (
 
 var tabNames = [numTabs]string{"Overview", "KV cache", "Heads", "Samples"}
 
-// mode is the root state machine: normal, or one dialog owning the keys.
-type mode int
-
-const (
-	modeNormal mode = iota
-	modeConfirm
-	modeLR
-	modeSurgery
-	modeForm
-	modePreset
-)
-
 // Model is the root of the UI. It owns the children's state and routes
 // messages to them; lab calls happen only in the Cmds it returns.
 type Model struct {
@@ -49,16 +37,15 @@ type Model struct {
 	selID   trainer.RunID // the selected run, followed across changes
 	wantSel trainer.RunID // a run to select as soon as it appears (forks)
 	tab     tab
-	mode    mode
 	chart   chartState
-	kv      kvState
-	heads   headsState
+	// baseline is the group the Groups panel compares with ("" = first).
+	baseline string
+	kv       kvState
+	heads    headsState
 
-	confirm confirmState
-	lr      lrState
-	surg    surgeryState
-	form    formState
-	pick    presetState
+	frames int // frames drawn, for tests of the redraw policy
+	// dlg is the open dialog, which owns the keys; nil when none is.
+	dlg dialog
 
 	status    string
 	statusErr bool
@@ -74,16 +61,20 @@ type Model struct {
 	cursor  trainer.Cursor
 	pulling bool
 
-	// Drawing is memoised: View redraws only when dirty (a key, a resize,
-	// a dialog result, pulled data).
-	frame string
-	dirty bool
+	// frame is the last drawn screen. Update redraws it when dirty (a key,
+	// a resize, a dialog result, pulled data when the frame budget allows,
+	// else at the next tick: changed); View only returns it, so View is
+	// pure.
+	frame   string
+	dirty   bool
+	changed bool
 }
 
 // New builds the root model for lab.
 func New(lab Lab, opts Options) *Model {
 	m := &Model{lab: lab, opts: opts, keys: newKeyMap(), help: help.New(), st: newStore(), kv: defaultKV(), dirty: true}
 	m.setColor(!opts.NoColor)
+	m.redraw()
 	return m
 }
 
@@ -104,8 +95,25 @@ func (m *Model) Init() tea.Cmd {
 	return tea.Batch(tick(m.opts.frameEvery()), pull(m.lab, m.cursor))
 }
 
-// Update is a type switch over small messages; it never calls the lab.
+// Update takes one message and redraws the frame if it changed what the
+// screen shows.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := m.update(msg)
+	if m.dirty {
+		m.redraw()
+	}
+	return m, cmd
+}
+
+// redraw draws the frame View returns.
+func (m *Model) redraw() {
+	m.frame = m.render()
+	m.dirty = false
+	m.frames++
+}
+
+// update is a type switch over small messages; it never calls the lab.
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.w, m.h = msg.Width, msg.Height
@@ -127,6 +135,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case previewMsg:
+		if m.dlg != nil {
+			m.dlg.result(msg)
+			m.dirty = true
+		}
+	case saveMsg:
+		m.dirty = true
+		return m, m.startSave(msg.quit)
+	case hostMsg:
+		return m, m.onHost(msg)
 	case savedMsg:
 		m.saving = false
 		m.dirty = true
@@ -150,6 +168,9 @@ func (m *Model) onPulled(ch trainer.Changes) {
 	if m.st.take(ch) {
 		m.unsaved = true
 		m.afterData()
+		if m.frameAllowed() {
+			m.dirty, m.changed = true, false
+		}
 	}
 	if ch.Closed && !m.closed {
 		m.closed = true
@@ -158,9 +179,9 @@ func (m *Model) onPulled(ch trainer.Changes) {
 	}
 }
 
-// afterData notes that the model changed: the next View redraws.
+// afterData notes that the model changed; the next tick redraws.
 func (m *Model) afterData() {
-	m.dirty = true
+	m.changed = true
 	if m.wantSel != 0 && m.st.runs[m.wantSel] != nil {
 		m.selID, m.wantSel = m.wantSel, 0
 	}
@@ -171,6 +192,9 @@ func (m *Model) afterData() {
 
 func (m *Model) onTick(t time.Time) tea.Cmd {
 	m.now = t
+	if m.changed && m.frameAllowed() {
+		m.dirty, m.changed = true, false
+	}
 	if m.status != "" {
 		if m.statusAt.IsZero() {
 			m.statusAt = t
@@ -230,7 +254,7 @@ func (m *Model) onHeads(msg headsMsg) tea.Cmd {
 	} else {
 		h.attn, h.attnT, h.tokens = msg.attn, msg.T, msg.tokens
 	}
-	m.dirty = true
+	m.changed = true
 	// The selection moved while the lab answered: ask again at once.
 	if r := m.selected(); r != nil && (r.info.ID != msg.run || h.layer != msg.layer || h.head != msg.head) {
 		return m.repollHeads()
@@ -242,27 +266,22 @@ func (m *Model) onAction(a actionMsg) tea.Cmd {
 	if a.err != nil {
 		// Errors go where the person is looking: the open dialog, or the
 		// status line.
-		text := a.err.Error()
-		switch {
-		case m.mode == modeSurgery && a.kind == "surgery":
-			m.surg.pending, m.surg.err = false, text
-		case m.mode == modeLR && a.kind == "lr":
-			m.lr.pending, m.lr.err = false, text
-		case m.mode == modeForm && a.kind == "add":
-			m.form.pending, m.form.err = false, text
-		case m.mode == modePreset && a.kind == "preset":
-			m.pick.pending, m.pick.err = false, text
-		default:
-			m.setStatus(a.kind+" failed: "+text, true)
+		if m.dlg != nil {
+			if mine, _ := m.dlg.result(a); mine {
+				return nil
+			}
 		}
+		m.setStatus(a.kind+" failed: "+a.err.Error(), true)
 		return nil
+	}
+	if m.dlg != nil {
+		if mine, done := m.dlg.result(a); mine && done {
+			m.dlg = nil
+		}
 	}
 	name := m.runName(a.run)
 	switch a.kind {
 	case "surgery":
-		if m.mode == modeSurgery {
-			m.mode = modeNormal
-		}
 		if a.newRun != 0 && a.newRun != a.run {
 			m.wantSel = a.newRun
 			m.setStatus(fmt.Sprintf("surgery on %s: new run %s", name, m.runName(a.newRun)), false)
@@ -270,21 +289,14 @@ func (m *Model) onAction(a actionMsg) tea.Cmd {
 			m.setStatus("surgery applied to "+name, false)
 		}
 	case "lr":
-		if m.mode == modeLR {
-			m.mode = modeNormal
-		}
 		m.setStatus("learning rate of "+name+" changed", false)
 	case "add":
-		if m.mode == modeForm {
-			m.mode = modeNormal
-		}
 		m.wantSel = a.newRun
-		m.setStatus("started run "+m.form.spec.Name, false)
+		m.setStatus(a.text, false)
 	case "preset":
-		if m.mode == modePreset {
-			m.mode = modeNormal
-		}
 		m.wantSel = a.newRun
+		m.setStatus(a.text, false)
+	case "save-preset":
 		m.setStatus(a.text, false)
 	case "remove":
 		idx := m.st.index(a.run)
@@ -329,28 +341,19 @@ func (m *Model) selIndex() int { return m.st.index(m.selID) }
 
 // labCall runs one lab method in a Cmd and reports it as an actionMsg.
 func (m *Model) labCall(kind string, id trainer.RunID, call func(Lab) (trainer.RunID, error)) tea.Cmd {
-	lab := m.lab
-	return func() tea.Msg {
-		nid, err := call(lab)
-		return actionMsg{kind: kind, run: id, newRun: nid, err: err}
-	}
+	return labCall(m.lab, kind, id, call)
 }
 
 // is reports whether k is one of b's keys.
 func is(k tea.KeyPressMsg, b key.Binding) bool { return key.Matches(k, b) }
 
 func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
-	switch m.mode {
-	case modeConfirm:
-		return m.confirmKey(k)
-	case modeLR:
-		return m.lrKey(k)
-	case modeSurgery:
-		return m.surgeryKey(k)
-	case modeForm:
-		return m.formKey(k)
-	case modePreset:
-		return m.presetKey(k)
+	if m.dlg != nil {
+		cmd, done := m.dlg.key(k, m.env())
+		if done {
+			m.dlg = nil
+		}
+		return cmd
 	}
 	km := m.keys
 	if m.help.ShowAll && !is(k, km.Help) && !is(k, km.Quit) {
@@ -358,6 +361,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		if is(k, km.Esc) {
 			return nil
 		}
+	}
+	if c, ok := m.hostKey(k); ok {
+		return c
 	}
 	switch {
 	case is(k, km.Help):
@@ -373,12 +379,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			m.setStatus("saving is unavailable: "+hint, true)
 			return nil
 		}
-		if m.saving {
-			return nil
-		}
-		m.saving = true
-		m.setStatus("saving…", false)
-		return save(m.opts.Saver, false)
+		return m.startSave(false)
 	case is(k, km.NextTab):
 		return m.setTab((m.tab + 1) % numTabs)
 	case is(k, km.PrevTab):
@@ -416,13 +417,23 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case is(k, km.Remove):
 		m.ask("remove", "Remove %s and its history from the lab?")
 	case is(k, km.LR):
-		m.openLR()
+		if r := m.selectedOrSay(); r != nil {
+			m.open(newLRDialog(r.info))
+		}
 	case is(k, km.Surgery):
-		m.openSurgery()
+		if r := m.selectedOrSay(); r != nil {
+			return m.open(newSurgeryDialog(r))
+		}
 	case is(k, km.New):
-		m.openForm()
+		m.open(newFormDialog(m.selected(), m.st))
 	case is(k, km.Preset):
-		m.openPresets()
+		m.open(newPresetDialog(m.opts.Presets, m.opts.NoPresetFiles != ""))
+	case is(k, km.SavePreset):
+		if m.opts.NoPresetFiles != "" {
+			m.setStatus(m.opts.NoPresetFiles, true)
+			return nil
+		}
+		return m.savePreset() // presetfile.go
 	}
 	switch m.tab {
 	case tabOverview:
@@ -437,25 +448,41 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) quit() tea.Cmd {
 	switch {
-	case m.closed, m.opts.Saver != nil && !m.unsaved:
+	case m.closed, m.opts.Detach, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
-		m.confirm = confirmState{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"}
+		// A recording session never loses work: save, then quit. A failed
+		// save keeps the lab open with the error shown.
+		return m.startSave(true)
 	default:
-		m.confirm = confirmState{kind: "quit", text: "Quit? Training stops, and this lab is not being saved (no --session)."}
+		m.open(&confirmDialog{kind: "quit", text: "Quit? Training stops, and this lab is not being saved (no --session)."})
 	}
-	m.mode = modeConfirm
 	return nil
 }
 
-func (m *Model) ask(kind, format string) {
+// startSave saves the session in a Cmd (and quits after it when quit).
+func (m *Model) startSave(quit bool) tea.Cmd {
+	if m.saving {
+		return nil
+	}
+	m.saving = true
+	m.setStatus("saving…", false)
+	return save(m.opts.Saver, quit)
+}
+
+// selectedOrSay is the selected run, or nil after saying there is none.
+func (m *Model) selectedOrSay() *runData {
 	r := m.selected()
 	if r == nil {
 		m.setStatus("no run selected", true)
-		return
 	}
-	m.confirm = confirmState{kind: kind, run: r.info.ID, text: fmt.Sprintf(format, r.info.Name)}
-	m.mode = modeConfirm
+	return r
+}
+
+func (m *Model) ask(kind, format string) {
+	if r := m.selectedOrSay(); r != nil {
+		m.open(&confirmDialog{kind: kind, run: r.info.ID, text: fmt.Sprintf(format, r.info.Name)})
+	}
 }
 
 func (m *Model) pauseResume() tea.Cmd {
@@ -524,6 +551,16 @@ func (m *Model) chartKey(k tea.KeyPressMsg) {
 		c.zoom = max(c.zoom-1, 0)
 	case is(k, km.Series):
 		c.series = (c.series + 1) % numSeries
+	case is(k, km.Band):
+		c.band = (c.band + 1) % numBands
+		m.setStatus("chart: "+c.band.String(), false)
+	case is(k, km.Baseline):
+		if gs := groupsOf(m.st.list(), m.baseline); len(gs) > 0 {
+			m.baseline = nextBaseline(gs, m.baseline)
+			m.setStatus("groups are compared with "+m.baseline, false)
+		} else {
+			m.setStatus("no seeded groups: start runs with seeds (--seeds N, or seeds in the new-run form)", true)
+		}
 	}
 }
 
@@ -567,12 +604,8 @@ func (m *Model) headsKey(k tea.KeyPressMsg) tea.Cmd {
 	return m.repollHeads()
 }
 
-// View returns the memoised frame, redrawing it only when needed.
+// View returns the frame Update drew; it changes nothing.
 func (m *Model) View() tea.View {
-	if m.dirty || m.frame == "" {
-		m.frame = m.render()
-		m.dirty = false
-	}
 	v := tea.NewView(m.frame)
 	v.AltScreen = true
 	v.WindowTitle = "mealab"

@@ -24,10 +24,11 @@ func TestRealLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Enough steps that nothing finishes while the test operates on it.
-	specs, err := p.Expand([]presets.Setting{{Key: "steps", Value: "2000"}, {Key: "eval_every", Value: "5"}, {Key: "sample_every", Value: "5"}})
+	ex, err := p.Expand(presets.Options{Overrides: []presets.Setting{{Key: "steps", Value: "2000"}, {Key: "eval_every", Value: "5"}, {Key: "sample_every", Value: "5"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	specs := ex.Runs
 	lab := trainer.NewLab(trainer.Options{Compute: cpu.Compute{}})
 	defer lab.Close()
 	for _, s := range specs {
@@ -65,8 +66,8 @@ func TestRealLab(t *testing.T) {
 
 	// Compress mha's KV heads to 1, in place.
 	keys(t, m, "s", "1", "enter")
-	if m.mode != modeNormal || m.statusErr {
-		t.Fatalf("surgery failed: mode %d, status %q, dialog error %q", m.mode, m.status, m.surg.err)
+	if m.dlg != nil || m.statusErr {
+		t.Fatalf("surgery failed: dialog %+v, status %q", m.dlg, m.status)
 	}
 	pump("the surgery event and the new KV size", func() bool {
 		r := m.st.runs[mha]

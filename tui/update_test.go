@@ -79,14 +79,19 @@ func TestKeys(t *testing.T) {
 		{name: "4 opens samples", keys: []string{"4"}, check: wantTab(tabSamples)},
 		{name: "tab cycles", keys: []string{"tab", "tab"}, check: wantTab(tabHeads)},
 		{name: "shift+tab wraps", keys: []string{"shift+tab"}, check: wantTab(tabSamples)},
-		{name: "c and b raise the KV context and batch", keys: []string{"2", "c", "b", "b"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.kv.context() != 4096 || m.kv.batchN() != 32 {
-				t.Errorf("context %d batch %d, want 4096 and 32", m.kv.context(), m.kv.batchN())
+		{name: "the KV tab starts at the runs' own context, one sequence", keys: []string{"2"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			if !m.kv.own() || m.kv.batchN() != 1 || !strings.Contains(m.View().Content, "own context 64") {
+				t.Errorf("context %d batch %d; want the runs' own context (64) and batch 1 in the header", m.kv.context(), m.kv.batchN())
 			}
 		}},
-		{name: "C and B lower them, not below the ladder", keys: []string{"2", "C", "C", "C", "B", "B", "B", "B", "B"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.kv.context() != 256 || m.kv.batchN() != 1 {
-				t.Errorf("context %d batch %d, want 256 and 1", m.kv.context(), m.kv.batchN())
+		{name: "c and b raise the KV context and batch, labelled what-if", keys: []string{"2", "c", "c", "c", "b", "b"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			if m.kv.context() != 2048 || m.kv.batchN() != 4 || !strings.Contains(m.View().Content, "what-if context 2,048 · batch 4") {
+				t.Errorf("context %d batch %d, want a what-if 2048 and 4", m.kv.context(), m.kv.batchN())
+			}
+		}},
+		{name: "C and B lower them, not below the ladder", keys: []string{"2", "c", "C", "C", "b", "B", "B"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			if !m.kv.own() || m.kv.batchN() != 1 {
+				t.Errorf("context %d batch %d, want own (0) and 1", m.kv.context(), m.kv.batchN())
 			}
 		}},
 		{name: "3 opens heads and polls mixing and attention", keys: []string{"3"}, check: func(t *testing.T, m *Model, msg tea.Msg) {
@@ -108,32 +113,32 @@ func TestKeys(t *testing.T) {
 		{name: "p pauses a running run", keys: []string{"p"}, calls: []string{"pause 1"}},
 		{name: "p resumes a paused run", keys: []string{"j", "j", "p"}, calls: []string{"resume 3"}},
 		{name: "p on a diverged run says why and calls nothing", keys: []string{"j", "j", "j", "p"}, check: wantStatus("diverged", true)},
-		{name: "X asks before stopping", keys: []string{"X"}, check: wantMode(modeConfirm)},
+		{name: "X asks before stopping", keys: []string{"X"}, check: wantDialog[*confirmDialog]()},
 		{name: "X y stops", keys: []string{"X", "y"}, calls: []string{"stop 1"}},
-		{name: "X n does not", keys: []string{"X", "n"}, check: wantMode(modeNormal)},
+		{name: "X n does not", keys: []string{"X", "n"}, check: wantNoDialog},
 		{name: "D y removes and forgets the run", keys: []string{"j", "D", "y"}, calls: []string{"remove 2"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
 			if m.st.runs[2] != nil || len(m.st.order) != 3 || m.selID != 3 {
 				t.Errorf("after remove: order %v, selected %d", m.st.order, m.selID)
 			}
 		}},
 		{name: "r opens the LR input with the current LR", keys: []string{"r"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.mode != modeLR || m.lr.in.val != "0.003" {
-				t.Errorf("mode %d value %q", m.mode, m.lr.in.val)
+			if d := dlg[*lrDialog](m); d == nil || d.in.val != "0.003" {
+				t.Errorf("dialog %T %+v", m.dlg, d)
 			}
 		}},
-		{name: "r 1e-3 enter sets the LR", keys: []string{"r", "1", "e", "-", "3", "enter"}, calls: []string{"lr 1 0.001"}, check: wantMode(modeNormal)},
+		{name: "r 1e-3 enter sets the LR", keys: []string{"r", "1", "e", "-", "3", "enter"}, calls: []string{"lr 1 0.001"}, check: wantNoDialog},
 		{name: "r with a bad LR shows the error in place", keys: []string{"r", "0", "enter"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.mode != modeLR || !strings.Contains(m.lr.err, "positive") {
-				t.Errorf("mode %d err %q", m.mode, m.lr.err)
+			if d := dlg[*lrDialog](m); d == nil || !strings.Contains(d.err, "positive") {
+				t.Errorf("dialog %T %+v", m.dlg, d)
 			}
 		}},
 		{name: "r ignores letters", keys: []string{"r", "x", "backspace", "5"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.lr.in.val != "5" {
-				t.Errorf("value %q, want 5", m.lr.in.val)
+			if d := dlg[*lrDialog](m); d == nil || d.in.val != "5" {
+				t.Errorf("dialog %T %+v, want value 5", m.dlg, d)
 			}
 		}},
-		{name: "r esc cancels", keys: []string{"r", "esc"}, check: wantMode(modeNormal)},
-		{name: "s 1 enter compresses in place", keys: []string{"s", "1", "enter"}, calls: []string{"apply 1 compress 1 fork=false"}, check: wantMode(modeNormal)},
+		{name: "r esc cancels", keys: []string{"r", "esc"}, check: wantNoDialog},
+		{name: "s 1 enter compresses in place", keys: []string{"s", "1", "enter"}, calls: []string{"apply 1 compress 1 fork=false"}, check: wantNoDialog},
 		{name: "s f forks", keys: []string{"s", "f", "enter"}, calls: []string{"apply 1 compress 2 fork=true"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
 			if m.wantSel != 101 {
 				t.Errorf("the fork is not selected when it appears: wantSel %d", m.wantSel)
@@ -145,38 +150,38 @@ func TestKeys(t *testing.T) {
 		{name: "s MEA without GroupNorm", keys: []string{"s", "up", "up", "g", "enter"}, calls: []string{"apply 1 mea fork=false"}},
 		{name: "s restart with 8 heads", keys: []string{"s", "up", "enter"}, calls: []string{"restart 1 8"}},
 		{name: "s rejects a bad G in place", keys: []string{"s", "down", "down", "3", "enter"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.mode != modeSurgery || !strings.Contains(m.surg.err, "divid") {
-				t.Errorf("mode %d err %q", m.mode, m.surg.err)
+			if d := dlg[*surgeryDialog](m); d == nil || !strings.Contains(d.err, "divid") {
+				t.Errorf("dialog %T %+v", m.dlg, d)
 			}
 		}},
 		{name: "s rejects a layer that does not exist", keys: []string{"s", "tab", "7", "enter"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if !strings.Contains(m.surg.err, "layer 7") {
-				t.Errorf("err %q", m.surg.err)
+			if d := dlg[*surgeryDialog](m); d == nil || !strings.Contains(d.err, "layer 7") {
+				t.Errorf("dialog %T %+v", m.dlg, d)
 			}
 		}},
 		{name: "s shows the lab's error in place", setup: func(_ *Model, f *fakeLab) { f.fail = errFake }, keys: []string{"s", "enter"},
 			calls: []string{"apply 1 compress 2 fork=false"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-				if m.mode != modeSurgery || m.surg.err != errFake.Error() || m.surg.pending {
-					t.Errorf("mode %d err %q pending %v", m.mode, m.surg.err, m.surg.pending)
+				if d := dlg[*surgeryDialog](m); d == nil || d.err != errFake.Error() || d.pending {
+					t.Errorf("dialog %T %+v", m.dlg, d)
 				}
 			}},
-		{name: "n enter starts a run from the form", keys: []string{"n", "enter"}, calls: []string{"add mha-5"}, check: wantMode(modeNormal)},
+		{name: "n enter starts a run from the form", keys: []string{"n", "enter"}, calls: []string{"add mha-5"}, check: wantNoDialog},
 		{name: "n changes the variant and name", keys: []string{"n", "backspace", "m", "tab", "right", "right", "right", "right", "right", "enter"}, calls: []string{"add m"}},
 		{name: "n rejects heads that do not divide the width", keys: []string{"n", "tab", "tab", "3", "enter"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.mode != modeForm || !strings.Contains(m.form.err, "divisible") {
-				t.Errorf("mode %d err %q", m.mode, m.form.err)
+			if d := dlg[*formDialog](m); d == nil || !strings.Contains(d.err, "divisible") {
+				t.Errorf("dialog %T %+v", m.dlg, d)
 			}
 		}},
 		{name: "n rejects an empty field", keys: []string{"n", "down", "down", "down", "down", "backspace", "enter"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if !strings.Contains(m.form.err, "width") {
-				t.Errorf("err %q", m.form.err)
+			if d := dlg[*formDialog](m); d == nil || !strings.Contains(d.err, "width") {
+				t.Errorf("dialog %T %+v", m.dlg, d)
 			}
 		}},
 		{name: "P enter starts the preset's runs under names not yet taken", keys: []string{"P", "enter"}, calls: []string{"add mha-2", "add mea-2"}, check: wantStatus("started 2 runs from preset quick", false)},
 		{name: "P shows a failing Add in place", setup: func(_ *Model, f *fakeLab) { f.fail = errFake }, keys: []string{"P", "enter"},
 			calls: []string{"add mha-2"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-				if m.mode != modePreset || !strings.Contains(m.pick.err, errFake.Error()) {
-					t.Errorf("mode %d err %q", m.mode, m.pick.err)
+				if d := dlg[*presetDialog](m); d == nil || !strings.Contains(d.err, errFake.Error()) {
+					t.Errorf("dialog %T %+v", m.dlg, d)
 				}
 			}},
 		{name: "w without a session says saving is unavailable", keys: []string{"w"}, check: wantStatus("unavailable", true)},
@@ -187,18 +192,25 @@ func TestKeys(t *testing.T) {
 		}},
 		{name: "w reports a failed save", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{err: errors.New("disk full")}; m.unsaved = true },
 			keys: []string{"w"}, check: wantStatus("save failed: disk full", true)},
-		{name: "q without a session asks", keys: []string{"q"}, check: wantMode(modeConfirm)},
+		{name: "q without a session asks", keys: []string{"q"}, check: wantDialog[*confirmDialog]()},
 		{name: "q y quits", keys: []string{"q", "y"}, check: wantQuit},
-		{name: "q n stays", keys: []string{"q", "n"}, check: wantMode(modeNormal)},
+		{name: "q n stays", keys: []string{"q", "n"}, check: wantNoDialog},
 		{name: "q when saved quits at once", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = false }, keys: []string{"q"}, check: wantQuit},
-		{name: "q when unsaved offers to save", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = true }, keys: []string{"q", "y"},
+		{name: "q with a session saves and quits without asking", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = true }, keys: []string{"q"},
 			check: func(t *testing.T, m *Model, msg tea.Msg) {
 				wantQuit(t, m, msg)
-				if m.opts.Saver.(*fakeSaver).n != 1 || m.unsaved {
-					t.Errorf("saved %d times, unsaved %v; want one save before quitting", m.opts.Saver.(*fakeSaver).n, m.unsaved)
+				if m.opts.Saver.(*fakeSaver).n != 1 || m.unsaved || m.dlg != nil {
+					t.Errorf("saved %d times, unsaved %v, dialog %T; want one save and no question", m.opts.Saver.(*fakeSaver).n, m.unsaved, m.dlg)
 				}
 			}},
-		{name: "q n on unsaved quits without saving", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = true }, keys: []string{"q", "n"}, check: wantQuit},
+		{name: "q with a session whose save fails stays and says so", setup: func(m *Model, _ *fakeLab) {
+			m.opts.Saver = &fakeSaver{err: errors.New("disk full")}
+			m.unsaved = true
+		}, keys: []string{"q"}, check: func(t *testing.T, m *Model, msg tea.Msg) {
+			if _, ok := msg.(tea.QuitMsg); ok || m.status != "save failed: disk full" || !m.unsaved {
+				t.Errorf("got %T, status %q, unsaved %v; want to stay with the error shown", msg, m.status, m.unsaved)
+			}
+		}},
 		{name: "ctrl+c twice quits", keys: []string{"ctrl+c", "ctrl+c"}, check: wantQuit},
 		{name: "? shows all keys", keys: []string{"?"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
 			if !m.help.ShowAll {
@@ -252,12 +264,27 @@ func wantTab(want tab) func(*testing.T, *Model, tea.Msg) {
 	}
 }
 
-func wantMode(want mode) func(*testing.T, *Model, tea.Msg) {
+// wantDialog checks that the open dialog is a T.
+func wantDialog[T dialog]() func(*testing.T, *Model, tea.Msg) {
 	return func(t *testing.T, m *Model, _ tea.Msg) {
-		if m.mode != want {
-			t.Errorf("mode %d, want %d", m.mode, want)
+		if _, ok := m.dlg.(T); !ok {
+			var want T
+			t.Errorf("dialog %T, want %T", m.dlg, want)
 		}
 	}
+}
+
+// wantNoDialog checks that no dialog is open.
+func wantNoDialog(t *testing.T, m *Model, _ tea.Msg) {
+	if m.dlg != nil {
+		t.Errorf("dialog %T is still open", m.dlg)
+	}
+}
+
+// dlg is the open dialog as a T, or a zero T.
+func dlg[T dialog](m *Model) T {
+	d, _ := m.dlg.(T)
+	return d
 }
 
 func wantStatus(sub string, isErr bool) func(*testing.T, *Model, tea.Msg) {
@@ -320,6 +347,18 @@ func TestMessages(t *testing.T) {
 		}
 		if m.pulling {
 			t.Error("still pulling after the answer")
+		}
+	})
+	t.Run("View only returns the frame Update drew", func(t *testing.T) {
+		m := newTestModel(t, fixtureLab(t), 80, 24)
+		before := m.View().Content
+		m.update(press("x")) // the axis changes, but nothing redraws it yet
+		if !m.dirty || m.View().Content != before || !m.dirty || m.frame != before {
+			t.Fatal("View drew or changed the model")
+		}
+		m.Update(press("x"))
+		if m.dirty || m.View().Content == before {
+			t.Error("Update did not redraw after a key")
 		}
 	})
 	t.Run("the table shows each run's step as the lab has it", func(t *testing.T) {
@@ -402,9 +441,8 @@ func TestMessages(t *testing.T) {
 	})
 	t.Run("resize redraws", func(t *testing.T) {
 		m := newTestModel(t, fixtureLab(t), 80, 24)
-		m.View()
 		m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-		if !m.dirty || len(strings.Split(m.View().Content, "\n")) != 30 {
+		if len(strings.Split(m.View().Content, "\n")) != 30 {
 			t.Error("resize not drawn")
 		}
 	})
@@ -445,11 +483,12 @@ func TestFormDeviceToggle(t *testing.T) {
 		keys(t, m, "tab")
 	}
 	keys(t, m, "right")
-	if m.form.device != 1 || m.form.spec.Device != "cuda" {
-		t.Fatalf("device field: %d, spec device %q; want cuda after → on the device row", m.form.device, m.form.spec.Device)
+	f := dlg[*formDialog](m)
+	if f == nil || f.device != 1 || f.spec.Device != "cuda" {
+		t.Fatalf("device field: %+v; want cuda after → on the device row", f)
 	}
 	keys(t, m, "space")
-	if m.form.spec.Device != "cpu" {
-		t.Fatalf("space should toggle back to cpu, got %q", m.form.spec.Device)
+	if f.spec.Device != "cpu" {
+		t.Fatalf("space should toggle back to cpu, got %q", f.spec.Device)
 	}
 }

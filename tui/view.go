@@ -39,7 +39,7 @@ func (m *Model) render() string {
 	}
 	bodyH := h - len(top) - len(bottom)
 	var body []string
-	if m.help.ShowAll && m.mode == modeNormal {
+	if m.help.ShowAll && m.dlg == nil {
 		body = m.fullHelp(w, bodyH)
 	} else {
 		body = m.body(w, bodyH)
@@ -63,14 +63,15 @@ func (m *Model) render() string {
 // the tail (? and q, or enter and esc in dialogs).
 func (m *Model) helpLine(w int) string {
 	hk := m.helpFor()
-	m.help.SetWidth(0) // we drop whole items ourselves
+	hm := m.help
+	hm.SetWidth(0) // we drop whole items ourselves
 	for n := len(hk.short); n >= 0; n-- {
 		items := append(append([]key.Binding{}, hk.short[:n]...), hk.tail...)
-		if s := m.help.ShortHelpView(items); width(s) <= w {
+		if s := hm.ShortHelpView(items); width(s) <= w {
 			return s
 		}
 	}
-	return clip(m.help.ShortHelpView(hk.tail), w)
+	return clip(hm.ShortHelpView(hk.tail), w)
 }
 
 // fitLines pads or cuts to exactly n lines.
@@ -134,6 +135,9 @@ func (m *Model) statusLine(w int) string {
 	default:
 		right = "saved"
 	}
+	if hl := m.hostLine(); hl != "" {
+		right = hl
+	}
 	left := m.status
 	if m.closed && left == "" {
 		left = "the lab has closed"
@@ -184,7 +188,11 @@ func (m *Model) overview(runs []*runData, sel, w, h int) []string {
 	if chartH < 3 {
 		return table
 	}
+	gs := groupsOf(runs, m.baseline)
 	if w < wideW {
+		if line := selectedGroupLine(gs, m.selected(), w, m.th); line != "" && chartH >= 8 {
+			return append(append(table, renderChart(m.chartRuns(), m.chart, w, chartH-1, m.th)...), line)
+		}
 		return append(table, renderChart(m.chartRuns(), m.chart, w, chartH, m.th)...)
 	}
 	sideW := min(64, w/3)
@@ -215,6 +223,9 @@ func besides(left, right []string, leftW, h int) []string {
 func (m *Model) sidePanel(runs []*runData, w, h int) []string {
 	th := m.th
 	out := renderKVCompact(runs, w, th)
+	if gl := groupLines(groupsOf(runs, m.baseline), w, th); len(gl) > 0 {
+		out = append(append(gl, ""), out...)
+	}
 	out = append(out, "", style(th.bold, "Events"))
 	type ev struct {
 		e trainer.Event
@@ -260,19 +271,10 @@ func (m *Model) kvBody(runs []*runData, sel, w, h int) []string {
 
 // dialog returns the open dialog's lines, or nil.
 func (m *Model) dialog(w, h int) []string {
-	switch m.mode {
-	case modeConfirm:
-		return m.confirmView()
-	case modeLR:
-		return m.lrView()
-	case modeSurgery:
-		return m.surgeryView(w)
-	case modeForm:
-		return m.formView(w)
-	case modePreset:
-		return m.presetView(w, min(h-1, 12))
+	if m.dlg == nil {
+		return nil
 	}
-	return nil
+	return m.dlg.view(m.env(), w, h)
 }
 
 // fullHelp lays the binding groups out in as many columns as fit.
@@ -286,12 +288,12 @@ func (m *Model) fullHelp(w, h int) []string {
 			withHelp(k.Surgery, "s", "head surgery"), k.New, withHelp(k.Preset, "P", "start a preset"), k.Stop, k.Remove}},
 		{"Chart (overview)", []key.Binding{withHelp(k.Toggle, "space", "run on/off chart"), k.ShowAll, withHelp(k.Only, "o", "only it and its forks"), withHelp(k.Axis, "x", "step/tokens/time"),
 			withHelp(k.Smooth, "e", "EMA smoothing"), withHelp(k.LogY, "L", "log-scale y"), withHelp(k.ZoomIn, "z", "zoom to last N"), k.ZoomOut,
-			withHelp(k.Series, "v", "train/val/both")}},
+			withHelp(k.Series, "v", "train/val/both"), withHelp(k.Band, "g", "group bands"), withHelp(k.Baseline, "G", "baseline group")}},
 		{"KV cache / Heads tabs", []key.Binding{withHelp(k.CtxUp, "c/C", "context up/down"), withHelp(k.BatchUp, "b/B", "batch up/down"),
 			withHelp(k.LayerNext, "[/]", "layer down/up"), withHelp(k.HeadNext, ",/.", "head down/up")}},
 		{"Surgery dialog", []key.Binding{withHelp(k.OpUp, "↑/↓", "operation"), withHelp(k.Field, "0-9", "r, G or H"),
 			withHelp(k.Field, "tab", "layers field"), k.Fork, k.GN, k.Enter, k.Esc}},
-		{"General", []key.Binding{k.Tab1, k.Tab2, k.Tab3, k.Tab4, k.NextTab, withHelp(k.PrevTab, "S-tab", "previous tab"), withHelp(k.Save, "w", "save session"), withHelp(k.Help, "?", "this help"), k.Quit}},
+		{"General", []key.Binding{k.Tab1, k.Tab2, k.Tab3, k.Tab4, k.NextTab, withHelp(k.PrevTab, "S-tab", "previous tab"), withHelp(k.Save, "w", "save session"), withHelp(k.SavePreset, "S", "save lab as preset"), withHelp(k.Help, "?", "this help"), k.Quit}},
 	}
 	ncol := max(min(len(groups), w/26), 1)
 	colW := w / ncol

@@ -108,7 +108,7 @@ func TestPresetsList(t *testing.T) {
 func TestExportCheckpointLlamaNames(t *testing.T) {
 	dir := t.TempDir()
 	if _, errs, code := runCLI("train", "--preset", "quick", "--steps", "3", "--quiet", "--session", "e", "--dir", dir,
-		"--set", "variant=mea", "--set", "kv=2"); code != 0 {
+		"--set", "mea.kv=2"); code != 0 {
 		t.Fatalf("train: %s", errs)
 	}
 	out := dir + "/mea.safetensors"

@@ -6,7 +6,10 @@
 //	mealab presets [show P]     list presets, or print one
 //	mealab bench [flags]        measure training and decoding speed
 //	mealab sessions ...         list, show, remove and export saved sessions
+//	mealab sample SESSION RUN   generate text with a saved run's checkpoint
+//	mealab eval SESSION RUN     loss, bits per character and perplexity of a saved run
 //	mealab doctor               which build, CPU kernel and devices this is
+//	mealab serve [flags]        the classroom SSH server (one lab per person)
 package main
 
 import (
@@ -34,8 +37,17 @@ Usage:
   mealab presets [show NAME]             list the presets, or print one
   mealab bench [flags]                   training and decoding speed (mealab bench --help)
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
+  mealab sample SESSION RUN [flags]      generate text with a saved run (mealab sample --help)
+  mealab eval SESSION RUN [--data FILE]  loss, bits per character, perplexity of a saved run
+  mealab sweep PRESET --session S [--slurm]  a preset's grid here or as a Slurm array job
   mealab doctor                          build, CPU kernel, threads and devices
-  mealab help                            this text
+  mealab serve --authorized-keys FILE    the classroom: everyone's own lab over SSH (mealab serve --help)
+  mealab help [COMMAND]                  this text, or a command's help
+
+Flags go after the command (mealab sessions show demo --dir D, or
+mealab sessions --dir D show demo). Exit codes: 0 done, 2 a usage error (an
+unknown command, flag or name, a value out of range, something this build
+cannot do), 1 anything else that failed (a broken file, a full disk).
 `
 
 func main() {
@@ -67,7 +79,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		for _, a := range args {
 			if a == "-h" || a == "--help" || a == "-help" {
 				fmt.Fprint(stdout, topUsage)
-				return nil
+				fmt.Fprintln(stdout)
+				return cmdLab([]string{"--help"}, stdout, stderr)
 			}
 		}
 		return cmdLab(args, stdout, stderr)
@@ -75,22 +88,54 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "train":
 		return cmdTrain(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "presets", "preset":
 		return cmdPresets(args[1:], stdout)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "sessions", "session":
 		return cmdSessions(args[1:], stdout, stderr)
+	case "sample":
+		return cmdSample(args[1:], stdout, stderr)
+	case "eval":
+		return cmdEval(args[1:], stdout, stderr)
 	case "doctor":
+		if len(args) > 1 {
+			return usagef("mealab doctor takes no arguments, got %q", args[1])
+		}
 		return cmdDoctor(stdout)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "help":
-		fmt.Fprint(stdout, topUsage)
-		return nil
+		switch {
+		case len(args) == 1:
+			fmt.Fprint(stdout, topUsage)
+			return nil
+		case len(args) == 2 && isCommand(args[1]) && args[1] != "help":
+			return dispatch([]string{args[1], "--help"}, stdout, stderr)
+		}
+		return usagef("usage: mealab help [COMMAND]; commands: %s", strings.Join(commands, ", "))
 	case "version":
+		if len(args) > 1 {
+			return usagef("mealab version takes no arguments, got %q", args[1])
+		}
 		fmt.Fprintln(stdout, "mealab", version)
 		return nil
 	}
-	return usagef("unknown command %q; try `mealab help` (commands: train, presets, bench, sessions, doctor)", args[0])
+	return usagef("unknown command %q; try `mealab help` (commands: %s)", args[0], strings.Join(commands, ", "))
+}
+
+// commands are the words dispatch knows.
+var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "sweep", "serve", "help", "version"}
+
+func isCommand(s string) bool {
+	for _, c := range append(commands, "preset", "session") {
+		if s == c {
+			return true
+		}
+	}
+	return false
 }
 
 const version = "0.1.0"

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,41 +24,87 @@ import (
 const sessionsUsage = `Usage:
   mealab sessions [list]                       sessions with size, runs, last activity
   mealab sessions show NAME                    the runs of a session and their state
-  mealab sessions rm NAME [--yes]              delete a session (asks first)
+  mealab sessions show NAME --follow           ... and new runs and points as others write them
+  mealab sessions show NAME --preset           its runs as a preset file (train --preset FILE reruns them)
+  mealab sessions rm NAME [--yes]              delete a session (asks first; --yes does not)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
   mealab sessions export NAME --checkpoint RUN FILE
                                                the run's latest weights as safetensors
-All take --dir DIR (default $XDG_DATA_HOME/mealab/sessions). Reopen one with
-mealab --session NAME (the lab) or mealab train --session NAME.
+All take --dir DIR (default $XDG_DATA_HOME/mealab/sessions); flags may go
+before or after NAME. Reopen a session with mealab --session NAME (the lab) or
+mealab train --session NAME [--steps N]; use a run with mealab sample or
+mealab eval SESSION RUN.
+
+Flags:
 `
 
 // stdin is where `sessions rm` reads its confirmation; tests replace it.
 var stdin io.Reader = os.Stdin
 
-func cmdSessions(args []string, stdout, stderr io.Writer) error {
-	sub := "list"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "sessions directory")
-	yes := fs.Bool("yes", false, "rm: do not ask")
-	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
-	png := fs.String("png", "", "export: draw loss curves into `FILE`")
-	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest checkpoint to FILE")
-	// Flags may come after the positional arguments.
+// sessionFlags are the flags each sessions command takes (--dir: all).
+var sessionFlags = map[string][]string{
+	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow", "preset"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
+	"export": {"dir", "csv", "png", "checkpoint"},
+}
+
+// interleaved parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones in order.
+func interleaved(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) ([]string, error) {
 	var pos []string
 	for len(args) > 0 {
-		if err := parseFlags(fs, args, sessionsUsage, stdout); err != nil {
-			return err
+		if err := parseFlags(fs, args, usage, stdout); err != nil {
+			return nil, err
 		}
 		if fs.NArg() == 0 {
 			break
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	return pos, nil
+}
+
+// loadSession loads a session named on the command line: an invalid or
+// unknown name is a usage error (exit 2), a broken session is not.
+func loadSession(store *sessions.Store, name string) (*sessions.Session, error) {
+	if err := sessions.ValidateName(name); err != nil {
+		return nil, usagef("%v", err)
+	}
+	sess, err := store.Load(name)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return nil, usagef("no session %q in %s; mealab sessions --dir %s lists them", name, store.Dir(), store.Dir())
+	}
+	return sess, err
+}
+
+func cmdSessions(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "sessions `DIR` (default $XDG_DATA_HOME/mealab/sessions)")
+	yes := fs.Bool("yes", false, "rm: delete without asking")
+	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
+	png := fs.String("png", "", "export: draw loss curves into `FILE`")
+	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest weights to FILE (export NAME --checkpoint RUN FILE)")
+	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
+	asPreset := fs.Bool("preset", false, "show: print the session's runs as a preset file (sessions_preset.go)")
+	// Flags may come before or after the command and its arguments.
+	pos, err := interleaved(fs, args, sessionsUsage, stdout)
+	if err != nil {
+		return err
+	}
+	sub := "list"
+	if len(pos) > 0 {
+		sub, pos = pos[0], pos[1:]
+	}
+	allowed, ok := sessionFlags[sub]
+	if !ok {
+		return usagef("unknown sessions command %q; use list, show, rm or export (mealab sessions --help)", sub)
+	}
+	for name := range givenFlags(fs) {
+		if !slices.Contains(allowed, name) {
+			return usagef("--%s does not apply to mealab sessions %s (it takes %s)", name, sub, "--"+strings.Join(allowed, ", --"))
+		}
 	}
 	if *dir == "" {
 		*dir = sessions.DefaultDir()
@@ -70,8 +119,14 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	if *follow && sub != "show" {
+		return usagef("--follow goes with show: mealab sessions show NAME --follow")
+	}
 	switch sub {
 	case "list", "ls":
+		if err := need(0, "list [--dir DIR]"); err != nil {
+			return err
+		}
 		infos, err := store.List()
 		if err != nil {
 			return err
@@ -94,12 +149,21 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		if err := need(1, "show NAME"); err != nil {
 			return err
 		}
-		sess, err := store.Load(pos[0])
+		sess, err := loadSession(store, pos[0])
 		if err != nil {
 			return err
 		}
+		if *follow && *asPreset {
+			return usagef("--follow and --preset do not go together; use one")
+		}
+		if *follow {
+			return showFollow(context.Background(), sess, time.Second, stdout)
+		}
 		var meta record.SessionMeta
 		_ = sess.Meta(&meta)
+		if *asPreset {
+			return printSessionPreset(stdout, sess, meta.Preset) // sessions_preset.go
+		}
 		fmt.Fprintf(stdout, "session %s (preset %s), created %s, in %s\n", sess.Name(), meta.Preset, sess.Created().Format(time.DateTime), sess.Dir())
 		runs, err := record.Load(sess)
 		if err != nil {
@@ -135,7 +199,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		if err := need(1, "rm NAME [--yes]"); err != nil {
 			return err
 		}
-		if _, err := store.Load(pos[0]); err != nil {
+		if _, err := loadSession(store, pos[0]); err != nil {
 			return err
 		}
 		if !*yes {
@@ -155,7 +219,13 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		if len(pos) < 1 {
 			return usagef("usage: mealab sessions export NAME (--csv DIR | --png FILE | --checkpoint RUN FILE)")
 		}
-		sess, err := store.Load(pos[0])
+		if !*ckpt && len(pos) > 1 {
+			return usagef("unexpected argument %q: only --checkpoint takes RUN FILE (mealab sessions export NAME --checkpoint RUN FILE)", pos[1])
+		}
+		if *ckpt && len(pos) != 3 {
+			return usagef("usage: mealab sessions export NAME --checkpoint RUN FILE")
+		}
+		sess, err := loadSession(store, pos[0])
 		if err != nil {
 			return err
 		}
@@ -179,9 +249,6 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 		}
 		if *ckpt {
 			did = true
-			if len(pos) != 3 {
-				return usagef("usage: mealab sessions export NAME --checkpoint RUN FILE")
-			}
 			if err := exportCheckpoint(runs, pos[1], pos[2]); err != nil {
 				return err
 			}

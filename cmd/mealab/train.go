@@ -9,11 +9,14 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/mealab/mealab/compare"
+	"github.com/mealab/mealab/gpu"
 	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/trainer"
 	"golang.org/x/term"
@@ -42,47 +45,91 @@ type runFlags struct {
 	session string
 	dir     string
 	device  string
+	given   map[string]bool // flags that were on the command line
+	maxRuns int
+	seeds   int
+	notes   []string // from resolving the preset: print as warnings
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.preset, "preset", presets.Default, "experiment to run (`mealab presets` lists them)")
+	fs.StringVar(&f.preset, "preset", presets.Default, "the experiment `NAME` to run (mealab presets lists them)")
 	fs.Var(&f.sets, "set", "override a preset value, `key=value` (repeatable), e.g. --set lr=3e-3 --set heads=8")
-	fs.StringVar(&f.data, "data", "", "train on a text `FILE` instead of the built-in data")
-	fs.IntVar(&f.steps, "steps", 0, "override the number of steps of every run")
+	fs.StringVar(&f.data, "data", "", "train on a text `FILE` (any UTF-8 text) instead of the built-in data")
+	fs.IntVar(&f.steps, "steps", 0, "the number of steps of every run (`N` > 0; on a reopened session: extend to N)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads (default: all cores)")
 	fs.StringVar(&f.session, "session", "", "record into (or reopen) the session `NAME`")
-	fs.StringVar(&f.dir, "dir", "", "sessions directory (default $XDG_DATA_HOME/mealab/sessions)")
-	fs.StringVar(&f.device, "device", "", "train every run on `cpu` or cuda (the same as --set device=...)")
+	fs.StringVar(&f.dir, "dir", "", "sessions `DIR` (default $XDG_DATA_HOME/mealab/sessions)")
+	fs.StringVar(&f.device, "device", "", "train every run on `DEVICE`: cpu or cuda (the same as --set device=...)")
+	fs.IntVar(&f.maxRuns, "max-runs", presets.DefaultMaxRuns, "refuse a preset whose grids expand to more runs than `N`")
+	fs.IntVar(&f.seeds, "seeds", 0, "train every run as a group of `N` seeded replicas (1-64; the same as --set seeds=N)")
 }
 
-// specs loads the preset and applies the flags.
+// check notes which flags were given and refuses values that cannot apply.
+func (f *runFlags) check(fs *flag.FlagSet) error {
+	f.given = givenFlags(fs)
+	if f.given["seeds"] && (f.seeds < 1 || f.seeds > presets.MaxSeeds) {
+		return usagef("--seeds %d: give a number of replicas from 1 to %d", f.seeds, presets.MaxSeeds)
+	}
+	if f.given["steps"] && f.steps <= 0 {
+		return usagef("--steps %d: the number of steps must be positive", f.steps)
+	}
+	if f.threads < 0 {
+		return usagef("--threads %d: give a positive number of threads, or leave it out for all cores", f.threads)
+	}
+	if f.given["dir"] && f.session == "" {
+		return usagef("--dir applies only with --session NAME")
+	}
+	return nil
+}
+
+// givenFlags lists the flags set on the command line.
+func givenFlags(fs *flag.FlagSet) map[string]bool {
+	m := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { m[f.Name] = true })
+	return m
+}
+
+// specs loads the preset and applies the flags (see resolve.go).
 func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
-	p, err := presets.Load(f.preset)
+	p, specs, err := f.resolve()
 	if err != nil {
-		return nil, nil, usageError{err.Error()}
+		return nil, nil, err
 	}
-	over := append([]presets.Setting(nil), f.sets...)
-	if f.data != "" {
-		over = append(over, presets.Setting{Key: "data", Value: f.data})
+	if err := f.checkDevices(p, specs); err != nil {
+		return nil, nil, err
 	}
-	if f.steps > 0 {
-		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
-	}
-	if f.device != "" {
-		st, err := presets.ParseSet("device=" + f.device)
-		if err != nil {
-			return nil, nil, usagef("--device %s: use cpu or cuda", f.device)
+	for _, s := range specs {
+		if err := trainer.Check(s); err != nil {
+			return nil, nil, usagef("run %s: %v", s.Name, err)
 		}
-		over = append(over, st)
-	}
-	if p.NeedsData && f.data == "" && !hasSet(f.sets, "data") {
-		return nil, nil, usagef("preset %s trains on a text file: add --data FILE (for example --data ../shared/data/tinyshakespeare.txt)", p.Name)
-	}
-	specs, err := p.Expand(over)
-	if err != nil {
-		return nil, nil, usageError{err.Error()}
 	}
 	return p, specs, nil
+}
+
+// dataHint says where a text file can come from on a machine with nothing
+// but this repository.
+const dataHint = "any UTF-8 text file of a few hundred KB or more, e.g. tinyshakespeare: curl -o input.txt https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+// checkDevices refuses, before anything is printed, runs on a device this
+// build does not have, naming the flag that asked for it.
+func (f *runFlags) checkDevices(p *presets.Preset, specs []trainer.RunSpec) error {
+	if gpu.Built {
+		return nil
+	}
+	for _, s := range specs {
+		if s.Device != "cuda" {
+			continue
+		}
+		how, fix := fmt.Sprintf("preset %s trains run %s on cuda", p.Name, s.Name), "add --device cpu to train on the CPU"
+		switch {
+		case f.device == "cuda":
+			how, fix = "--device cuda", "leave out --device cuda to train on the CPU"
+		case hasSet(f.sets, "device"):
+			how, fix = "--set device=cuda", "leave out --set device=cuda to train on the CPU"
+		}
+		return usagef("%s: this mealab was built without CUDA; %s, or build a CUDA mealab with `go build -tags cuda -o mealab-cuda ./cmd/mealab` (needs cgo, cuda.h and libcuda; see README, \"CUDA\") and run that with %s", how, fix, how)
+	}
+	return nil
 }
 
 func hasSet(s setFlags, key string) bool {
@@ -94,22 +141,57 @@ func hasSet(s setFlags, key string) bool {
 	return false
 }
 
-const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
+const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json] [--only RUN]
+       mealab train --session NAME [--steps N]    reopen a session, or extend it to N steps
 
-Runs every run of a preset side by side in lock-step (same batches, same order),
-printing one line per log interval and a final table. Ctrl-C stops cleanly and
-prints the table so far.
+Runs every run of a preset side by side in lock-step: in each round every
+running run does one step, in the order of the table, so while a round is
+under way the runs ahead by one step are the first ones; run A's step k and
+run B's step k train on the same batch (same data seed). All runs take their
+first step in the same round. Prints one line per run per log interval and a
+final table. Ctrl-C stops at the end of the round in progress, so runs that
+stepped together stop at the same step; the table shows it, and a session
+holds exactly the steps the table shows.
+
+Each line's "val" is the validation loss measured at the step shown; when
+the last validation pass was earlier, the line says where: "val@125 0.646".
+
+Reopening a session continues its runs from their last checkpoints; --steps
+N extends every run to N steps (a finished run runs again; the cosine LR
+schedule is stretched to end at N, see README "Sessions"). Flags that would
+change a run's config (--preset, --set, --data, --device) are refused there.
 
 Examples:
   mealab train                                   the default preset (MHA vs MEA)
   mealab train --preset quick
   mealab train --preset lr-sweep                 largest stable LR per variant
-  mealab train --preset shakespeare --data ../shared/data/tinyshakespeare.txt
-  mealab train --set variant=mea --set kv=2 --set layers=4 --set width=128 --set heads=4 \
-               --set context=128 --set batch=16 --steps 200
+  mealab train --preset shakespeare --data input.txt    (any UTF-8 text file)
+  mealab train --preset none --set variant=mea --set kv=2 --steps 200
+                                                 one run of your own (named mea-h2)
+  mealab train --preset quick --session demo     record; then: mealab train --session demo --steps 300
+  mealab train --preset lr-sweep --only mea@lr=1e-2 --session S
+                                                 one run of the grid (a sweep's array task does this)
 
 Flags:
 `
+
+// valSeen is the last validation pass of a run.
+type valSeen struct {
+	step int
+	loss float64
+}
+
+// fmtVal writes the validation loss for a line about step: plain when it
+// was measured at that step, with its own step otherwise.
+func fmtVal(v valSeen, ok bool, step int) string {
+	switch {
+	case !ok || math.IsNaN(v.loss):
+		return "val -"
+	case v.step == step:
+		return "val " + fmtLoss(v.loss)
+	}
+	return fmt.Sprintf("val@%d %s", v.step, fmtLoss(v.loss))
+}
 
 func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -117,47 +199,97 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	var rf runFlags
 	rf.register(fs)
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of text")
-	every := fs.Int("every", 0, "log interval in steps (default: steps/30)")
+	every := fs.Int("every", 0, "log interval in `N` steps (default: steps/30)")
 	quiet := fs.Bool("quiet", false, "only the final table")
-	ckEvery := fs.Int("checkpoint-every", 0, "with --session: steps between checkpoints (default 50)")
+	baseline := fs.String("baseline", "", "with seeds: compare every group against group `NAME` (default: the first)")
+	ckEvery := fs.Int("checkpoint-every", 0, "with --session: `N` steps between checkpoints (default 50)")
+	var only listFlag
+	fs.Var(&only, "only", "train only the run(s) `RUN` of the preset or of the session's sweep (names, comma-separated or repeated)")
 	if err := parseFlags(fs, args, trainUsage, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q; flags only, e.g. mealab train --preset quick", fs.Arg(0))
 	}
-	p, specs, err := rf.specs()
+	if err := rf.check(fs); err != nil {
+		return err
+	}
+	if rf.given["every"] && *every <= 0 {
+		return usagef("--every %d: the log interval must be a positive number of steps", *every)
+	}
+	if rf.given["checkpoint-every"] {
+		if rf.session == "" {
+			return usagef("--checkpoint-every applies only with --session NAME")
+		}
+		if *ckEvery <= 0 {
+			return usagef("--checkpoint-every %d: give a positive number of steps", *ckEvery)
+		}
+	}
+	if *quiet && *jsonOut {
+		return usagef("--quiet and --json cannot go together: --json prints every line as JSON; leave one out")
+	}
+	sc, err := findSession(rf.session, rf.dir, *ckEvery)
 	if err != nil {
 		return err
+	}
+	reopen := sc != nil && sc.existed
+	var p *presets.Preset
+	var specs []trainer.RunSpec
+	if reopen && len(only) == 0 {
+		if err := sc.reopenConflicts(&rf); err != nil {
+			return err
+		}
+	} else if p, specs, err = rf.specs(); err != nil {
+		return err
+	}
+	printNotes(stderr, rf.notes)
+	if !reopen {
+		if err := checkBaseline(*baseline, specs); err != nil {
+			return err
+		}
 	}
 	compute := setupCompute(rf.threads)
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (Slurm's time limit, preemption, scancel) stops like Ctrl-C:
+	// every run is checkpointed before the process exits.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	sc, err := openSession(rf.session, rf.dir, p.Name, *ckEvery)
-	if err != nil {
-		return err
+	if !reopen {
+		if err := sc.create(p.Name); err != nil {
+			return err
+		}
 	}
 	defer sc.Close()
+	var oc *onlyCtx
+	if len(only) > 0 {
+		if oc, err = prepareOnly(only, fs, sc, p.Name, specs); err != nil {
+			return err
+		}
+	}
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
+	// The log, like the session, is pushed every update in order and loses
+	// none (the lab's Updates stream may skip training points).
+	queue := newUpdateQueue()
+	if rec := opts.Sink; rec != nil {
+		opts.Sink = func(u trainer.Update) { rec(u); queue.push(u) }
+	} else {
+		opts.Sink = queue.push
+	}
 	lab := trainer.NewLab(opts)
 	defer lab.Close()
 
-	maxSteps := 0
-	for _, s := range specs {
-		maxSteps = max(maxSteps, s.Sched.Total)
-	}
-	if *every <= 0 {
-		*every = max(1, maxSteps/30)
-	}
 	enc := json.NewEncoder(stdout)
-	if sc != nil && sc.existed {
-		specs = nil // the session's own runs continue
+	var notes []string
+	steps := 0
+	if reopen {
+		steps = rf.steps
 	}
 	if !*jsonOut {
-		if sc != nil && sc.existed {
-			fmt.Fprintf(stdout, "mealab train: reopening session %s, %s\n", sc.Name(), computeLabel())
+		if oc != nil {
+			fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
+		} else if reopen {
+			fmt.Fprintf(stdout, "mealab train: reopening session %s (preset %s), %s\n", sc.Name(), sc.preset, computeLabel())
 		} else {
 			fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
 			for _, s := range specs {
@@ -168,128 +300,205 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
 		}
 	} else {
-		_ = enc.Encode(map[string]any{"type": "start", "preset": p.Name, "runs": specs, "compute": computeLabel()})
+		name := sc.presetName()
+		if p != nil {
+			name = p.Name
+		}
+		_ = enc.Encode(map[string]any{"type": "start", "preset": name, "session": sc.nameOrEmpty(), "reopened": reopen, "runs": specs, "compute": computeLabel()})
 	}
-	warnings, err := sc.start(lab, specs, false)
+	var warnings []string
+	if oc != nil {
+		warnings, err = oc.start(lab)
+	} else {
+		warnings, err = sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
+	}
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		if *jsonOut {
+			_ = enc.Encode(map[string]any{"type": "note", "text": n})
+		} else {
+			fmt.Fprintf(stdout, "  %s\n", n)
+		}
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
 	}
-	names := map[trainer.RunID]string{}
+	if reopen {
+		var started []trainer.RunSpec
+		for _, r := range lab.Runs() {
+			started = append(started, r.Spec)
+		}
+		if err := checkBaseline(*baseline, started); err != nil {
+			return err
+		}
+	}
+	infos := map[trainer.RunID]trainer.RunInfo{}
+	maxSteps := 0
 	for _, r := range lab.Runs() {
-		names[r.ID] = r.Name
+		infos[r.ID] = r
+		maxSteps = max(maxSteps, r.Steps)
+	}
+	if *every <= 0 {
+		*every = max(1, maxSteps/30)
 	}
 	tty := !*jsonOut && isTerminal(stderr)
 	start := time.Now()
-	lastVal := map[trainer.RunID]float64{}
-	interrupted := false
-	// The log pulls the lab's changes ten times a second (training never
-	// waits for it) and prints each update once, in order.
-	var tail trainer.Tail
-	if sc != nil && sc.existed {
-		tail.Skip(lab) // the reopened runs' history was printed before
+	lastVal := map[trainer.RunID]valSeen{}
+	// A line whose step has a validation pass waits for it (it comes next
+	// in the stream), so that the val it prints is the one measured at the
+	// step shown.
+	pending := map[trainer.RunID]trainer.Point{}
+	printPoint := func(v trainer.Point) {
+		info := infos[v.Run]
+		val, ok := lastVal[v.Run]
+		if *jsonOut {
+			m := map[string]any{"type": "step", "run": info.Name, "step": v.Step, "steps": info.Steps, "loss": jsonNum(v.Loss),
+				"val_loss": nil, "lr": v.LR, "grad_norm": jsonNum(v.GradNorm), "max_logit": jsonNum(v.MaxLogit),
+				"tok_per_sec": v.TokPerSec, "kv_bytes_per_token": info.KVBytesPerToken}
+			if ok {
+				m["val_loss"], m["val_step"] = jsonNum(val.loss), val.step
+			}
+			_ = enc.Encode(m)
+		} else if !*quiet {
+			clearLine(stderr, tty)
+			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  %s tok/s  kv %s/token\n",
+				info.Name, digits(info.Steps), v.Step, info.Steps, v.Loss, fmtVal(val, ok, v.Step), v.LR,
+				commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
+		}
 	}
-	pace := time.NewTicker(100 * time.Millisecond)
-	defer pace.Stop()
-loop:
-	for finished := false; !finished; {
+	flushPending := func(id trainer.RunID) {
+		if p, ok := pending[id]; ok {
+			delete(pending, id)
+			printPoint(p)
+		}
+	}
+	handle := func(u trainer.Update) {
+		switch v := u.(type) {
+		case trainer.RunInfo:
+			infos[v.ID] = v
+		case trainer.EvalPoint:
+			lastVal[v.Run] = valSeen{v.Step, v.ValLoss}
+			if *jsonOut {
+				_ = enc.Encode(map[string]any{"type": "eval", "run": infos[v.Run].Name, "step": v.Step, "val_loss": jsonNum(v.ValLoss), "recall": jsonNum(v.Recall)})
+			}
+			flushPending(v.Run)
+		case trainer.Point:
+			flushPending(v.Run)
+			info := infos[v.Run]
+			if v.Step%*every != 0 && v.Step != 1 && v.Step != info.Steps {
+				return
+			}
+			if ee := info.Spec.EvalEvery; ee > 0 && (v.Step%ee == 0 || v.Step >= info.Steps) {
+				pending[v.Run] = v
+				return
+			}
+			printPoint(v)
+		case trainer.Event:
+			flushPending(v.Run)
+			if v.Kind == "start" || v.Kind == "done" {
+				return
+			}
+			if *jsonOut {
+				_ = enc.Encode(map[string]any{"type": "event", "run": infos[v.Run].Name, "step": v.Step, "kind": v.Kind, "detail": v.Detail})
+			} else {
+				clearLine(stderr, tty)
+				fmt.Fprintf(stdout, "%-14s step %d  ** %s: %s\n", infos[v.Run].Name, v.Step, v.Kind, v.Detail)
+			}
+		case trainer.Sample:
+			flushPending(v.Run)
+			if *jsonOut {
+				_ = enc.Encode(map[string]any{"type": "sample", "run": infos[v.Run].Name, "step": v.Step, "text": v.Prompt + v.Text, "decode_tok_per_sec": v.TokPerSec, "cache_bytes": v.CacheBytes, "formula_bytes": v.FormulaBytes})
+			} else if !*quiet {
+				clearLine(stderr, tty)
+				fmt.Fprintf(stdout, "%-14s step %d  sample (%s tok/s, cache %s = formula %s): %q\n", infos[v.Run].Name, v.Step,
+					commas(v.TokPerSec), fmtBytes(v.CacheBytes), fmtBytes(v.FormulaBytes), oneLine(v.Prompt+v.Text))
+			}
+		}
+	}
+	interrupted := false
+	for !lab.AllFinished() {
 		select {
 		case <-ctx.Done():
 			interrupted = true
-			break loop
-		case <-pace.C:
-		}
-		finished = lab.AllFinished() // the pull after this holds the end
-		ups, closed := tail.Pull(lab)
-		finished = finished || closed
-		for _, u := range ups {
-			switch v := u.(type) {
-			case trainer.EvalPoint:
-				lastVal[v.Run] = v.ValLoss
-				if *jsonOut {
-					_ = enc.Encode(map[string]any{"type": "eval", "run": names[v.Run], "step": v.Step, "val_loss": jsonNum(v.ValLoss), "recall": jsonNum(v.Recall)})
-				}
-			case trainer.Point:
-				if v.Step%*every != 0 && v.Step != 1 {
-					continue
-				}
-				info := runInfo(lab, v.Run)
-				if *jsonOut {
-					_ = enc.Encode(map[string]any{"type": "step", "run": info.Name, "step": v.Step, "steps": info.Steps, "loss": jsonNum(v.Loss),
-						"val_loss": jsonNum(valOr(lastVal, v.Run)), "lr": v.LR, "grad_norm": jsonNum(v.GradNorm), "max_logit": jsonNum(v.MaxLogit),
-						"tok_per_sec": v.TokPerSec, "kv_bytes_per_token": info.KVBytesPerToken})
-				} else if !*quiet {
-					clearLine(stderr, tty)
-					fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  val %s  lr %.1e  %s tok/s  kv %s/token\n",
-						info.Name, digits(info.Steps), v.Step, info.Steps, v.Loss, fmtLoss(valOr(lastVal, v.Run)), v.LR,
-						commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
-				}
-			case trainer.Event:
-				if v.Kind == "start" || v.Kind == "done" {
-					continue
-				}
-				if *jsonOut {
-					_ = enc.Encode(map[string]any{"type": "event", "run": names[v.Run], "step": v.Step, "kind": v.Kind, "detail": v.Detail})
-				} else {
-					clearLine(stderr, tty)
-					name := names[v.Run]
-					if name == "" {
-						name = runInfo(lab, v.Run).Name
-						names[v.Run] = name
-					}
-					fmt.Fprintf(stdout, "%-14s step %d  ** %s: %s\n", name, v.Step, v.Kind, v.Detail)
-				}
-			case trainer.Sample:
-				if *jsonOut {
-					_ = enc.Encode(map[string]any{"type": "sample", "run": names[v.Run], "step": v.Step, "text": v.Prompt + v.Text, "decode_tok_per_sec": v.TokPerSec, "cache_bytes": v.CacheBytes, "formula_bytes": v.FormulaBytes})
-				} else if !*quiet {
-					clearLine(stderr, tty)
-					fmt.Fprintf(stdout, "%-14s step %d  sample (%s tok/s, cache %s = formula %s): %q\n", names[v.Run], v.Step,
-						commas(v.TokPerSec), fmtBytes(v.CacheBytes), fmtBytes(v.FormulaBytes), oneLine(v.Prompt+v.Text))
-				}
+		case <-queue.ready:
+			for _, u := range queue.take() {
+				handle(u)
 			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if interrupted {
+			break
 		}
 		if tty {
 			progress(stderr, lab, start)
 		}
 	}
+	// Stop stepping first, then save: the checkpoints are then at exactly
+	// the steps the logs end with and the table shows.
+	lab.Close()
+	for _, u := range queue.take() {
+		handle(u)
+	}
+	for id := range pending {
+		flushPending(id)
+	}
 	clearLine(stderr, tty)
+	var saveErr error
 	if sc != nil {
-		if err := sc.Save(lab); err != nil {
-			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
+		if saveErr = sc.Save(lab); saveErr != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
 		}
 	}
 	lab.Close()
-	infos := lab.Runs()
-	if *jsonOut {
-		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(infos), "stable_lr": stableLRs(infos)})
+	final := lab.Runs()
+	done := func() error {
+		if oc != nil {
+			return oc.finish(final, interrupted, saveErr)
+		}
 		return nil
 	}
+	if *jsonOut {
+		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final), "groups": groupRows(final, *baseline)})
+		return done()
+	}
 	if interrupted {
-		fmt.Fprintln(stdout, "\ninterrupted: the table so far")
+		fmt.Fprintln(stdout, "\ninterrupted: the table so far (stopped at the end of a round; a session holds exactly these steps)")
 	}
 	fmt.Fprintln(stdout)
-	printTable(stdout, infos)
-	printStableLR(stdout, infos)
-	return nil
+	printTable(stdout, final)
+	printStableLR(stdout, final)
+	printGroups(stdout, final, *baseline)
+	return done()
 }
 
-func runInfo(l *trainer.Lab, id trainer.RunID) trainer.RunInfo {
-	for _, r := range l.Runs() {
-		if r.ID == id {
-			return r
-		}
-	}
-	return trainer.RunInfo{}
+// updateQueue takes a lab's updates on the lab's goroutine (as part of its
+// Sink) without ever blocking it, and hands them over in order.
+type updateQueue struct {
+	mu    sync.Mutex
+	q     []trainer.Update
+	ready chan struct{} // a signal that q is not empty
 }
 
-func valOr(m map[trainer.RunID]float64, id trainer.RunID) float64 {
-	if v, ok := m[id]; ok {
-		return v
+func newUpdateQueue() *updateQueue { return &updateQueue{ready: make(chan struct{}, 1)} }
+
+func (q *updateQueue) push(u trainer.Update) {
+	q.mu.Lock()
+	q.q = append(q.q, u)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
 	}
-	return math.NaN()
+}
+
+func (q *updateQueue) take() []trainer.Update {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.q
+	q.q = nil
+	return out
 }
 
 // jsonNum keeps NaN and Inf out of JSON (they are not numbers there).
@@ -374,46 +583,37 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 	tw.Flush()
 }
 
-// stableLRs groups runs by variant and reports the largest LR that did not
-// diverge (the paper's "best LR is the largest stable LR").
+// stableLR is one variant's stability over an LR ladder (the paper's "best
+// LR is the largest stable LR"), with how many seeds diverged at each LR.
 type stableLR struct {
 	Variant     string    `json:"variant"`
 	MaxStable   float64   `json:"max_stable_lr"` // 0: none stable
-	DivergedLRs []float64 `json:"diverged_lrs"`
-	BestLR      float64   `json:"best_lr"` // lowest final validation loss among stable runs
+	DivergedLRs []float64 `json:"diverged_lrs"`  // LRs where at least one seed diverged
+	BestLR      float64   `json:"best_lr"`       // lowest mean final validation loss among stable LRs
 	BestVal     float64   `json:"best_val"`
+	PerLR       []lrCount `json:"per_lr"`
+}
+
+type lrCount struct {
+	LR       float64 `json:"lr"`
+	Seeds    int     `json:"seeds"`
+	Diverged int     `json:"diverged"`
 }
 
 func stableLRs(infos []trainer.RunInfo) []stableLR {
-	by := map[string]*stableLR{}
-	var order []string
-	lrs := map[string]map[float64]bool{}
-	for _, r := range infos {
-		s, ok := by[r.Variant]
-		if !ok {
-			s = &stableLR{Variant: r.Variant}
-			by[r.Variant] = s
-			order = append(order, r.Variant)
-			lrs[r.Variant] = map[float64]bool{}
-		}
-		lrs[r.Variant][r.LR] = true
-		if r.State == trainer.Diverged {
-			s.DivergedLRs = append(s.DivergedLRs, r.LR)
+	var out []stableLR
+	for _, s := range compare.Stabilities(infos) {
+		if len(s.PerLR) < 2 {
 			continue
 		}
-		if r.LR > s.MaxStable {
-			s.MaxStable = r.LR
+		r := stableLR{Variant: s.Variant, MaxStable: s.MaxStable, BestLR: s.BestLR, BestVal: s.BestVal}
+		for _, c := range s.PerLR {
+			r.PerLR = append(r.PerLR, lrCount{LR: c.LR, Seeds: c.Seeds, Diverged: c.Diverged})
+			if c.Diverged > 0 {
+				r.DivergedLRs = append(r.DivergedLRs, c.LR)
+			}
 		}
-		if !math.IsNaN(r.ValLoss) && (s.BestLR == 0 || r.ValLoss < s.BestVal) {
-			s.BestLR, s.BestVal = r.LR, r.ValLoss
-		}
-	}
-	var out []stableLR
-	for _, v := range order {
-		if len(lrs[v]) > 1 {
-			sort.Float64s(by[v].DivergedLRs)
-			out = append(out, *by[v])
-		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -423,10 +623,21 @@ func printStableLR(w io.Writer, infos []trainer.RunInfo) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nper variant: the largest LR that did not diverge, the LRs that did, and the LR with the lowest final val loss:")
+	seeded := hasGroups(infos)
+	if seeded {
+		fmt.Fprintln(w, "\nper variant: the largest LR at which no seed diverged, diverged seeds per LR, and the stable LR with the lowest mean final val loss:")
+	} else {
+		fmt.Fprintln(w, "\nper variant: the largest LR that did not diverge, the LRs that did, and the LR with the lowest final val loss:")
+	}
 	for _, r := range rows {
 		div := "none"
-		if len(r.DivergedLRs) > 0 {
+		if seeded {
+			var s []string
+			for _, c := range r.PerLR {
+				s = append(s, fmt.Sprintf("%s %d/%d", presets.FormatLR(c.LR), c.Diverged, c.Seeds))
+			}
+			div = strings.Join(s, ", ")
+		} else if len(r.DivergedLRs) > 0 {
 			var s []string
 			for _, x := range r.DivergedLRs {
 				s = append(s, presets.FormatLR(x))

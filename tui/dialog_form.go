@@ -1,0 +1,296 @@
+package tui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/mealab/mealab/model"
+	"github.com/mealab/mealab/presets"
+	"github.com/mealab/mealab/trainer"
+)
+
+// formVariants are the variant keywords, from model's one list of them.
+var formVariants = model.VariantNames()
+
+// formDevices are the devices a run can train on; the pure-Go build refuses
+// cuda with a message that says how to get a CUDA build.
+var formDevices = []string{"cpu", "cuda"}
+
+// formDialog starts a new run: the main settings as fields, validated as
+// they are typed; the rest comes from the selected run.
+type formDialog struct {
+	name, heads, kv, width, layers, lr, steps field
+	variant                                   int
+	device                                    int
+	focus                                     int
+	base                                      []presets.Setting
+	spec                                      trainer.RunSpec
+	callState
+}
+
+// kvHint says what the kv field means for each variant that takes one:
+// "G for gqa, h' for hlc/mea".
+var kvHint = func() string {
+	var order []string
+	by := map[string][]string{}
+	for _, v := range model.Variants {
+		if v.KV == "" {
+			continue
+		}
+		if by[v.KV] == nil {
+			order = append(order, v.KV)
+		}
+		by[v.KV] = append(by[v.KV], v.Name)
+	}
+	var parts []string
+	for _, k := range order {
+		parts = append(parts, k+" for "+strings.Join(by[k], "/"))
+	}
+	return strings.Join(parts, ", ")
+}()
+
+const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
+
+// specSettings turns the settings of a run that the form does not show into
+// preset settings, so a new run inherits data, batch and schedule from the
+// selected one (and the vocabulary, so validating never reads the data).
+func specSettings(s trainer.RunSpec) []presets.Setting {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	i := strconv.Itoa
+	out := []presets.Setting{
+		{Key: "context", Value: i(s.Model.Context)},
+		{Key: "vocab", Value: i(s.Model.Vocab)},
+		{Key: "seq_len", Value: i(s.SeqLen)},
+		{Key: "rope_theta", Value: f(s.Model.RopeTheta)},
+		{Key: "seed", Value: strconv.FormatUint(s.Model.Seed, 10)},
+		{Key: "batch", Value: i(s.Batch)},
+		{Key: "warmup", Value: i(s.Sched.Warmup)},
+		{Key: "lr_floor", Value: f(s.Sched.FloorFrac)},
+		{Key: "weight_decay", Value: f(s.Optim.WeightDecay)},
+		{Key: "beta1", Value: f(s.Optim.Beta1)},
+		{Key: "beta2", Value: f(s.Optim.Beta2)},
+		{Key: "clip", Value: f(s.Clip)},
+		{Key: "data_seed", Value: strconv.FormatUint(s.DataSeed, 10)},
+		{Key: "eval_every", Value: i(s.EvalEvery)},
+		{Key: "eval_batches", Value: i(s.EvalBatches)},
+		{Key: "sample_every", Value: i(s.SampleEvery)},
+		{Key: "sample_len", Value: i(s.SampleLen)},
+	}
+	switch s.Data.Kind {
+	case "file":
+		out = append(out, presets.Setting{Key: "data", Value: s.Data.Path})
+	case "mqar":
+		out = append(out, presets.Setting{Key: "data", Value: "mqar"},
+			presets.Setting{Key: "mqar_keys", Value: i(s.Data.Keys)},
+			presets.Setting{Key: "mqar_values", Value: i(s.Data.Values)},
+			presets.Setting{Key: "mqar_pairs", Value: i(s.Data.Pairs)})
+	}
+	if s.Device != "" {
+		out = append(out, presets.Setting{Key: "device", Value: s.Device})
+	}
+	var keep []presets.Setting
+	for _, st := range out {
+		if st.Value != "0" || st.Key == "clip" || st.Key == "sample_every" || st.Key == "eval_every" || st.Key == "lr_floor" {
+			keep = append(keep, st)
+		}
+	}
+	return keep
+}
+
+// newFormDialog fills the form from sel (nil: the lab's base values).
+func newFormDialog(sel *runData, st *store) *formDialog {
+	fd := &formDialog{callState: callState{kind: "add"}}
+	spec, _ := presets.Build("", nil)
+	if sel != nil && sel.info.Spec.Model.Layers > 0 {
+		spec = sel.info.Spec
+		fd.base = specSettings(spec)
+	}
+	c := spec.Model.Normalized()
+	v := model.VariantOf(c)
+	kw := v.Name
+	for i, name := range formVariants {
+		if name == kw {
+			fd.variant = i
+		}
+	}
+	kv := ""
+	if v.KV != "" && c.KVHeads != c.Heads {
+		kv = strconv.Itoa(c.KVHeads)
+	}
+	fd.name = newField(fmt.Sprintf("%s-%d", kw, len(st.order)+1), nameChrs, 24)
+	fd.heads = newField(strconv.Itoa(c.Heads), digits, 4)
+	fd.kv = newField(kv, digits, 4)
+	fd.width = newField(strconv.Itoa(c.Width), digits, 5)
+	fd.layers = newField(strconv.Itoa(c.Layers), digits, 3)
+	fd.lr = newField(strconv.FormatFloat(spec.Sched.Peak, 'g', -1, 64), floatChrs, 12)
+	fd.steps = newField(strconv.Itoa(spec.Sched.Total), digits, 7)
+	if spec.Device == "cuda" {
+		fd.device = 1
+	}
+	fd.validate(st)
+	return fd
+}
+
+func (f *formDialog) fieldAt(i int) *field {
+	switch i {
+	case 0:
+		return &f.name
+	case 2:
+		return &f.heads
+	case 3:
+		return &f.kv
+	case 4:
+		return &f.width
+	case 5:
+		return &f.layers
+	case 6:
+		return &f.lr
+	case 7:
+		return &f.steps
+	}
+	return nil
+}
+
+func (f *formDialog) validate(st *store) {
+	set := append([]presets.Setting(nil), f.base...)
+	add := func(k, v string) { set = append(set, presets.Setting{Key: k, Value: v}) }
+	add("variant", formVariants[f.variant])
+	for _, x := range []struct {
+		key string
+		f   field
+	}{{"heads", f.heads}, {"width", f.width}, {"layers", f.layers}, {"lr", f.lr}, {"steps", f.steps}} {
+		if strings.TrimSpace(x.f.val) == "" {
+			f.err = x.key + ": enter a value"
+			return
+		}
+		add(x.key, x.f.val)
+	}
+	if f.kv.val != "" {
+		add("kv", f.kv.val)
+	}
+	add("device", formDevices[f.device])
+	if strings.TrimSpace(f.name.val) == "" {
+		f.err = "name: give the run a name"
+		return
+	}
+	for _, r := range st.list() {
+		if r.info.Name == f.name.val {
+			f.err = "name: a run called " + f.name.val + " exists; choose another"
+			return
+		}
+	}
+	spec, err := presets.Build(f.name.val, set)
+	if err != nil {
+		f.err = strings.ReplaceAll(err.Error(), "\n", "; ")
+		return
+	}
+	f.spec, f.err = spec, ""
+}
+
+func (f *formDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
+	if f.pending {
+		return nil, is(k, e.keys.Esc)
+	}
+	switch s := k.String(); {
+	case is(k, e.keys.Esc):
+		return nil, true
+	case s == "tab" || s == "down":
+		f.focus = (f.focus + 1) % formFields
+		return nil, false
+	case s == "shift+tab" || s == "up":
+		f.focus = (f.focus + formFields - 1) % formFields
+		return nil, false
+	case f.focus == 1 && (s == "left" || s == "right" || s == "space"):
+		d := 1
+		if s == "left" {
+			d = len(formVariants) - 1
+		}
+		f.variant = (f.variant + d) % len(formVariants)
+		if f.name.fresh { // the suggested name follows the variant
+			f.name = newField(fmt.Sprintf("%s-%d", formVariants[f.variant], len(e.st.order)+1), nameChrs, 24)
+		}
+	case f.focus == 8 && (s == "left" || s == "right" || s == "space"):
+		f.device = (f.device + 1) % len(formDevices)
+	case is(k, e.keys.Enter):
+		f.validate(e.st)
+		if f.err != "" {
+			return nil, false
+		}
+		f.pending = true
+		spec, lab := f.spec, e.lab
+		return func() tea.Msg {
+			id, err := lab.Add(spec)
+			return actionMsg{kind: "add", newRun: id, text: "started run " + spec.Name, err: err}
+		}, false
+	default:
+		fl := f.fieldAt(f.focus)
+		if fl == nil || !fl.key(k) {
+			return nil, false
+		}
+	}
+	f.validate(e.st)
+	return nil, false
+}
+
+func (f *formDialog) view(e env, w, _ int) []string {
+	th := e.th
+	lines := []string{style(th.bold, "New run") + th.dim.Render("  (other settings come from the selected run)")}
+	label := func(i int, name string) string {
+		if i == f.focus {
+			return style(th.bold, "▸ "+fit(name, 9))
+		}
+		return "  " + fit(name, 9)
+	}
+	var vs []string
+	for i, v := range formVariants {
+		if i == f.variant {
+			v = "<" + v + ">"
+			if f.focus == 1 {
+				v = th.sel.Render(v)
+			}
+		}
+		vs = append(vs, v)
+	}
+	left := func(i int, name string, fl *field, fw int) string {
+		return padRight(label(i, name)+fl.view(i == f.focus, th, fw), 32)
+	}
+	row1 := left(0, "name", &f.name, 16) + label(1, "variant") + strings.Join(vs, " ")
+	row2 := left(2, "heads H", &f.heads, 4) + label(3, "KV / h'") + f.kv.view(f.focus == 3, th, 4) +
+		th.dim.Render(" "+kvHint)
+	row3 := left(4, "width D", &f.width, 5) + label(5, "layers") + f.layers.view(f.focus == 5, th, 3)
+	row4 := left(6, "peak LR", &f.lr, 8) + label(7, "steps") + f.steps.view(f.focus == 7, th, 7)
+	var ds []string
+	for i, d := range formDevices {
+		if i == f.device {
+			d = "<" + d + ">"
+			if f.focus == 8 {
+				d = th.sel.Render(d)
+			}
+		}
+		ds = append(ds, d)
+	}
+	row5 := label(8, "device") + strings.Join(ds, " ")
+	lines = append(lines, clip(row1, w), clip(row2, w), clip(row3, w), clip(row4, w), clip(row5, w))
+	if f.err == "" {
+		c := f.spec.Model
+		data := f.spec.Data.Kind
+		if data == "" {
+			data = "synthetic"
+		} else if data == "file" {
+			data = f.spec.Data.Path
+		}
+		lines = append(lines, clip(th.ok.Render(fmt.Sprintf("ok: %s, head width d=%d, KV cache %s per token, data %s",
+			c.Variant(), c.HeadDim(), fmtBytes(c.KVBytesPerToken(4)), data)), w))
+	} else {
+		lines = append(lines, "")
+	}
+	return append(lines, dialogStatus(th, f.err, f.pending, "starting…"))
+}
+
+func (f *formDialog) help(e env) helpKeys {
+	k, h := e.keys, withHelp
+	return helpKeys{short: []key.Binding{h(k.Field, "tab ↑↓", "field"), h(k.Left, "←→", "variant")}, tail: []key.Binding{h(k.Enter, "enter", "start"), k.Esc}}
+}
