@@ -612,7 +612,7 @@ func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeO
 			if rec != nil {
 				rec.adopt(ld)
 			}
-			id, err = l.Restore(*ld.State, ld.History, paused)
+			_, err = l.Restore(*ld.State, ld.History, paused)
 		} else {
 			warnings = append(warnings, fmt.Sprintf("run %s had no readable checkpoint; it starts again from step 0", ld.Meta.Name))
 			spec := ld.Meta.Config

@@ -119,7 +119,9 @@ func TestResumeThroughDiskIsExact(t *testing.T) {
 	sess, _ := store.Create("s")
 	rec := New(sess)
 	l := newLab(rec, 10)
-	id, _ = l.Add(spec("m", "mea"))
+	if _, err := l.Add(spec("m", "mea")); err != nil {
+		t.Fatal(err)
+	}
 	// Stop it after step 10's checkpoint by pausing when it gets there.
 	waitFor(t, l, "step 12", func() bool { return l.Runs()[0].Step >= 12 })
 	l.Close()

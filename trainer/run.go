@@ -162,7 +162,6 @@ type run struct {
 	bestVal   float64
 	recall    float64
 	tokPerSec float64
-	lastSteps int // bookkeeping for tok/s smoothing
 }
 
 func newRun(id RunID, spec RunSpec, compute model.Compute, ds Dataset) (*run, error) {
