@@ -136,7 +136,7 @@ func NewModel(cfg model.Config, params []float32) (m *Model, err error) {
 	if err = upload(rt, m.decay, mask); err != nil {
 		return nil, err
 	}
-	cosT, sinT := ropeTable(cfg.Context, cfg.HeadDim(), cfg.RopeTheta)
+	cosT, sinT := model.RopeTable[float32](cfg.Context, cfg.HeadDim(), cfg.RopeTheta)
 	if m.cos, err = rt.alloc(len(cosT), "rope table"); err != nil {
 		return nil, err
 	}
@@ -217,23 +217,6 @@ func (m *Model) bindOffsets() error {
 		}
 	}
 	return err
-}
-
-// ropeTable is model's rotate-half table (T, d/2), computed the same way in
-// float64 and rounded to float32.
-func ropeTable(T, d int, theta float64) (cos, sin []float32) {
-	half := d / 2
-	cos = make([]float32, T*half)
-	sin = make([]float32, T*half)
-	for p := 0; p < T; p++ {
-		for i := 0; i < half; i++ {
-			f := math.Pow(theta, -2*float64(i)/float64(d))
-			a := float64(p) * f
-			cos[p*half+i] = float32(math.Cos(a))
-			sin[p*half+i] = float32(math.Sin(a))
-		}
-	}
-	return cos, sin
 }
 
 // groupingMatrix is the fixed MHA/GQA mixing as a one-hot (G x H) matrix:
