@@ -186,9 +186,9 @@ func (r *gpuRuntime) sync() error {
 	return nil
 }
 
-// launch queues kernel name on grid (gx, gy, gz) of block threads. cu
+// launchKernel queues kernel name on grid (gx, gy, gz) of block threads. cu
 // copies 8 bytes from each argument pointer into C memory.
-func (r *gpuRuntime) launch(name string, gx, gy, gz, block int, args ...uint64) error {
+func (r *gpuRuntime) launchKernel(name string, gx, gy, gz, block int, args ...uint64) error {
 	f, ok := r.drv.fn[name]
 	if !ok {
 		return fmt.Errorf("cuda: no kernel %s", name)
@@ -239,10 +239,10 @@ func (r *gpuRuntime) dtoh(dst unsafe.Pointer, src devPtr, bytes int64) error {
 	return cu.MemcpyDtoHAsync(dst, cu.DevicePtr(src), bytes, r.drv.stream)
 }
 
-func (r *gpuRuntime) dtod(dst, src devPtr, bytes int64) error {
+func (r *gpuRuntime) dtodRaw(dst, src devPtr, bytes int64) error {
 	return cu.MemcpyDtoDAsync(cu.DevicePtr(dst), cu.DevicePtr(src), bytes, r.drv.stream)
 }
 
-func (r *gpuRuntime) memset32(p devPtr, n int) error {
+func (r *gpuRuntime) memset32Raw(p devPtr, n int) error {
 	return cu.MemsetD32Async(cu.DevicePtr(p), 0, int64(n), r.drv.stream)
 }

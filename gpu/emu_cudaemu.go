@@ -105,7 +105,7 @@ func (r *gpuRuntime) enter() (func(), error) { return func() {}, nil }
 
 func (r *gpuRuntime) sync() error { return nil }
 
-func (r *gpuRuntime) launch(name string, gx, gy, gz, block int, args ...uint64) error {
+func (r *gpuRuntime) launchKernel(name string, gx, gy, gz, block int, args ...uint64) error {
 	if gx <= 0 || gy <= 0 || gz <= 0 {
 		return nil
 	}
@@ -176,12 +176,12 @@ func (r *gpuRuntime) dtoh(dst unsafe.Pointer, src devPtr, bytes int64) error {
 	return nil
 }
 
-func (r *gpuRuntime) dtod(dst, src devPtr, bytes int64) error {
+func (r *gpuRuntime) dtodRaw(dst, src devPtr, bytes int64) error {
 	C.emu_move(C.uint64_t(dst), C.uint64_t(src), C.size_t(bytes))
 	return nil
 }
 
-func (r *gpuRuntime) memset32(p devPtr, n int) error {
+func (r *gpuRuntime) memset32Raw(p devPtr, n int) error {
 	C.emu_zero(C.uint64_t(p), C.size_t(4*n))
 	return nil
 }

@@ -26,6 +26,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mealab/mealab/model"
 )
 
 const (
@@ -412,7 +414,7 @@ func TestConformanceRope(t *testing.T) {
 	B, T, nh, d := 3, 11, 5, 12
 	ld := nh*d + 7
 	N := B * T
-	cosT, sinT := ropeTable(T+4, d, 10000)
+	cosT, sinT := model.RopeTable[float32](T+4, d, 10000)
 	x := randF(rng, N*ld, 1)
 	half := d / 2
 	want := make([]float64, len(x))

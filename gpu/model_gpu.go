@@ -136,7 +136,7 @@ func NewModel(cfg model.Config, params []float32) (m *Model, err error) {
 	if err = upload(rt, m.decay, mask); err != nil {
 		return nil, err
 	}
-	cosT, sinT := ropeTable(cfg.Context, cfg.HeadDim(), cfg.RopeTheta)
+	cosT, sinT := model.RopeTable[float32](cfg.Context, cfg.HeadDim(), cfg.RopeTheta)
 	if m.cos, err = rt.alloc(len(cosT), "rope table"); err != nil {
 		return nil, err
 	}
@@ -217,23 +217,6 @@ func (m *Model) bindOffsets() error {
 		}
 	}
 	return err
-}
-
-// ropeTable is model's rotate-half table (T, d/2), computed the same way in
-// float64 and rounded to float32.
-func ropeTable(T, d int, theta float64) (cos, sin []float32) {
-	half := d / 2
-	cos = make([]float32, T*half)
-	sin = make([]float32, T*half)
-	for p := 0; p < T; p++ {
-		for i := 0; i < half; i++ {
-			f := math.Pow(theta, -2*float64(i)/float64(d))
-			a := float64(p) * f
-			cos[p*half+i] = float32(math.Cos(a))
-			sin[p*half+i] = float32(math.Sin(a))
-		}
-	}
-	return cos, sin
 }
 
 // groupingMatrix is the fixed MHA/GQA mixing as a one-hot (G x H) matrix:
@@ -427,6 +410,8 @@ func (m *Model) MaxLogit() float64 {
 // forward queues the whole forward pass (and the loss when targets are
 // given) without waiting for it.
 func (m *Model) forward(tokens, targets []int32, B, T int) error {
+	m.rt.begin()
+	defer m.rt.end()
 	if err := m.check(tokens, targets, B, T); err != nil {
 		return err
 	}
@@ -462,7 +447,7 @@ func (m *Model) forward(tokens, targets []int32, B, T int) error {
 	}
 	maxbits := m.stats + 16
 
-	run := func(errs ...error) error { return errors.Join(errs...) }
+	run := firstErr
 	if err := r.embedFwd(a.layers[0].resid.ptr, a.tokens(), m.ptr(m.emb), N, D); err != nil {
 		return err
 	}
@@ -585,6 +570,8 @@ func (m *Model) Backward() error {
 }
 
 func (m *Model) backward() error {
+	m.rt.begin()
+	defer m.rt.end()
 	a := m.acts
 	if a == nil || !m.haveLoss {
 		return errors.New("cuda: Backward needs a Forward with targets first")
@@ -600,7 +587,7 @@ func (m *Model) backward() error {
 	N, D, H, d, F, V := B*T, c.Width, c.Heads, c.HeadDim(), c.MLP, c.Vocab
 	HD := H * d
 	scale := float32(1 / float64(m.count))
-	run := func(errs ...error) error { return errors.Join(errs...) }
+	run := firstErr
 
 	err := run(
 		r.ceBwd(a.dlogits.ptr, a.logits.ptr, a.lse.ptr, a.targets(), N, V, scale),
@@ -799,6 +786,57 @@ func (m *Model) Download(params, adamM, adamV []float32) (int64, error) {
 		}
 	}
 	return m.optSteps, nil
+}
+
+// DownloadParams copies len(dst) parameters starting at slab offset off to
+// dst (one tensor, for a view), leaving the AdamW moments on the device.
+func (m *Model) DownloadParams(dst []float32, off int) error {
+	if m.closed {
+		return errClosed
+	}
+	if off < 0 || off+len(dst) > m.size {
+		return fmt.Errorf("cuda: parameters %d..%d are outside the slab of %d", off, off+len(dst), m.size)
+	}
+	leave, err := m.rt.enter()
+	defer leave()
+	if err != nil {
+		return err
+	}
+	return download(m.rt, dst, m.params.at(off))
+}
+
+// AttentionProbs copies the attention probabilities (T x T, row t = query
+// t; zero above the diagonal) of head h of layer l for sequence b of the
+// last forward pass: T*T floats from the activations, nothing else.
+func (m *Model) AttentionProbs(l, b, h int) ([]float64, int, error) {
+	if m.closed {
+		return nil, 0, errClosed
+	}
+	a := m.acts
+	if a == nil {
+		return nil, 0, errors.New("cuda: no forward pass has run since the model was made")
+	}
+	H := m.cfg.Heads
+	if l < 0 || l >= len(a.layers) || b < 0 || b >= a.B || h < 0 || h >= H {
+		return nil, 0, fmt.Errorf("cuda: no attention for layer %d sequence %d head %d (layers %d, batch %d, heads %d)", l, b, h, len(a.layers), a.B, H)
+	}
+	T := a.T
+	buf := make([]float32, T*T)
+	leave, err := m.rt.enter()
+	defer leave()
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := download(m.rt, buf, a.layers[l].att.at((b*H+h)*T*T)); err != nil {
+		return nil, 0, err
+	}
+	out := make([]float64, T*T)
+	for t := 0; t < T; t++ {
+		for u := 0; u <= t; u++ {
+			out[t*T+u] = float64(buf[t*T+u])
+		}
+	}
+	return out, T, nil
 }
 
 // Upload replaces the parameters (nil keeps them), the AdamW moments (nil

@@ -49,6 +49,12 @@ func (m *Model) Grads(dst []float32) error { return ErrNotBuilt }
 // Download returns ErrNotBuilt in this build.
 func (m *Model) Download(params, adamM, adamV []float32) (int64, error) { return 0, ErrNotBuilt }
 
+// DownloadParams returns ErrNotBuilt in this build.
+func (m *Model) DownloadParams(dst []float32, off int) error { return ErrNotBuilt }
+
+// AttentionProbs returns ErrNotBuilt in this build.
+func (m *Model) AttentionProbs(l, b, h int) ([]float64, int, error) { return nil, 0, ErrNotBuilt }
+
 // Upload returns ErrNotBuilt in this build.
 func (m *Model) Upload(params, adamM, adamV []float32, optSteps int64) error { return ErrNotBuilt }
 

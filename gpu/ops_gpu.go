@@ -231,10 +231,6 @@ func (r *gpuRuntime) addInPlace(dst, src devPtr, n int) error {
 	return r.launch("add_inplace", r.blocksFor(int64(n)), 1, 1, threads, pArg(dst), pArg(src), lArg(int64(n)))
 }
 
-func (r *gpuRuntime) scaleInPlace(x devPtr, s float32, n int) error {
-	return r.launch("scale_inplace", r.blocksFor(int64(n)), 1, 1, threads, pArg(x), fArg(s), lArg(int64(n)))
-}
-
 // ceFwd writes lse and per-row losses, then their sum (double) to lossSum.
 func (r *gpuRuntime) ceFwd(lse, rowloss, logits, targets devPtr, N, V int, lossSum devPtr) error {
 	if err := r.launch("ce_fwd", N, 1, 1, threads, pArg(lse), pArg(rowloss), pArg(logits), pArg(targets), iArg(N), iArg(V)); err != nil {

@@ -6,8 +6,8 @@ package gpu
 // is either the CUDA driver API through gorgonia.org/cu (driver_cuda.go,
 // build tag cuda) or a CPU emulator that runs the same CUDA C sources
 // (emu_cudaemu.go, build tag cudaemu, for testing without a GPU). Each
-// provides: openDriver, and on *gpuRuntime enter, sync, launch, allocBytes,
-// free, memInfo, htod, dtoh, dtod and memset32.
+// provides: openDriver, and on *gpuRuntime enter, sync, launchKernel,
+// allocBytes, free, memInfo, htod, dtoh, dtodRaw and memset32Raw.
 
 import (
 	"fmt"
@@ -82,6 +82,82 @@ type gpuRuntime struct {
 	// on CUDA cores (compute capability below 8.0, or gemmEnv=simt).
 	tc int
 	ws dbuf // split-K workspace, grown on demand (all work is on one stream)
+
+	// failed is the first failed call of the block of dependent device
+	// work under way (between begin and end: a forward or backward pass).
+	// Every later launch, copy or memset of the block returns it without
+	// reaching the device, because each needs what the failed one should
+	// have written. Outside a block calls are independent.
+	failed  error
+	inBlock bool
+	// testFailAt, when above 0, makes that launch of a block fail
+	// (tests); launches counts the launches of the block that reached the
+	// driver.
+	testFailAt int
+	launches   int
+}
+
+// begin starts a block of dependent device work; end closes it.
+func (r *gpuRuntime) begin() { r.failed, r.inBlock, r.launches = nil, true, 0 }
+func (r *gpuRuntime) end()   { r.failed, r.inBlock = nil, false }
+
+// fail records err as the block's failure.
+func (r *gpuRuntime) fail(err error) error {
+	if r.inBlock {
+		r.failed = err
+	}
+	return err
+}
+
+// launch queues kernel name on grid (gx, gy, gz) of block threads, unless
+// an earlier call of the block failed.
+func (r *gpuRuntime) launch(name string, gx, gy, gz, block int, args ...uint64) error {
+	if r.failed != nil {
+		return r.failed
+	}
+	if r.inBlock {
+		r.launches++
+		if r.testFailAt > 0 && r.launches == r.testFailAt {
+			return r.fail(fmt.Errorf("cuda: launching %s: injected failure (test)", name))
+		}
+	}
+	if err := r.launchKernel(name, gx, gy, gz, block, args...); err != nil {
+		return r.fail(err)
+	}
+	return nil
+}
+
+// dtod and memset32 queue a device copy and a memset, unless an earlier
+// call of the block failed.
+func (r *gpuRuntime) dtod(dst, src devPtr, bytes int64) error {
+	if r.failed != nil {
+		return r.failed
+	}
+	if err := r.dtodRaw(dst, src, bytes); err != nil {
+		return r.fail(err)
+	}
+	return nil
+}
+
+func (r *gpuRuntime) memset32(p devPtr, n int) error {
+	if r.failed != nil {
+		return r.failed
+	}
+	if err := r.memset32Raw(p, n); err != nil {
+		return r.fail(err)
+	}
+	return nil
+}
+
+// firstErr returns the first error of a block's calls. Inside a block
+// (begin), the calls after a failed one did not reach the device.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // workspace returns scratch of at least n floats. Growing it waits for

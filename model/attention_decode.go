@@ -64,9 +64,3 @@ func (m *Model[T]) softmaxRow(row []T) T {
 	_, hi := m.vec.minMax(row)
 	return m.vec.expShiftSum(row, hi)
 }
-
-func scaleRow[T Float](x []T, s T) {
-	for i := range x {
-		x[i] *= s
-	}
-}

@@ -89,6 +89,10 @@ func ropeTable[T Float](T_, d int, theta float64) (cos, sin []T) {
 	return cos, sin
 }
 
+// RopeTable is ropeTable for other backends: the GPU uploads this very
+// table, so every implementation rotates by the same numbers.
+func RopeTable[T Float](T_, d int, theta float64) (cos, sin []T) { return ropeTable[T](T_, d, theta) }
+
 // ropeForward rotates, in place, heads [h0, h1) of every row of x (N rows of
 // stride ld, head h at column h*d); row n is at position pos0 + n%T.
 func ropeForward[T Float](x []T, N, T_, ld, h0, h1, d, pos0 int, cos, sin []T) {

@@ -119,7 +119,7 @@ func ParseOp(s string) (Op, error) {
 		default:
 			n, err := strconv.Atoi(w)
 			if err != nil || n < 1 {
-				return Op{}, fmt.Errorf("%q: expected a positive head count, +gn or layers=...", w)
+				return Op{}, fmt.Errorf("%q: expected a positive head count, +gn or layers=N,M", w)
 			}
 			op.R = n
 		}

@@ -18,13 +18,14 @@ import (
 // Follower reads a session that other processes are writing (a sweep's
 // array tasks, a lab elsewhere) and turns what they append into the same
 // updates a trainer.Lab sends: new runs appear, curves grow, states change.
-// It never writes. It has the data methods of a lab (Updates, Runs,
-// History), so the lab's screen can show it; the methods that would change
-// a run fail with ErrReadOnly.
+// It never writes. It has the data methods of a lab (Since, Runs,
+// History), so the lab's screen can show it: what it reads goes into a
+// trainer.Journal that screens pull from. The methods that would change a
+// run fail with ErrReadOnly.
 type Follower struct {
 	sess     *sessions.Session
 	interval time.Duration
-	ch       chan trainer.Update
+	j        *trainer.Journal
 	quit     chan struct{}
 	done     chan struct{}
 	once     sync.Once
@@ -43,6 +44,7 @@ type followed struct {
 	lastStep, lastEval       int
 	seenEvent                map[string]bool
 	metaStamp                string
+	inJournal                bool
 	// metaState is run.json's state. A finished state is shown only once
 	// the run's end event has been read: run.json is replaced at once while
 	// the last lines reach the logs a moment later (the recorder buffers
@@ -63,13 +65,12 @@ func (fr *followed) effectiveState() trainer.State {
 var ErrReadOnly = errors.New("this lab follows a session that other processes write: it is read-only (open the session without --follow to train it)")
 
 // Follow reads the session once (every run and line so far) and returns a
-// Follower. Start makes it poll every interval and send what is new on
-// Updates.
+// Follower. Start makes it poll every interval; screens pull with Since.
 func Follow(sess *sessions.Session, interval time.Duration) (*Follower, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	f := &Follower{sess: sess, interval: interval, ch: make(chan trainer.Update, 1024), quit: make(chan struct{}), done: make(chan struct{}),
+	f := &Follower{sess: sess, interval: interval, j: trainer.NewJournal(0), quit: make(chan struct{}), done: make(chan struct{}),
 		runs: map[string]*followed{}}
 	if _, err := f.Poll(); err != nil {
 		return nil, err
@@ -77,11 +78,11 @@ func Follow(sess *sessions.Session, interval time.Duration) (*Follower, error) {
 	return f, nil
 }
 
-// Start polls in the background until Close, sending updates on Updates.
+// Start polls in the background until Close; what it finds goes into the
+// journal that Since serves.
 func (f *Follower) Start() {
 	go func() {
 		defer close(f.done)
-		defer close(f.ch)
 		t := time.NewTicker(f.interval)
 		defer t.Stop()
 		for {
@@ -90,16 +91,31 @@ func (f *Follower) Start() {
 				return
 			case <-t.C:
 			}
-			ups, _ := f.Poll()
-			for _, u := range ups {
-				select {
-				case f.ch <- u:
-				case <-f.quit:
-					return
-				}
-			}
+			_, _ = f.Poll()
 		}
 	}()
+}
+
+// Since returns what changed after cursor c, as trainer.Lab.Since does;
+// Closed is set once the Follower is closed.
+func (f *Follower) Since(c trainer.Cursor) trainer.Changes {
+	ch := f.j.Since(c)
+	select {
+	case <-f.quit:
+		ch.Closed = true
+	default:
+	}
+	return ch
+}
+
+// journal takes one update into the journal; f.mu is held.
+func (f *Follower) journal(fr *followed, u trainer.Update) {
+	if in, ok := u.(trainer.RunInfo); ok && !fr.inJournal {
+		f.j.Add(in, trainer.History{})
+		fr.inJournal = true
+		return
+	}
+	f.j.Put(u)
 }
 
 // Close stops polling.
@@ -137,23 +153,32 @@ func (f *Follower) Poll() ([]trainer.Update, error) {
 			f.runs[d] = fr
 			f.order = append(f.order, d)
 			fr.info.State = trainer.Running
-			ups = append(ups, fr.info) // first, as a lab announces a run before its points
-			ups = append(ups, f.readLines(fr)...)
+			var mine []trainer.Update
+			mine = append(mine, fr.info) // first, as a lab announces a run before its points
+			mine = append(mine, f.readLines(fr)...)
 			fr.info.State = fr.effectiveState()
-			ups = append(ups, fr.info) // with the numbers of its last point
+			mine = append(mine, fr.info) // with the numbers of its last point
+			for _, u := range mine {
+				f.journal(fr, u)
+			}
+			ups = append(ups, mine...)
 			continue
 		}
 		changed := false
 		if sr, err := f.sess.OpenRun(d); err == nil {
 			_, changed = f.readMeta(fr, sr)
 		}
-		ups = append(ups, f.readLines(fr)...)
+		mine := f.readLines(fr)
 		if st := fr.effectiveState(); st != fr.info.State {
 			fr.info.State, changed = st, true
 		}
 		if changed {
-			ups = append(ups, fr.info)
+			mine = append(mine, fr.info)
 		}
+		for _, u := range mine {
+			f.journal(fr, u)
+		}
+		ups = append(ups, mine...)
 	}
 	return ups, nil
 }
@@ -292,9 +317,6 @@ func (f *Follower) Warnings() []string {
 	f.warns = nil
 	return w
 }
-
-// Updates is the stream of what Start's polls found. It is closed by Close.
-func (f *Follower) Updates() <-chan trainer.Update { return f.ch }
 
 // Runs returns every run seen so far, in order of id.
 func (f *Follower) Runs() []trainer.RunInfo {

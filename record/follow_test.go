@@ -46,32 +46,37 @@ func TestFollowerSeesWhatALabWrites(t *testing.T) {
 		}
 		ws = append(ws, writer{rec, l})
 	}
-	seen := map[trainer.RunID]int{} // points seen on Updates, per run
+	seen := map[trainer.RunID]int{} // points pulled, per run
 	deadline := time.After(60 * time.Second)
 	for _, w := range ws {
 		wait(t, w.lab)
 		_ = w.rec.SaveAll(w.lab)
 		_ = w.rec.Close()
 	}
-	// Drain until both runs are done on the follower's side.
+	// Pull, as a screen does, until both runs are done on the follower's
+	// side.
+	var tail trainer.Tail
 	for {
-		done := 0
-		for _, in := range f.Runs() {
-			if in.State == trainer.Done && in.Step == 60 {
-				done++
-			}
-		}
-		if done == 2 {
-			break
-		}
-		select {
-		case u := <-f.Updates():
+		ups, _ := tail.Pull(f)
+		for _, u := range ups {
 			if p, ok := u.(trainer.Point); ok {
 				if p.Step != seen[p.Run]+1 {
 					t.Fatalf("run %d: point %d after %d", p.Run, p.Step, seen[p.Run])
 				}
 				seen[p.Run] = p.Step
 			}
+		}
+		done := 0
+		for _, in := range f.Runs() {
+			if in.State == trainer.Done && in.Step == 60 {
+				done++
+			}
+		}
+		if done == 2 && seen[1] == 60 && seen[2] == 60 {
+			break
+		}
+		select {
+		case <-time.After(10 * time.Millisecond): // the follower polls files every 10 ms
 		case <-deadline:
 			t.Fatalf("follower did not see both runs finish: %+v", f.Runs())
 		}

@@ -168,10 +168,33 @@ func (r *Recorder) Record(u trainer.Update) {
 		r.fail(sr.AppendMetric(metricLine{Type: "eval", Step: v.Step, Tokens: v.Tokens, Wall: sessions.JSONFloat(v.Wall),
 			ValLoss: sessions.JSONFloat(v.ValLoss), Recall: sessions.JSONFloat(v.Recall)}))
 	case trainer.Event:
+		if v.Kind == "removed" {
+			r.remove(sr, v)
+			return
+		}
 		r.fail(sr.AppendEvent(eventLine{Event: v, ApproxErr: sessions.JSONFloat(v.ApproxErr), LossAfter: sessions.JSONFloat(v.LossAfter)}))
 	case trainer.Sample:
 		r.fail(sr.AppendSample(v))
 	}
+}
+
+// removalRecord is what a session keeps about a removed run.
+type removalRecord struct {
+	ID     trainer.RunID `json:"id"`
+	Name   string        `json:"name"`
+	Step   int           `json:"step"`
+	Detail string        `json:"detail"`
+}
+
+// remove takes a removed run out of the session for good (the lab sends
+// nothing of it after this event), so reopening the session does not bring
+// it back. r.mu is held.
+func (r *Recorder) remove(sr *sessions.Run, e trainer.Event) {
+	r.fail(sr.Close())
+	m := r.meta[e.Run]
+	r.fail(r.Session.RemoveRun(sr.Name(), removalRecord{ID: e.Run, Name: m.Name, Step: e.Step, Detail: e.Detail}))
+	delete(r.runs, e.Run)
+	delete(r.meta, e.Run)
 }
 
 func sameMeta(a, b RunMeta) bool {
@@ -304,11 +327,12 @@ func Decode(tensors []sessions.Tensor, meta map[string]string) (trainer.RunState
 // Ctrl-C), the checkpoints are at exactly the steps the logs end with and
 // the lab's table shows, so a resumed run repeats no step.
 func (r *Recorder) SaveAll(l *trainer.Lab) error {
-	for _, st := range l.SnapshotAll() {
+	states, err := l.SnapshotAll()
+	for _, st := range states {
 		r.Checkpoint(st)
 	}
 	r.Flush()
-	return r.Err()
+	return errors.Join(err, r.Err())
 }
 
 // Flush pushes buffered lines to the OS.
@@ -579,7 +603,7 @@ func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeO
 			if rec != nil {
 				rec.adopt(ld)
 			}
-			id, err = l.Restore(*ld.State, ld.History, paused)
+			_, err = l.Restore(*ld.State, ld.History, paused)
 		} else {
 			warnings = append(warnings, fmt.Sprintf("run %s had no readable checkpoint; it starts again from step 0", ld.Meta.Name))
 			spec := ld.Meta.Config

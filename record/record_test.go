@@ -20,18 +20,26 @@ func spec(name, variant string) trainer.RunSpec {
 		Sched: model.Schedule{Peak: 3e-3, Warmup: 5, Total: 30, FloorFrac: 0.1}, DataSeed: 3, EvalEvery: 10, EvalBatches: 2, SampleEvery: 15, SampleLen: 8}
 }
 
-func wait(t *testing.T, l *trainer.Lab) {
+// waitFor waits on the lab's change notifications until cond holds.
+func waitFor(t *testing.T, l *trainer.Lab, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !l.AllFinished() {
-		if time.Now().After(deadline) {
-			t.Fatal("runs did not finish")
+	deadline := time.After(60 * time.Second)
+	for {
+		v := l.Version()
+		if cond() {
+			return
 		}
 		select {
-		case <-l.Updates():
-		case <-time.After(5 * time.Millisecond):
+		case <-l.Changed(v):
+		case <-deadline:
+			t.Fatalf("%s: not within 60 s", what)
 		}
 	}
+}
+
+func wait(t *testing.T, l *trainer.Lab) {
+	t.Helper()
+	waitFor(t, l, "runs finishing", l.AllFinished)
 }
 
 func newLab(rec *Recorder, every int) *trainer.Lab {
@@ -111,14 +119,11 @@ func TestResumeThroughDiskIsExact(t *testing.T) {
 	sess, _ := store.Create("s")
 	rec := New(sess)
 	l := newLab(rec, 10)
-	id, _ = l.Add(spec("m", "mea"))
-	// Stop it after step 10's checkpoint by pausing when it gets there.
-	for {
-		u := <-l.Updates()
-		if p, ok := u.(trainer.Point); ok && p.Run == id && p.Step >= 12 {
-			break
-		}
+	if _, err := l.Add(spec("m", "mea")); err != nil {
+		t.Fatal(err)
 	}
+	// Stop it after step 10's checkpoint by pausing when it gets there.
+	waitFor(t, l, "step 12", func() bool { return l.Runs()[0].Step >= 12 })
 	l.Close()
 	rec.Close()
 	// The process "dies": only the disk remains. Reopen.
@@ -188,6 +193,52 @@ func TestDirName(t *testing.T) {
 		if err := sessions.ValidateName(got); err != nil {
 			t.Errorf("%q: %v", got, err)
 		}
+	}
+}
+
+// TestRemovedRunStaysRemoved: a run removed from a recording lab is gone
+// when the session is reopened (it used to come back and restart from
+// step 0), nothing of it was written after the removal, and its files are
+// kept aside in the session.
+func TestRemovedRunStaysRemoved(t *testing.T) {
+	store, _ := sessions.Open(t.TempDir())
+	sess, _ := store.Create("demo")
+	rec := New(sess)
+	l := newLab(rec, 1)
+	a, b := spec("keep", "mha"), spec("gone", "mea")
+	a.Sched.Total, b.Sched.Total = 1<<20, 1<<20
+	ids, err := l.AddAll([]trainer.RunSpec{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, l, "steps", func() bool { return l.Runs()[1].Step >= 3 })
+	if err := l.Remove(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pause(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sess2, err := store.Load("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Load(sess2)
+	if err != nil || len(runs) != 1 || runs[0].Meta.Name != "keep" {
+		t.Fatalf("reopened session has %d runs (%v), want only keep", len(runs), err)
+	}
+	l2 := newLab(New(sess2), 0)
+	defer l2.Close()
+	warns, err := Resume(sess2, l2, nil, true)
+	if err != nil || len(warns) != 0 || len(l2.Runs()) != 1 || l2.Runs()[0].Name != "keep" {
+		t.Fatalf("resume: %d runs, warnings %v, %v", len(l2.Runs()), warns, err)
+	}
+	rm, err := sess2.RemovedRuns()
+	if err != nil || len(rm) != 1 || !strings.Contains(string(rm[0].Record), `"name":"gone"`) {
+		t.Fatalf("removal record: %+v, %v", rm, err)
 	}
 }
 

@@ -14,8 +14,9 @@
 // One Scheduler shares the machine among all labs: every training step
 // asks it for a slot (trainer.Options.Gate), and slots go to the person with
 // the least weighted step time, so a person gets a fair share whatever the
-// number of their runs. A lab's update stream is read once by a hub that
-// feeds any number of viewers (the owner's connections and followers), each
-// with its own coalescing queue, so a slow viewer never holds the lab or
-// the others back; a viewer that stops reading for WriteTimeout is cut off.
+// number of their runs. Every screen of a lab (the owner's connections and
+// followers) pulls what changed from the lab at its own frame rate with
+// its own cursor (trainer.Lab.Since), so a slow viewer never holds the lab
+// or the others back; a hub only counts them. A viewer that stops reading
+// for WriteTimeout is cut off.
 package serve

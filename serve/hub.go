@@ -2,21 +2,19 @@ package serve
 
 import (
 	"sync"
-
-	"github.com/mealab/mealab/trainer"
 )
 
-// Source is what a hub reads: a lab's single update stream. It is the small
-// interface follow is built on until the lab offers a pull API for any
-// number of viewers; then hub.go is the one file to adapt.
+// Source is the lab a hub watches: viewers pull its state themselves
+// (trainer.Lab.Since, each at its own frame rate and with its own cursor),
+// so the hub only counts them and ends their screens when the lab stops.
 type Source interface {
-	Updates() <-chan trainer.Update
+	Done() <-chan struct{}
 }
 
-// hub reads a lab's stream once and hands every update to any number of
-// viewers (the owner's connections and followers), each through its own
-// queue: a viewer that falls behind gets its training points coalesced
-// (the newest per run is kept) and never slows the lab or the others.
+// hub keeps the viewers of one lab (the owner's connections and
+// followers). It reads nothing: each viewer's screen pulls what changed
+// from the lab at its own pace, so a viewer that falls behind or stops
+// reading costs the lab and the others nothing.
 type hub struct {
 	mu     sync.Mutex
 	subs   map[*sub]struct{}
@@ -24,27 +22,15 @@ type hub struct {
 	done   chan struct{}
 }
 
-// maxQueue bounds a viewer's queue of updates that are never coalesced
-// (evaluations, events, samples, state changes); a viewer this far behind
-// is not reading at all and loses its oldest ones (its screen refetches the
-// history of runs with gaps).
-const maxQueue = 4096
-
 func newHub(src Source) *hub {
 	h := &hub{subs: map[*sub]struct{}{}, done: make(chan struct{})}
-	go h.run(src.Updates())
+	go h.run(src.Done())
 	return h
 }
 
-func (h *hub) run(in <-chan trainer.Update) {
+func (h *hub) run(stopped <-chan struct{}) {
 	defer close(h.done)
-	for u := range in {
-		h.mu.Lock()
-		for s := range h.subs {
-			s.push(u)
-		}
-		h.mu.Unlock()
-	}
+	<-stopped
 	h.mu.Lock()
 	h.closed = true
 	for s := range h.subs {
@@ -54,10 +40,9 @@ func (h *hub) run(in <-chan trainer.Update) {
 	h.mu.Unlock()
 }
 
-// subscribe returns a new viewer's stream; cancel ends it (its channel is
-// closed).
+// subscribe registers a new viewer; unsubscribe ends it.
 func (h *hub) subscribe() *sub {
-	s := newSub()
+	s := &sub{done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -77,88 +62,17 @@ func (h *hub) unsubscribe(s *sub) {
 	s.close()
 }
 
-// viewers counts the subscribed streams.
+// viewers counts the subscribed viewers.
 func (h *hub) viewers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
 }
 
-// sub is one viewer's queue and the channel its screen reads.
+// sub is one viewer; done is closed when it ends.
 type sub struct {
-	ch      chan trainer.Update
-	done    chan struct{}
-	mu      sync.Mutex
-	cond    *sync.Cond
-	q       []trainer.Update
-	closed  bool
-	dropped int
+	once sync.Once
+	done chan struct{}
 }
 
-func newSub() *sub {
-	s := &sub{ch: make(chan trainer.Update, 64), done: make(chan struct{})}
-	s.cond = sync.NewCond(&s.mu)
-	go s.forward()
-	return s
-}
-
-func (s *sub) push(u trainer.Update) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if p, ok := u.(trainer.Point); ok {
-		for i := len(s.q) - 1; i >= 0; i-- {
-			if q, ok := s.q[i].(trainer.Point); ok && q.Run == p.Run {
-				s.q[i] = p
-				return
-			}
-			if _, ok := s.q[i].(trainer.RunInfo); ok {
-				break // keep order relative to state changes
-			}
-		}
-	}
-	if len(s.q) >= maxQueue {
-		s.q = s.q[1:]
-		s.dropped++
-	}
-	s.q = append(s.q, u)
-	s.cond.Signal()
-}
-
-func (s *sub) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	close(s.done)
-	s.cond.Broadcast()
-}
-
-// forward feeds the channel from the queue and closes it when the sub is
-// closed. A send blocks only this viewer's goroutine.
-func (s *sub) forward() {
-	defer close(s.ch)
-	for {
-		s.mu.Lock()
-		for len(s.q) == 0 && !s.closed {
-			s.cond.Wait()
-		}
-		if s.closed {
-			s.q = nil
-			s.mu.Unlock()
-			return
-		}
-		u := s.q[0]
-		s.q = s.q[1:]
-		s.mu.Unlock()
-		select {
-		case s.ch <- u:
-		case <-s.done:
-			return
-		}
-	}
-}
+func (s *sub) close() { s.once.Do(func() { close(s.done) }) }

@@ -9,8 +9,8 @@ import (
 )
 
 // ownView is a person's own lab as one of their screens sees it: the lab
-// itself, but its own update stream (from the hub) and the person's limits
-// on everything that makes a run.
+// itself (the screen pulls its changes with its own cursor), with the
+// person's limits on everything that makes a run.
 type ownView struct {
 	*trainer.Lab
 	u   *user
@@ -18,8 +18,6 @@ type ownView struct {
 }
 
 var _ tui.Lab = (*ownView)(nil)
-
-func (v *ownView) Updates() <-chan trainer.Update { return v.sub.ch }
 
 func (v *ownView) Add(spec trainer.RunSpec) (trainer.RunID, error) {
 	v.u.mu.Lock()
@@ -94,8 +92,8 @@ var _ tui.Lab = (*followView)(nil)
 // errReadOnly is what every changing call on a followed lab returns.
 var errReadOnly = errors.New("read-only: you are following someone else's lab (T takes a copy of a run into yours)")
 
-func (v *followView) Updates() <-chan trainer.Update { return v.sub.ch }
-func (v *followView) Runs() []trainer.RunInfo        { return v.lab.Runs() }
+func (v *followView) Since(c trainer.Cursor) trainer.Changes { return v.lab.Since(c) }
+func (v *followView) Runs() []trainer.RunInfo                { return v.lab.Runs() }
 func (v *followView) History(id trainer.RunID) (trainer.History, bool) {
 	return v.lab.History(id)
 }

@@ -27,6 +27,10 @@
 //	                                      (only runs written by a sweep task)
 //	        ckpt/
 //	          step-00000123.safetensors   one file per saved step
+//	    removed/
+//	      <run>.<unix-nanoseconds>/       a removed run: its files as they were,
+//	        removed.json                  plus {"format":"mealab.removed","version":1,
+//	                                       "run":...,"removed":...,"record":<free-form JSON>}
 //	    sweep/                            files of a sweep (AuxDir, WriteAux):
 //	                                      batch scripts, plan, scheduler logs
 //
@@ -34,6 +38,20 @@
 // names that cannot reach outside the store. Names starting with '.' are
 // reserved for temporary files (".<name>.tmp-*", left by interrupted atomic
 // writes) and for sessions being removed (".trash-*").
+//
+// # Removed runs
+//
+// Session.RemoveRun takes a run out for good in two steps: it writes
+// removed.json into runs/<run>/ (atomically), then renames the directory
+// to removed/<run>.<unix-nanoseconds>/. Readers list and open only
+// directories under runs/ without removed.json, so a crash between the two
+// steps still leaves the run removed (creating a run of that name finishes
+// the move). Nothing is deleted: the files stay under removed/ for a person
+// to inspect or move back. Sessions written before removals existed have
+// no removed/ directory and read as before; the session format stays at
+// version 1 because readers that predate removed/ do not look there, so
+// they too never bring a removed run back (only a removal a crash left half
+// done is visible to them).
 //
 // # Writes
 //
@@ -89,6 +107,7 @@
 //   - session.json: "format":"mealab.session", "version":1.
 //   - run.json: "format":"mealab.run", "version":1; callers may not use
 //     these two keys for their own fields.
+//   - removed.json: "format":"mealab.removed", "version":1.
 //   - task.json: "format":"mealab.task", "version":1, reserved the same
 //     way as in run.json.
 //   - JSON lines: the first line is a header such as

@@ -151,7 +151,8 @@ func (s *Session) RawMeta() json.RawMessage {
 	return append(json.RawMessage(nil), s.doc.Meta...)
 }
 
-// Runs returns the names of the session's runs, sorted.
+// Runs returns the names of the session's runs, sorted. Removed runs (see
+// RemoveRun) are not listed.
 func (s *Session) Runs() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.dir, runsDir))
 	if err != nil {
@@ -162,7 +163,7 @@ func (s *Session) Runs() ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && ValidateName(e.Name()) == nil {
+		if e.IsDir() && ValidateName(e.Name()) == nil && !isRemoved(filepath.Join(s.dir, runsDir, e.Name())) {
 			out = append(out, e.Name())
 		}
 	}
@@ -190,6 +191,12 @@ func (s *Session) CreateRun(name string, runMeta any) (*Run, error) {
 	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("create run %q: %w", name, err)
+	}
+	if isRemoved(dir) {
+		// A removal a crash left half done: finish it, the name is free.
+		if err := s.moveRemoved(name, dir); err != nil {
+			return nil, fmt.Errorf("create run %q: %w", name, err)
+		}
 	}
 	if _, err := os.Lstat(dir); err == nil {
 		return nil, fmt.Errorf("create run %q in session %q: %w; pick another name or open it with OpenRun", name, s.name, ErrExists)
@@ -221,6 +228,9 @@ func (s *Session) OpenRun(name string) (*Run, error) {
 	real, err := within(s.dir, dir)
 	if err != nil {
 		return nil, fmt.Errorf("open run %q: %w", name, err)
+	}
+	if isRemoved(real) {
+		return nil, fmt.Errorf("open run %q in session %q: the run was removed: %w", name, s.name, ErrNotFound)
 	}
 	r := newRun(s, name, real)
 	if _, err := r.readDoc(); err != nil {

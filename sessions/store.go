@@ -208,7 +208,7 @@ func (s *Store) List() ([]Info, error) {
 func (s *Store) measure(dir string, info *Info) {
 	if runs, err := os.ReadDir(filepath.Join(dir, runsDir)); err == nil {
 		for _, r := range runs {
-			if r.IsDir() && ValidateName(r.Name()) == nil {
+			if r.IsDir() && ValidateName(r.Name()) == nil && !isRemoved(filepath.Join(dir, runsDir, r.Name())) {
 				info.Runs++
 			}
 		}

@@ -51,28 +51,34 @@ func Local(ctx context.Context, sess *sessions.Session, lab *trainer.Lab, rec *r
 	if err := fill(); err != nil {
 		return warnings, false, err
 	}
+	// Pull what the lab reports five times a second (training never waits
+	// for it); a finished run frees its slot at the next pull.
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	var tail trainer.Tail
 	for next < len(runs) || !lab.AllFinished() {
 		select {
 		case <-ctx.Done():
 			return warnings, true, nil
-		case u, ok := <-lab.Updates():
-			if !ok {
-				return warnings, true, nil
-			}
-			if onUpdate != nil {
+		case <-tick.C:
+		}
+		ups, closed := tail.Pull(lab)
+		if onUpdate != nil {
+			for _, u := range ups {
 				onUpdate(u)
 			}
-			if info, ok := u.(trainer.RunInfo); ok && info.State.Finished() {
-				if err := fill(); err != nil {
-					return warnings, false, err
-				}
-			}
-		case <-tick.C:
-			if err := fill(); err != nil {
-				return warnings, false, err
-			}
+		}
+		if closed {
+			return warnings, true, nil
+		}
+		if err := fill(); err != nil {
+			return warnings, false, err
+		}
+	}
+	if onUpdate != nil {
+		ups, _ := tail.Pull(lab)
+		for _, u := range ups {
+			onUpdate(u)
 		}
 	}
 	return warnings, false, nil

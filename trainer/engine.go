@@ -19,6 +19,13 @@ type Engine interface {
 	Eval(x, y []int32, B, T int, logits []float32) (float64, error)
 	// Download copies weights and AdamW state to the host.
 	Download(params, m, v []float32) (optSteps int64, err error)
+	// DownloadParams copies len(dst) weights starting at slab offset off
+	// (one tensor for a view, without the AdamW moments).
+	DownloadParams(dst []float32, off int) error
+	// AttentionProbs returns the attention probabilities (T x T, row t =
+	// query t, zero above the diagonal) of head h of layer l for sequence
+	// b of the last forward pass, from the activations the engine keeps.
+	AttentionProbs(l, b, h int) ([]float64, int, error)
 	// Close frees the device memory.
 	Close() error
 }

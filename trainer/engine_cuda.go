@@ -43,4 +43,12 @@ func (e *cudaEngine) Download(params, m, v []float32) (int64, error) {
 	return e.g.Download(params, m, v)
 }
 
+func (e *cudaEngine) DownloadParams(dst []float32, off int) error {
+	return e.g.DownloadParams(dst, off)
+}
+
+func (e *cudaEngine) AttentionProbs(l, b, h int) ([]float64, int, error) {
+	return e.g.AttentionProbs(l, b, h)
+}
+
 func (e *cudaEngine) Close() error { return e.g.Close() }

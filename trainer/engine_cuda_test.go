@@ -49,3 +49,50 @@ func TestCudaRunMatchesCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestCudaHeadsViewMatchesCPU: the Heads view of a device run (the mixing
+// matrices copied alone, the attention map from the device's activations)
+// shows what the same run on the CPU shows.
+func TestCudaHeadsViewMatchesCPU(t *testing.T) {
+	spec := tinySpec("h", "mea", 2)
+	spec.Sched.Total = 3
+	spec.EvalEvery = 0
+	type view struct {
+		mix  Mixing
+		attn []float64
+	}
+	look := func(device string) view {
+		s := spec
+		s.Device = device
+		l := NewLab(Options{})
+		defer l.Close()
+		id, err := l.Add(s)
+		if err != nil {
+			t.Fatalf("%s: %v", device, err)
+		}
+		waitFinished(t, l)
+		mx, err := l.Mixing(id, 1)
+		if err != nil {
+			t.Fatalf("%s mixing: %v", device, err)
+		}
+		p, T, _, err := l.AttentionMap(id, 1, 3)
+		if err != nil || T != spec.SeqLen && T != 32 {
+			t.Fatalf("%s attention: T=%d %v", device, T, err)
+		}
+		return view{mx, p}
+	}
+	c, g := look("cpu"), look("cuda")
+	for i := range c.mix.K {
+		if math.Abs(c.mix.K[i]-g.mix.K[i]) > 1e-4 || math.Abs(c.mix.V[i]-g.mix.V[i]) > 1e-4 {
+			t.Fatalf("mixing [%d]: cpu %v/%v, cuda %v/%v", i, c.mix.K[i], c.mix.V[i], g.mix.K[i], g.mix.V[i])
+		}
+	}
+	if len(c.attn) != len(g.attn) {
+		t.Fatalf("attention maps of %d and %d values", len(c.attn), len(g.attn))
+	}
+	for i := range c.attn {
+		if math.Abs(c.attn[i]-g.attn[i]) > 1e-3 {
+			t.Fatalf("attention [%d]: cpu %v, cuda %v", i, c.attn[i], g.attn[i])
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	"github.com/mealab/mealab/model"
 )
@@ -14,19 +13,22 @@ import (
 type Options struct {
 	// Compute is the backend for float32 training; nil means model.Naive.
 	Compute model.Compute
-	// Sink, when set, sees every update synchronously on the lab's goroutine,
-	// before any coalescing (sessions record through it). It must be quick.
+	// Sink, when set, sees every update synchronously on the lab's
+	// goroutine, in the order they happen, none dropped (sessions record
+	// through it). Nothing of a run reaches it after the run's "removed"
+	// event. It must be quick: training waits for it.
 	Sink func(Update)
-	// Buffer is the metric channel's capacity (default 256).
-	Buffer int
+	// Gate, when set, must grant every training step (gate.go); nil steps
+	// at full speed.
+	Gate StepGate
+	// HistoryLimit bounds the points kept per run for viewers (see
+	// Journal); 0 means DefaultHistoryLimit.
+	HistoryLimit int
 	// OnCheckpoint, when set, receives a run's full state every
 	// CheckpointEvery steps and right after head surgery, on the lab's
 	// goroutine (sessions write checkpoints through it).
 	OnCheckpoint    func(RunState)
 	CheckpointEvery int
-	// Gate, when set, must grant every training step (gate.go); nil steps
-	// at full speed.
-	Gate StepGate
 }
 
 // Lab owns runs and steps them side by side in lock-step: every running run
@@ -34,25 +36,23 @@ type Options struct {
 // were made on the same batches in the same order. All methods are safe to
 // call from any goroutine; the runs themselves are touched only by the lab's
 // own goroutine.
+//
+// Viewers pull what changed with Since (see Journal); the recorder is pushed
+// every update through Options.Sink.
 type Lab struct {
 	opts    Options
 	cmds    chan func()
 	quit    chan struct{}
 	stopped chan struct{}
-	out     *outbox
+	j       *Journal
 
 	// Owned by the loop goroutine.
 	runs   []*run
 	nextID RunID
 	held   int // > 0: no run steps (see Hold)
-
-	mu    sync.Mutex // guards the snapshot fields below
-	infos map[RunID]RunInfo
-	order []RunID
-	hist  map[RunID]*History
 }
 
-// History is everything a run reported so far.
+// History is everything a run reported so far (bounded in a Journal).
 type History struct {
 	Points  []Point
 	Evals   []EvalPoint
@@ -65,29 +65,48 @@ func NewLab(opts Options) *Lab {
 	if opts.Compute == nil {
 		opts.Compute = model.Naive{}
 	}
-	if opts.Buffer <= 0 {
-		opts.Buffer = 256
-	}
 	l := &Lab{
 		opts:    opts,
 		cmds:    make(chan func()),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
-		out:     newOutbox(opts.Buffer),
+		j:       NewJournal(opts.HistoryLimit),
 		nextID:  1,
-		infos:   map[RunID]RunInfo{},
-		hist:    map[RunID]*History{},
 	}
 	go l.loop()
-	go l.out.forward(l.quit)
 	return l
 }
 
-// Updates is the metric stream. It never blocks training: when the reader
-// falls behind, intermediate training points of a run are dropped (the
-// latest is kept); evaluations, events, samples and state changes are never
-// dropped. It is closed by Close.
-func (l *Lab) Updates() <-chan Update { return l.out.ch }
+// Since returns what changed after cursor c (the zero Cursor: everything)
+// and the cursor to pass next time. Any number of viewers may call it, each
+// at its own pace; it never waits for a training step.
+func (l *Lab) Since(c Cursor) Changes {
+	ch := l.j.Since(c)
+	select {
+	case <-l.stopped:
+		ch.Closed = true
+	default:
+	}
+	return ch
+}
+
+// Changed returns a channel closed once the lab's version (Changes.Next.
+// Version) is above v, or the lab has stopped.
+func (l *Lab) Changed(v uint64) <-chan struct{} {
+	select {
+	case <-l.stopped:
+		return l.stopped
+	default:
+	}
+	return l.j.Changed(v)
+}
+
+// Version is the lab's change counter (Changes.Next.Version of a Since
+// now).
+func (l *Lab) Version() uint64 { return l.j.Version() }
+
+// Done is closed when the lab has stopped.
+func (l *Lab) Done() <-chan struct{} { return l.stopped }
 
 // Close stops the lab's goroutine after the round in progress: every run
 // that is stepping in this round takes its step first, so runs stepped
@@ -137,7 +156,9 @@ func (l *Lab) loop() {
 			continue
 		}
 		for _, r := range active {
-			if r.state == Running && !l.gatedStep(r) {
+			// A command between two steps may have paused, stopped or
+			// removed a run of this round: look at its state again.
+			if r.state == Running && !r.removed && !l.gatedStep(r) {
 				return
 			}
 			// Commands wait at most one run's step, not a whole round;
@@ -170,29 +191,12 @@ func (l *Lab) find(id RunID) (*run, error) {
 	return nil, fmt.Errorf("no run %d in this lab", id)
 }
 
-// emit records u in the history and sends it on.
+// emit hands u to the sink, then to the viewers' journal.
 func (l *Lab) emit(u Update) {
 	if l.opts.Sink != nil {
 		l.opts.Sink(u)
 	}
-	l.mu.Lock()
-	h := l.hist[u.RunOf()]
-	if h != nil {
-		switch v := u.(type) {
-		case Point:
-			h.Points = append(h.Points, v)
-		case EvalPoint:
-			h.Evals = append(h.Evals, v)
-		case Event:
-			h.Events = append(h.Events, v)
-		case Sample:
-			h.Samples = append(h.Samples, v)
-		case RunInfo:
-			l.infos[v.ID] = v
-		}
-	}
-	l.mu.Unlock()
-	l.out.push(u)
+	l.j.Put(u)
 }
 
 func (l *Lab) publishInfo(r *run) { l.emit(r.info()) }
@@ -233,13 +237,10 @@ func (l *Lab) step(r *run) {
 	l.updateInfo(r)
 }
 
-// updateInfo refreshes the table snapshot without sending it (points carry
-// the live numbers; state changes are sent by publishInfo).
-func (l *Lab) updateInfo(r *run) {
-	l.mu.Lock()
-	l.infos[r.id] = r.info()
-	l.mu.Unlock()
-}
+// updateInfo refreshes the run's state for viewers without sending it to
+// the sink (points carry the live numbers; state changes are sent by
+// publishInfo).
+func (l *Lab) updateInfo(r *run) { l.j.SetInfo(r.info()) }
 
 func (l *Lab) finish(r *run, s State, why string) {
 	r.state, r.reason = s, why
@@ -255,54 +256,101 @@ func (l *Lab) finish(r *run, s State, why string) {
 }
 
 // checkpointNow hands the run's state to OnCheckpoint (pause, stop, the end
-// of a run, surgery).
+// of a run, surgery). When the state cannot be read (the device copy
+// failed) no checkpoint is written, and an error event says so: an old
+// checkpoint is better than one with stale weights.
 func (l *Lab) checkpointNow(r *run) {
-	if l.opts.OnCheckpoint != nil {
-		l.opts.OnCheckpoint(r.snapshot())
+	if l.opts.OnCheckpoint == nil {
+		return
 	}
+	st, err := r.snapshot()
+	if err != nil {
+		l.emit(Event{Run: r.id, Step: r.step, Kind: "error", Detail: "checkpoint skipped: " + err.Error()})
+		return
+	}
+	l.opts.OnCheckpoint(st)
 }
 
-func (l *Lab) register(r *run) {
+func (l *Lab) register(r *run) { l.registerWith(r, History{}) }
+
+// registerWith adds r to the lab with the history it already has.
+func (l *Lab) registerWith(r *run, h History) {
 	l.runs = append(l.runs, r)
-	l.mu.Lock()
-	l.order = append(l.order, r.id)
-	l.hist[r.id] = &History{}
-	l.mu.Unlock()
+	l.j.Add(r.info(), h)
 }
 
 // Add creates a run from spec and starts it.
 func (l *Lab) Add(spec RunSpec) (RunID, error) {
-	spec = spec.Normalized()
-	if err := errors.Join(spec.Validate(), ValidateSchedule(spec)); err != nil {
-		return 0, err
-	}
-	ds, err := spec.Data.Open(spec.SeqLen)
+	ids, err := l.AddAll([]RunSpec{spec})
 	if err != nil {
 		return 0, err
 	}
-	var id RunID
-	err = l.exec(func() error {
-		r, err := newRun(l.nextID, spec, l.opts.Compute, ds)
+	return ids[0], nil
+}
+
+// AddAll creates runs from specs and starts them together, in one command
+// between two rounds: they take their first steps in the same round and
+// stay in lock-step (runs added one by one start as many rounds apart as
+// the lab stepped in between). Either every run is added or none.
+func (l *Lab) AddAll(specs []RunSpec) ([]RunID, error) {
+	dss := make([]Dataset, len(specs))
+	for i := range specs {
+		specs[i] = specs[i].Normalized()
+		if err := errors.Join(specs[i].Validate(), ValidateSchedule(specs[i])); err != nil {
+			return nil, addErr(specs, i, err)
+		}
+		ds, err := specs[i].Data.Open(specs[i].SeqLen)
 		if err != nil {
-			return err
+			return nil, addErr(specs, i, err)
 		}
-		if r.spec.Name == "" {
-			r.spec.Name = fmt.Sprintf("run%d", r.id)
-		}
-		l.nextID++
-		id = r.id
-		l.register(r)
-		l.publishInfo(r) // first, so that recorders know the run before its events
-		l.emit(Event{Run: r.id, Kind: "start", Detail: fmt.Sprintf("%s, %d params, lr %.1e", r.m.Cfg.Variant(), r.m.ParamCount(), spec.Sched.Peak)})
-		if spec.EvalEvery > 0 {
-			if ep, err := r.evaluate(); err == nil {
-				l.emit(ep)
+		dss[i] = ds
+	}
+	var ids []RunID
+	err := l.exec(func() error {
+		runs := make([]*run, len(specs))
+		for i, spec := range specs {
+			r, err := newRun(l.nextID+RunID(i), spec, l.opts.Compute, dss[i])
+			if err != nil {
+				for _, made := range runs[:i] {
+					if made.dev != nil {
+						_ = made.dev.Close()
+					}
+				}
+				return addErr(specs, i, err)
 			}
-			l.publishInfo(r) // with the starting validation loss
+			if r.spec.Name == "" {
+				r.spec.Name = fmt.Sprintf("run%d", r.id)
+			}
+			runs[i] = r
+		}
+		l.nextID += RunID(len(specs))
+		for _, r := range runs {
+			ids = append(ids, r.id)
+			l.register(r)
+			l.publishInfo(r) // first, so that recorders know the run before its events
+			l.emit(Event{Run: r.id, Kind: "start", Detail: fmt.Sprintf("%s, %d params, lr %.1e", r.m.Cfg.Variant(), r.m.ParamCount(), r.spec.Sched.Peak)})
+			if r.spec.EvalEvery > 0 {
+				if ep, err := r.evaluate(); err == nil {
+					l.emit(ep)
+				}
+				l.publishInfo(r) // with the starting validation loss
+			}
 		}
 		return nil
 	})
-	return id, err
+	return ids, err
+}
+
+// addErr names the spec that failed when there are several.
+func addErr(specs []RunSpec, i int, err error) error {
+	if len(specs) == 1 {
+		return err
+	}
+	name := specs[i].Name
+	if name == "" {
+		name = fmt.Sprintf("#%d", i+1)
+	}
+	return fmt.Errorf("run %s: %w", name, err)
 }
 
 func (l *Lab) setState(id RunID, to State, kind string) error {
@@ -339,7 +387,10 @@ func (l *Lab) Resume(id RunID) error { return l.setState(id, Running, "resume") 
 // Stop ends a run for good; its history stays.
 func (l *Lab) Stop(id RunID) error { return l.setState(id, Stopped, "stop") }
 
-// Remove deletes a run and its history from the lab.
+// Remove deletes a run and its history from the lab. When it returns the
+// run has made its last step: the "removed" event is the last thing of it
+// the sink sees (sessions record the removal from it), and viewers no
+// longer list it.
 func (l *Lab) Remove(id RunID) error {
 	return l.exec(func() error {
 		r, err := l.find(id)
@@ -347,15 +398,13 @@ func (l *Lab) Remove(id RunID) error {
 			return err
 		}
 		l.emit(Event{Run: id, Step: r.step, Kind: "removed", Detail: "removed " + r.spec.Name})
+		r.removed = true
 		if r.dev != nil {
 			_ = r.dev.Close()
+			r.dev = nil
 		}
 		l.runs = slices.DeleteFunc(l.runs, func(r *run) bool { return r.id == id })
-		l.mu.Lock()
-		delete(l.infos, id)
-		delete(l.hist, id)
-		l.order = slices.DeleteFunc(l.order, func(x RunID) bool { return x == id })
-		l.mu.Unlock()
+		l.j.Remove(id)
 		return nil
 	})
 }
@@ -380,108 +429,15 @@ func (l *Lab) SetLR(id RunID, lr float64) error {
 }
 
 // Runs returns a snapshot of every run, in the order they were added.
-func (l *Lab) Runs() []RunInfo {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]RunInfo, 0, len(l.order))
-	for _, id := range l.order {
-		out = append(out, l.infos[id])
-	}
-	return out
-}
+func (l *Lab) Runs() []RunInfo { return l.j.Runs() }
 
-// History returns a copy of what run id reported so far.
-func (l *Lab) History(id RunID) (History, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h, ok := l.hist[id]
-	if !ok {
-		return History{}, false
-	}
-	return History{
-		Points: slices.Clone(h.Points), Evals: slices.Clone(h.Evals),
-		Events: slices.Clone(h.Events), Samples: slices.Clone(h.Samples),
-	}, true
-}
+// History returns a copy of what run id reported so far (bounded: see
+// Journal).
+func (l *Lab) History(id RunID) (History, bool) { return l.j.History(id) }
 
 // AllFinished reports whether no run can step any more (none running or
 // paused).
-func (l *Lab) AllFinished() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, id := range l.order {
-		if !l.infos[id].State.Finished() {
-			return false
-		}
-	}
-	return true
-}
-
-// ---------------------------------------------------------------------------
-
-// outbox decouples the lab from a slow reader: updates queue here and a
-// forwarding goroutine feeds the channel. A queued training point is
-// replaced by a newer one of the same run, so the queue stays short.
-type outbox struct {
-	ch     chan Update
-	mu     sync.Mutex
-	cond   *sync.Cond
-	q      []Update
-	closed bool
-}
-
-func newOutbox(n int) *outbox {
-	o := &outbox{ch: make(chan Update, n)}
-	o.cond = sync.NewCond(&o.mu)
-	return o
-}
-
-func (o *outbox) push(u Update) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if p, ok := u.(Point); ok {
-		for i := len(o.q) - 1; i >= 0; i-- {
-			if q, ok := o.q[i].(Point); ok && q.Run == p.Run {
-				o.q[i] = p
-				return
-			}
-			if _, ok := o.q[i].(RunInfo); ok {
-				break // keep order relative to state changes
-			}
-		}
-	}
-	o.q = append(o.q, u)
-	o.cond.Signal()
-}
-
-func (o *outbox) forward(quit <-chan struct{}) {
-	go func() {
-		<-quit
-		o.mu.Lock()
-		o.closed = true
-		o.cond.Broadcast()
-		o.mu.Unlock()
-	}()
-	defer close(o.ch)
-	for {
-		o.mu.Lock()
-		for len(o.q) == 0 && !o.closed {
-			o.cond.Wait()
-		}
-		if o.closed {
-			o.mu.Unlock()
-			return
-		}
-		u := o.q[0]
-		o.q = o.q[1:]
-		o.mu.Unlock()
-		select {
-		case o.ch <- u:
-		case <-quit:
-			return
-		}
-	}
-}
+func (l *Lab) AllFinished() bool { return l.j.AllFinished() }
 
 // Mixing is a copy of the KV head-mixing matrices of one layer of a run:
 // W_lc^K and W_lc^V (G x H, row-major; learned for HLC/MEA, the fixed
@@ -503,13 +459,33 @@ func (l *Lab) Mixing(id RunID, layer int) (Mixing, error) {
 		if layer < 0 || layer >= r.m.Cfg.Layers {
 			return fmt.Errorf("run %s has layers 0..%d", r.spec.Name, r.m.Cfg.Layers-1)
 		}
-		if err := r.syncHost(); err != nil {
+		if err := r.syncMixing(layer); err != nil {
 			return err
 		}
 		out.K, out.V, out.G, out.H, out.Learned = r.m.Mixing(layer)
 		return nil
 	})
 	return out, err
+}
+
+// syncMixing brings layer's learned mixing matrices from the device into
+// the host model, alone: the Heads view reads them once a second, and a
+// whole-model copy with the AdamW moments would stall every run.
+func (r *run) syncMixing(layer int) error {
+	if r.dev == nil || !r.stale || !r.m.Cfg.HLC {
+		return nil
+	}
+	k, ok := r.m.Layout.Lookup(fmt.Sprintf("layers.%d.attention.wlc_k", layer))
+	v, ok2 := r.m.Layout.Lookup(fmt.Sprintf("layers.%d.attention.wlc_v", layer))
+	if !ok || !ok2 {
+		return fmt.Errorf("run %s has no mixing matrices in layer %d", r.spec.Name, layer)
+	}
+	for _, t := range []model.TensorInfo{k, v} {
+		if err := r.dev.DownloadParams(r.m.Params[t.Off:t.Off+t.Len], t.Off); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AttentionMap returns the attention probabilities (T x T, row t = query t)
@@ -524,15 +500,15 @@ func (l *Lab) AttentionMap(id RunID, layer, head int) (probs []float64, T int, t
 			return err
 		}
 		if r.dev != nil {
-			// The device keeps its activations; recompute this batch on the host.
-			if err := r.syncHost(); err != nil {
-				return err
+			// The device keeps the probabilities of its last forward pass:
+			// copy one head's T x T, nothing else.
+			probs, T, err = r.dev.AttentionProbs(layer, 0, head)
+			if err != nil {
+				return fmt.Errorf("no attention map for layer %d head %d of run %s: %w", layer, head, r.spec.Name, err)
 			}
-			if _, err := r.m.Forward(r.x, nil, r.spec.Batch, r.spec.SeqLen); err != nil {
-				return err
-			}
+		} else {
+			probs, T = r.m.AttentionProbs(layer, 0, head)
 		}
-		probs, T = r.m.AttentionProbs(layer, 0, head)
 		if probs == nil {
 			return fmt.Errorf("no attention map for layer %d head %d of run %s yet", layer, head, r.spec.Name)
 		}

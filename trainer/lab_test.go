@@ -22,19 +22,32 @@ func tinySpec(name, variant string, kv int) RunSpec {
 	}
 }
 
-// waitFinished drains updates until every run has finished.
+// waitFor waits, on the lab's change notifications and never by sleeping,
+// until cond holds, failing after 60 s.
+func waitFor(t *testing.T, l *Lab, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		v := l.Version()
+		if cond() {
+			return
+		}
+		select {
+		case <-l.Changed(v):
+		case <-deadline:
+			t.Fatalf("%s: not within 60 s", what)
+		}
+	}
+}
+
+// waitFinished waits until every run has finished and returns everything
+// the runs reported, in the lab's order, flattened.
 func waitFinished(t *testing.T, l *Lab) []Update {
 	t.Helper()
+	waitFor(t, l, "every run finishing", l.AllFinished)
 	var got []Update
-	deadline := time.After(60 * time.Second)
-	for !l.AllFinished() {
-		select {
-		case u := <-l.Updates():
-			got = append(got, u)
-		case <-deadline:
-			t.Fatal("runs did not finish in 60 s")
-		case <-time.After(10 * time.Millisecond):
-		}
+	for _, rc := range l.Since(Cursor{}).Runs {
+		got = append(got, rc.Updates()...)
 	}
 	return got
 }
@@ -139,9 +152,16 @@ func TestLabPauseResumeSetLR(t *testing.T) {
 		t.Fatal(err)
 	}
 	s1 := l.Runs()[0].Step
-	time.Sleep(50 * time.Millisecond)
+	// A paused run makes no step even while another trains.
+	other := spec
+	other.Name = "q"
+	oid, _ := l.Add(other)
+	waitFor(t, l, "the other run stepping", func() bool { return runInfo(l, oid).Step >= 3 })
 	if s2 := l.Runs()[0].Step; s2 != s1 {
 		t.Fatalf("paused run moved from step %d to %d", s1, s2)
+	}
+	if err := l.Remove(oid); err != nil {
+		t.Fatal(err)
 	}
 	if err := l.SetLR(id, 1e-3); err != nil {
 		t.Fatal(err)
@@ -152,10 +172,7 @@ func TestLabPauseResumeSetLR(t *testing.T) {
 	if err := l.Resume(id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for l.Runs()[0].Step <= s1+2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, l, "steps after resume", func() bool { return l.Runs()[0].Step > s1+2 })
 	r := l.Runs()[0]
 	if r.Step <= s1+2 || r.LR != 1e-3 {
 		t.Fatalf("after resume: step %d (was %d), lr %g", r.Step, s1, r.LR)
@@ -168,49 +185,6 @@ func TestLabPauseResumeSetLR(t *testing.T) {
 	}
 	if err := l.Remove(id); err != nil || len(l.Runs()) != 0 {
 		t.Fatalf("remove: %v, %d runs left", err, len(l.Runs()))
-	}
-}
-
-func TestLabSlowReaderKeepsEvalsAndLatest(t *testing.T) {
-	l := NewLab(Options{Buffer: 1})
-	defer l.Close()
-	spec := tinySpec("s", "mha", 0)
-	spec.EvalEvery = 10
-	id, _ := l.Add(spec)
-	// Read nothing until the run is done.
-	for !l.AllFinished() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
-	var evals []int
-	lastStep := 0
-	points := 0
-	for {
-		select {
-		case u := <-l.Updates():
-			switch v := u.(type) {
-			case EvalPoint:
-				evals = append(evals, v.Step)
-			case Point:
-				points++
-				lastStep = v.Step
-			}
-			continue
-		case <-time.After(100 * time.Millisecond):
-		}
-		break
-	}
-	if want := []int{0, 10, 20, 30, 40}; len(evals) != len(want) {
-		t.Fatalf("slow reader got evals at %v, want %v", evals, want)
-	}
-	if lastStep != 40 {
-		t.Fatalf("latest point seen is step %d, want 40", lastStep)
-	}
-	if points >= 40 {
-		t.Fatalf("slow reader got %d points; intermediate ones should have been dropped", points)
-	}
-	if h, _ := l.History(id); len(h.Points) != 40 {
-		t.Fatalf("history kept %d points, want all 40", len(h.Points))
 	}
 }
 
@@ -392,6 +366,15 @@ func TestCudaDeviceInPureGoBuild(t *testing.T) {
 	}
 }
 
+func runInfo(l *Lab, id RunID) RunInfo {
+	for _, r := range l.Runs() {
+		if r.ID == id {
+			return r
+		}
+	}
+	return RunInfo{}
+}
+
 // Runs added while the lab is held start in the same round: a preset's
 // runs are never more than one step apart (issue 11: the table showed
 // 117/116/114).
@@ -418,7 +401,7 @@ func TestHoldStartsRunsTogether(t *testing.T) {
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, l, "steps after the release", func() bool { return stepOf(l, b) >= 3 })
 	l.Close()
 	sa, sb := stepOf(l, a), stepOf(l, b)
 	if sa == 0 || sa != sb {

@@ -143,9 +143,12 @@ type run struct {
 	opt    *model.AdamW[float32]
 	dev    Engine // nil: train on the host model
 	stale  bool   // the host copy is behind the device's
-	ds     Dataset
-	stream *Stream
-	x, y   []int32
+	// removed is set by Lab.Remove: the run is out of the lab and must not
+	// step again, even in the round that was under way.
+	removed bool
+	ds      Dataset
+	stream  *Stream
+	x, y    []int32
 
 	step      int
 	tokens    int64
@@ -159,7 +162,6 @@ type run struct {
 	bestVal   float64
 	recall    float64
 	tokPerSec float64
-	lastSteps int // bookkeeping for tok/s smoothing
 	spikes    spikeDetector
 	layers    layerHist // per-layer signals (layers.go)
 }

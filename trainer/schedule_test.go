@@ -32,7 +32,11 @@ func restorePaused(t *testing.T, l *Lab, spec RunSpec) RunID {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := l.Restore(r.snapshot(), History{}, true)
+	st, err := r.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.Restore(st, History{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -33,16 +34,24 @@ type RunState struct {
 	Stream    []byte // data-stream position
 }
 
-func (r *run) snapshot() RunState {
-	_ = r.syncHost()
-	st, _ := r.stream.MarshalBinary()
+// snapshot copies the run's state. It fails when the device's weights
+// cannot be copied to the host: a state with stale weights must never be
+// written as a checkpoint.
+func (r *run) snapshot() (RunState, error) {
+	if err := r.syncHost(); err != nil {
+		return RunState{}, fmt.Errorf("run %s: copying the weights from the device: %w", r.spec.Name, err)
+	}
+	st, err := r.stream.MarshalBinary()
+	if err != nil {
+		return RunState{}, fmt.Errorf("run %s: data position: %w", r.spec.Name, err)
+	}
 	return RunState{
 		ID: r.id, Parent: r.parent, Spec: r.spec, Step: r.step, Tokens: r.tokens, Wall: r.wall.Seconds(),
 		State: r.state, Reason: r.reason, DivAt: r.divAt,
 		FirstLoss: r.firstLoss, LastLoss: r.lastLoss, LastVal: r.lastVal, BestVal: r.bestVal, Recall: r.recall,
 		Params: slices.Clone(r.m.Params), M: slices.Clone(r.opt.M), V: slices.Clone(r.opt.V), OptSteps: r.opt.Steps,
 		Stream: st,
-	}
+	}, nil
 }
 
 // Snapshot copies run id's state (for checkpoints).
@@ -53,8 +62,8 @@ func (l *Lab) Snapshot(id RunID) (RunState, error) {
 		if err != nil {
 			return err
 		}
-		out = r.snapshot()
-		return nil
+		out, err = r.snapshot()
+		return err
 	})
 	return out, err
 }
@@ -63,34 +72,41 @@ func (l *Lab) Snapshot(id RunID) (RunState, error) {
 // they were added: between two steps while the lab runs, or after Close
 // (then it reads the runs the stopped loop left). Saving a session from it
 // after Close makes the checkpoints, the logs and the final table agree on
-// every run's step.
-func (l *Lab) SnapshotAll() []RunState {
+// every run's step. A run whose state cannot be read (its device's
+// weights cannot be copied back) is left out, and the error says which.
+func (l *Lab) SnapshotAll() ([]RunState, error) {
 	var out []RunState
+	var errs []error
 	take := func() error {
-		out = out[:0]
+		out, errs = out[:0], errs[:0]
 		for _, r := range l.runs {
-			out = append(out, r.snapshot())
+			st, err := r.snapshot()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, st)
 		}
 		return nil
 	}
 	select {
 	case <-l.stopped:
 		_ = take() // the loop has returned: nothing else touches the runs
-		return out
+		return out, errors.Join(errs...)
 	default:
 	}
 	if l.exec(take) != nil {
 		<-l.stopped // exec fails only once the loop has returned
 		_ = take()
 	}
-	return out
+	return out, errors.Join(errs...)
 }
 
 // checkpointDue calls Options.OnCheckpoint after steps that are multiples
 // of Options.CheckpointEvery, on the lab's goroutine.
 func (l *Lab) checkpointDue(r *run) {
-	if l.opts.OnCheckpoint != nil && l.opts.CheckpointEvery > 0 && r.step%l.opts.CheckpointEvery == 0 {
-		l.opts.OnCheckpoint(r.snapshot())
+	if l.opts.CheckpointEvery > 0 && r.step%l.opts.CheckpointEvery == 0 {
+		l.checkpointNow(r)
 	}
 }
 
@@ -142,26 +158,20 @@ func (l *Lab) Restore(st RunState, h History, paused bool) (RunID, error) {
 		r.spikes.replay(h.Points)
 		l.nextID = max(l.nextID, want+1)
 		id = want
-		l.register(r)
-		l.mu.Lock()
-		hh := l.hist[id]
-		hh.Points = append(hh.Points, h.Points...)
-		hh.Evals = append(hh.Evals, h.Evals...)
-		hh.Events = append(hh.Events, h.Events...)
-		hh.Samples = append(hh.Samples, h.Samples...)
-		for i := range hh.Points {
-			hh.Points[i].Run = id
+		h = History{Points: slices.Clone(h.Points), Evals: slices.Clone(h.Evals), Events: slices.Clone(h.Events), Samples: slices.Clone(h.Samples)}
+		for i := range h.Points {
+			h.Points[i].Run = id
 		}
-		for i := range hh.Evals {
-			hh.Evals[i].Run = id
+		for i := range h.Evals {
+			h.Evals[i].Run = id
 		}
-		for i := range hh.Events {
-			hh.Events[i].Run = id
+		for i := range h.Events {
+			h.Events[i].Run = id
 		}
-		for i := range hh.Samples {
-			hh.Samples[i].Run = id
+		for i := range h.Samples {
+			h.Samples[i].Run = id
 		}
-		l.mu.Unlock()
+		l.registerWith(r, h)
 		l.publishInfo(r)
 		return nil
 	})

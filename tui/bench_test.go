@@ -60,18 +60,18 @@ func BenchmarkKeyPress(b *testing.B) {
 	}
 }
 
-// BenchmarkUpdates is the cost of taking in a batch of stream updates
-// (no drawing: that waits for the tick).
-func BenchmarkUpdates(b *testing.B) {
-	m := newTestModel(b, benchLab(b), 160, 48)
+// BenchmarkPull is the cost of one frame's pull when every run made a
+// step: the lab's Since and the UI taking the news in (no drawing).
+func BenchmarkPull(b *testing.B) {
+	f := benchLab(b)
+	m := newTestModel(b, f, 160, 48)
 	step := 20001
-	batch := make(updatesMsg, 64)
 	for b.Loop() {
-		for i := range batch {
-			batch[i] = trainer.Point{Run: trainer.RunID(i%8 + 1), Step: step + i/8, Loss: 1}
+		for i := 1; i <= 8; i++ {
+			f.j.Put(trainer.Point{Run: trainer.RunID(i), Step: step, Loss: 1})
 		}
-		step += 8
-		m.Update(batch)
+		step++
+		m.Update(pull(f, m.cursor)())
 	}
 	_ = tea.Quit
 }

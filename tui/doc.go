@@ -10,10 +10,12 @@
 // view. It talks
 // to the trainer only through the Lab interface declared in lab.go, always
 // from inside tea.Cmds, because every lab call may wait for a training step.
-// Metrics arrive on a channel that a Cmd reads and re-arms; the model takes
-// every update into its own copy of the data at once, but redraws only on a
-// capped tick (default 10 per second) or a key press, so a fast lab is never
-// slowed by drawing. Update draws the frame; View only returns it.
+// The UI pulls: at every frame tick (default 10 per second) a Cmd asks the
+// lab what changed since the UI's cursor (trainer.Lab.Since) and the model
+// takes the news into its own copy of the data, one pull at a time. The
+// table shows each run's step and state as the lab has them at that pull.
+// The lab never waits for the UI, and a slow terminal only pulls less often.
+// Update draws the frame; View only returns it.
 //
 // Keybindings live in keys.go; the help bar shows the ones that apply in the
 // current state and `?` shows them all. Tests drive Update as a pure function

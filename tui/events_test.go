@@ -36,8 +36,9 @@ func TestRefusedSurgeryIsShown(t *testing.T) {
 
 // The wide layout's events panel lists refusals with their reason too.
 func TestRefusedSurgeryInTheEventsPanel(t *testing.T) {
-	m := newTestModel(t, fixtureLab(t), 170, 40)
-	m.Update(updatesMsg{trainer.Event{Run: 1, Step: 290, Kind: "refused", Detail: "scheduled 290 gqa 2 refused: no"}})
+	f := fixtureLab(t)
+	m := newTestModel(t, f, 170, 40)
+	push(m, f, trainer.Event{Run: 1, Step: 290, Kind: "refused", Detail: "scheduled 290 gqa 2 refused: no"})
 	m.Update(tickMsg(time.Unix(200, 0)))
 	if got := frame(t, m); !strings.Contains(got, "scheduled 290 gqa 2 refused: no") {
 		t.Errorf("the events panel lacks the refusal:\n%s", got)

@@ -15,20 +15,41 @@ import (
 	"github.com/mealab/mealab/trainer"
 )
 
-// fakeLab is a scripted Lab: fixed runs and histories, and a log of every
-// call so tests can check which lab method a key press led to.
+// fakeLab is a scripted Lab: fixed runs and histories in a
+// trainer.Journal (what a real lab serves its viewers from), and a log of
+// every call so tests can check which lab method a key press led to.
 type fakeLab struct {
 	mu     sync.Mutex
-	ch     chan trainer.Update
-	infos  []trainer.RunInfo
-	hist   map[trainer.RunID]trainer.History
+	j      *trainer.Journal
+	infos  []trainer.RunInfo // as added, for tests to refer to
 	calls  []string
 	fail   error // returned by every mutating call when set
 	nextID trainer.RunID
+	// hist is every run's history as addRun made it; tests that edit it
+	// call reload to rebuild the journal screens pull from.
+	hist map[trainer.RunID]trainer.History
+}
+
+// reload rebuilds the journal from infos and hist (after a test edited
+// hist), as if the runs had just been added.
+func (f *fakeLab) reload() {
+	f.j = trainer.NewJournal(0)
+	for _, in := range f.infos {
+		f.j.Add(in, f.hist[in.ID])
+	}
+}
+
+// push puts updates into the fake's journal and hands the model what it
+// would pull now.
+func push(m *Model, f *fakeLab, us ...trainer.Update) {
+	for _, u := range us {
+		f.j.Put(u)
+	}
+	m.Update(pulledMsg(f.Since(m.cursor)))
 }
 
 func newFakeLab() *fakeLab {
-	return &fakeLab{ch: make(chan trainer.Update, 64), hist: map[trainer.RunID]trainer.History{}, nextID: 100}
+	return &fakeLab{j: trainer.NewJournal(0), nextID: 100, hist: map[trainer.RunID]trainer.History{}}
 }
 
 func (f *fakeLab) record(format string, args ...any) error {
@@ -44,21 +65,9 @@ func (f *fakeLab) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeLab) Updates() <-chan trainer.Update { return f.ch }
+func (f *fakeLab) Since(c trainer.Cursor) trainer.Changes { return f.j.Since(c) }
 
-func (f *fakeLab) Runs() []trainer.RunInfo {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.infos)
-}
-
-func (f *fakeLab) History(id trainer.RunID) (trainer.History, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	h, ok := f.hist[id]
-	return trainer.History{Points: slices.Clone(h.Points), Evals: slices.Clone(h.Evals),
-		Events: slices.Clone(h.Events), Samples: slices.Clone(h.Samples)}, ok
-}
+func (f *fakeLab) Runs() []trainer.RunInfo { return f.j.Runs() }
 
 func (f *fakeLab) Add(spec trainer.RunSpec) (trainer.RunID, error) {
 	if err := f.record("add %s", spec.Name); err != nil {
@@ -233,6 +242,7 @@ func (f *fakeLab) addRun(id trainer.RunID, fr fixtureRun) {
 		h.Samples = append(h.Samples, trainer.Sample{Run: id, Step: s, Prompt: "ada has a ", Text: fmt.Sprintf("red cup. pip has a %d blue hats and the dog naps", s),
 			TokPerSec: 20000, CacheBytes: b, CacheTokens: 58, FormulaBytes: b})
 	}
+	f.j.Add(in, h)
 	f.hist[id] = h
 	f.infos = append(f.infos, in)
 }
@@ -281,7 +291,7 @@ func newTestModel(t testing.TB, lab Lab, w, h int, opts ...func(*Options)) *Mode
 		fn(&o)
 	}
 	m := New(lab, o)
-	m.Update(snapshot(lab)())
+	m.Update(pull(lab, trainer.Cursor{})())
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	return m
 }

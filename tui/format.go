@@ -9,21 +9,14 @@ import (
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/mealab/mealab/numfmt"
 )
 
 // finite reports whether f can be drawn or printed as a number.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// fmtLoss writes a loss with three decimals, or "-" when there is none yet.
-func fmtLoss(f float64) string {
-	if math.IsInf(f, 0) {
-		return "inf"
-	}
-	if math.IsNaN(f) {
-		return "-" // none yet (a diverged run says so in its state)
-	}
-	return strconv.FormatFloat(f, 'f', 3, 64)
-}
+// fmtLoss writes a loss (numfmt.Loss: three decimals, "-" for none yet).
+func fmtLoss(f float64) string { return numfmt.Loss(f) }
 
 // fmtLR writes a learning rate compactly: 3e-3, 2.5e-4.
 func fmtLR(lr float64) string {
@@ -92,37 +85,11 @@ func fmtDuration(sec float64) string {
 	return fmt.Sprintf("%ds", s)
 }
 
-// fmtBytes writes a size in B, KiB, MiB or GiB.
-func fmtBytes(b int64) string {
-	f := float64(b)
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", f/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", f/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", f/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
+// fmtBytes writes a size (numfmt.Bytes).
+func fmtBytes(b int64) string { return numfmt.Bytes(b) }
 
-// fmtInt writes 12480 as "12,480".
-func fmtInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+// fmtInt writes 12480 as "12,480" (numfmt.Int).
+func fmtInt(n int64) string { return numfmt.Int(n) }
 
 // width is the number of terminal cells s occupies (ANSI-aware).
 func width(s string) int { return lipgloss.Width(s) }

@@ -68,7 +68,8 @@ func TestFrameGate(t *testing.T) {
 	m := newTestModel(t, f, 100, 30, func(o *Options) { o.FrameGate = func() bool { return allow } })
 	m.View()
 	n := m.frames
-	m.Update(updatesMsg{trainer.Point{Run: 1, Step: 301, Loss: 0.5}})
+	f.j.Put(trainer.Point{Run: 1, Step: 301, Loss: 0.5})
+	m.Update(pull(f, m.cursor)())
 	m.Update(tickMsg(time.Now()))
 	if m.frames != n {
 		t.Fatal("redrew for new data without a frame from the budget")

@@ -12,14 +12,15 @@ import (
 
 // Lab is what the UI needs from a training lab. It is declared here, where
 // it is used, so tests can drive the UI with a scripted fake; *trainer.Lab
-// satisfies it. Every method but Updates may wait for a training step, so
-// the UI calls them only from tea.Cmds.
+// satisfies it. The UI calls every method from tea.Cmds: all but Since may
+// wait for a training step.
 type Lab interface {
-	// Updates is the metric stream (points, evaluations, events, samples,
-	// state changes); it is closed when the lab closes.
-	Updates() <-chan trainer.Update
+	// Since returns what changed after a cursor: every run's state and
+	// the history the UI does not hold yet (see trainer.Journal). The UI
+	// pulls at its frame rate; it never waits for a training step.
+	Since(c trainer.Cursor) trainer.Changes
+	// Runs is every run's state now (Since has it too, with the news).
 	Runs() []trainer.RunInfo
-	History(id trainer.RunID) (trainer.History, bool)
 	Add(spec trainer.RunSpec) (trainer.RunID, error)
 	Pause(id trainer.RunID) error
 	Resume(id trainer.RunID) error
@@ -45,8 +46,8 @@ type Saver interface{ Save() error }
 type Options struct {
 	// Saver saves the session (w); nil: saving is unavailable.
 	Saver Saver
-	// FPS caps redraws per second (default 10). Data is taken in at once;
-	// only drawing waits for the next frame.
+	// FPS is how many times a second the UI pulls the lab's changes and
+	// redraws (default 10, at most 60).
 	FPS int
 	// Title names the experiment in the header (the preset's name).
 	Title string
@@ -102,19 +103,9 @@ func Run(lab Lab, opts Options) error {
 
 // Messages from the Cmds that talk to the lab.
 type (
-	// updatesMsg is a batch read from the lab's stream: one blocking read,
-	// then whatever else was already waiting, so a fast lab costs one
-	// Update per batch rather than one per step.
-	updatesMsg   []trainer.Update
-	labClosedMsg struct{}
-	tickMsg      time.Time
-	snapshotMsg  struct {
-		infos []trainer.RunInfo
-		hist  map[trainer.RunID]trainer.History
-	}
-	historyMsg struct {
-		hist map[trainer.RunID]trainer.History
-	}
+	// pulledMsg is what changed in the lab since the UI's cursor.
+	pulledMsg trainer.Changes
+	tickMsg   time.Time
 	// actionMsg reports a lab call a person asked for.
 	actionMsg struct {
 		kind   string // pause, resume, stop, remove, lr, surgery, add, preset
@@ -139,58 +130,13 @@ type (
 	}
 )
 
-// maxBatch bounds one updatesMsg so a flood cannot starve key presses.
-const maxBatch = 1024
-
-func waitUpdates(ch <-chan trainer.Update) tea.Cmd {
-	return func() tea.Msg {
-		u, ok := <-ch
-		if !ok {
-			return labClosedMsg{}
-		}
-		batch := updatesMsg{u}
-		for len(batch) < maxBatch {
-			select {
-			case u, ok := <-ch:
-				if !ok {
-					return batch // the next read reports the close
-				}
-				batch = append(batch, u)
-			default:
-				return batch
-			}
-		}
-		return batch
-	}
+// pull asks the lab what changed after cur.
+func pull(lab Lab, cur trainer.Cursor) tea.Cmd {
+	return func() tea.Msg { return pulledMsg(lab.Since(cur)) }
 }
 
 func tick(d time.Duration) tea.Cmd {
 	return tea.Tick(d, func(t time.Time) tea.Msg { return tickMsg(t) })
-}
-
-func snapshot(lab Lab) tea.Cmd {
-	return func() tea.Msg {
-		infos := lab.Runs()
-		hist := map[trainer.RunID]trainer.History{}
-		for _, in := range infos {
-			if h, ok := lab.History(in.ID); ok {
-				hist[in.ID] = h
-			}
-		}
-		return snapshotMsg{infos: infos, hist: hist}
-	}
-}
-
-func fetchHistory(lab Lab, ids []trainer.RunID) tea.Cmd {
-	return func() tea.Msg {
-		hist := map[trainer.RunID]trainer.History{}
-		for _, id := range ids {
-			if h, ok := lab.History(id); ok {
-				hist[id] = h
-			}
-		}
-		return historyMsg{hist: hist}
-	}
 }
 
 func pollHeads(lab Lab, id trainer.RunID, layer, head int) tea.Cmd {

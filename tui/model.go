@@ -53,18 +53,20 @@ type Model struct {
 	statusErr bool
 	statusAt  time.Time // when it was set; it fades after statusFor
 
-	w, h     int
-	now      time.Time
-	unsaved  bool
-	saving   bool
-	closed   bool
-	syncing  bool
-	lastSync time.Time
+	w, h    int
+	now     time.Time
+	unsaved bool
+	saving  bool
+	closed  bool
+	// cursor is how far the UI has read the lab; pulling is set while a
+	// pull is under way (one at a time).
+	cursor  trainer.Cursor
+	pulling bool
 
 	// frame is the last drawn screen. Update redraws it when dirty (a key,
-	// a resize, a dialog result) or at a tick after data changed; View only
-	// returns it, so View is pure and data arriving between ticks costs no
-	// drawing.
+	// a resize, a dialog result, pulled data when the frame budget allows,
+	// else at the next tick: changed); View only returns it, so View is
+	// pure.
 	frame   string
 	dirty   bool
 	changed bool
@@ -89,9 +91,10 @@ func (m *Model) setColor(on bool) {
 		FullKey: plain.Bold(true), FullDesc: plain, FullSeparator: plain}
 }
 
-// Init starts the stream reader, the frame tick and the first snapshot.
+// Init starts the frame tick and the first pull.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(waitUpdates(m.lab.Updates()), tick(m.opts.frameEvery()), snapshot(m.lab))
+	m.pulling = true
+	return tea.Batch(tick(m.opts.frameEvery()), pull(m.lab, m.cursor))
 }
 
 // Update takes one message and redraws the frame if it changed what the
@@ -125,35 +128,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		m.dirty = true
 		return m, m.handleKey(msg)
-	case updatesMsg:
-		for _, u := range msg {
-			m.st.apply(u)
-		}
-		m.afterData()
-		m.unsaved = true
-		return m, waitUpdates(m.lab.Updates())
-	case labClosedMsg:
-		m.closed = true
-		m.setStatus("the lab has closed", true)
-		m.dirty = true
-	case snapshotMsg:
-		for _, in := range msg.infos {
-			if r := m.st.get(in.ID); r != nil {
-				m.st.setInfo(r, in)
-			}
-			if h, ok := msg.hist[in.ID]; ok {
-				m.st.mergeHistory(in.ID, h)
-			}
-		}
-		m.afterData()
-	case historyMsg:
-		for id, h := range msg.hist {
-			if m.st.runs[id] != nil {
-				m.st.mergeHistory(id, h)
-			}
-		}
-		m.syncing = false
-		m.afterData()
+	case pulledMsg:
+		m.onPulled(trainer.Changes(msg))
 	case tickMsg:
 		return m, m.onTick(time.Time(msg))
 	case actionMsg:
@@ -189,6 +165,24 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// onPulled takes in what the lab reported.
+func (m *Model) onPulled(ch trainer.Changes) {
+	m.pulling = false
+	m.cursor = ch.Next
+	if m.st.take(ch) {
+		m.unsaved = true
+		m.afterData()
+		if m.frameAllowed() {
+			m.dirty, m.changed = true, false
+		}
+	}
+	if ch.Closed && !m.closed {
+		m.closed = true
+		m.setStatus("the lab has closed", true)
+		m.dirty = true
+	}
+}
+
 // afterData notes that the model changed; the next tick redraws.
 func (m *Model) afterData() {
 	m.changed = true
@@ -213,20 +207,12 @@ func (m *Model) onTick(t time.Time) tea.Cmd {
 		}
 	}
 	cmds := []tea.Cmd{tick(m.opts.frameEvery())}
+	if !m.pulling && !m.closed {
+		m.pulling = true
+		cmds = append(cmds, pull(m.lab, m.cursor))
+	}
 	if c := m.maybePollHeads(); c != nil {
 		cmds = append(cmds, c)
-	}
-	if !m.syncing && t.Sub(m.lastSync) >= time.Second {
-		var ids []trainer.RunID
-		for _, r := range m.st.list() {
-			if r.gap {
-				ids = append(ids, r.info.ID)
-			}
-		}
-		if len(ids) > 0 {
-			m.syncing, m.lastSync = true, t
-			cmds = append(cmds, fetchHistory(m.lab, ids))
-		}
 	}
 	return tea.Batch(cmds...)
 }

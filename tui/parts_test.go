@@ -2,6 +2,7 @@ package tui
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,33 +123,57 @@ func TestEventMarkers(t *testing.T) {
 	}
 }
 
-func TestStoreDedupAndMerge(t *testing.T) {
+// TestStoreTakesPulls: the UI's copy follows the lab's journal exactly:
+// news is appended, a Reset replaces, a run the lab no longer lists is
+// dropped, and one the person removed does not come back from a pull that
+// was under way.
+func TestStoreTakesPulls(t *testing.T) {
+	j := trainer.NewJournal(64)
 	s := newStore()
-	ev := trainer.Event{Run: 1, Step: 5, Kind: "lr", Detail: "x"}
-	s.apply(ev)
-	s.apply(ev)
-	s.apply(trainer.EvalPoint{Run: 1, Step: 5, ValLoss: 2})
-	s.apply(trainer.EvalPoint{Run: 1, Step: 5, ValLoss: 2})
-	s.apply(trainer.Point{Run: 1, Step: 1, Loss: 3})
-	s.apply(trainer.Point{Run: 1, Step: 9, Loss: 1})
+	var cur trainer.Cursor
+	sync := func() {
+		ch := j.Since(cur)
+		s.take(ch)
+		cur = ch.Next
+	}
+	j.Add(trainer.RunInfo{ID: 1, Name: "a"}, trainer.History{Points: pointsOf(3, 2.9)})
+	j.Add(trainer.RunInfo{ID: 2, Name: "b"}, trainer.History{})
+	sync()
+	j.Put(trainer.Event{Run: 1, Step: 2, Kind: "lr"})
+	for i := 3; i <= 100; i++ { // past the limit: the journal thins and resets
+		j.Put(trainer.Point{Run: 1, Step: i, Loss: 1})
+		j.Put(trainer.RunInfo{ID: 1, Name: "a", Step: i})
+		if i%7 == 0 {
+			sync()
+		}
+		if i%3 == 0 {
+			j.Put(trainer.Sample{Run: 1, Step: i})
+		}
+	}
+	sync()
+	h, _ := j.History(1)
 	r := s.runs[1]
-	if len(r.events) != 1 || len(r.evals) != 1 {
-		t.Errorf("%d events and %d evals after duplicates, want 1 and 1", len(r.events), len(r.evals))
+	if len(r.points) != len(h.Points) || r.points[len(r.points)-1].Step != 100 || len(r.events) != 1 {
+		t.Fatalf("the UI holds %d points (journal %d) and %d events", len(r.points), len(h.Points), len(r.events))
 	}
-	if !r.gap {
-		t.Error("steps 1 then 9: gap not noticed")
+	for i := range h.Points {
+		if r.points[i] != h.Points[i] {
+			t.Fatalf("point %d: UI %+v, journal %+v", i, r.points[i], h.Points[i])
+		}
 	}
-	s.mergeHistory(1, trainer.History{Points: pointsOf(3, 2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.3), Events: []trainer.Event{ev}})
-	if len(r.points) != 9 || r.points[8].Step != 9 || r.gap || len(r.events) != 1 {
-		t.Errorf("after merge: %d points (last step %d), gap %v, %d events", len(r.points), r.points[len(r.points)-1].Step, r.gap, len(r.events))
+	if r.info.Step != 100 || len(r.samples) != maxSamples || r.samples[maxSamples-1].Step != 99 {
+		t.Errorf("info step %d, %d samples (last at %d)", r.info.Step, len(r.samples), r.samples[len(r.samples)-1].Step)
 	}
-	if r.info.Step != 9 || r.info.BestVal != 2 {
-		t.Errorf("info step %d best %g, want 9 and 2", r.info.Step, r.info.BestVal)
+	stale := j.Since(cur) // a pull under way while the person removes run 2
+	s.remove(2)
+	s.take(stale)
+	if s.runs[2] != nil || slices.Contains(s.order, 2) {
+		t.Error("a removed run came back from a pull that was under way")
 	}
-	s.remove(1)
-	s.apply(trainer.Point{Run: 1, Step: 10})
-	if s.runs[1] != nil {
-		t.Error("a removed run came back from a late update")
+	j.Remove(1)
+	sync()
+	if s.runs[1] != nil || len(s.order) != 0 {
+		t.Errorf("a run the lab removed is still held: %v", s.order)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // TestRealLab drives the UI against a real trainer.Lab on the quick preset:
-// the stream fills the table, a key press compresses a run's KV heads, and
+// pulled changes fill the table, a key press compresses a run's KV heads, and
 // the chart and KV panel show it. It waits only on channels, with a
 // deadline.
 func TestRealLab(t *testing.T) {
@@ -38,22 +38,26 @@ func TestRealLab(t *testing.T) {
 	}
 	m := New(lab, Options{NoColor: true, Title: "quick"})
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	m.Update(exec(t, snapshot(lab)))
-
-	wait := waitUpdates(lab.Updates())
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.After(20 * time.Second)
+	// pump pulls as the UI's tick would, but as soon as the lab changed.
 	pump := func(what string, done func() bool) {
 		t.Helper()
-		for !done() {
-			if time.Now().After(deadline) {
+		for {
+			m.Update(exec(t, pull(lab, m.cursor)))
+			if done() {
+				return
+			}
+			if m.closed {
+				t.Fatalf("the lab closed while waiting for %s", what)
+			}
+			select {
+			case <-lab.Changed(m.cursor.Version):
+			case <-deadline:
 				t.Fatalf("timed out waiting for %s; screen:\n%s", what, frame(t, m))
 			}
-			if wait == nil {
-				t.Fatalf("stream ended while waiting for %s", what)
-			}
-			_, wait = m.Update(exec(t, wait))
 		}
 	}
+	m.Update(exec(t, pull(lab, m.cursor)))
 	mha := m.st.order[0]
 	pump("steps", func() bool { return m.st.runs[mha].info.Step >= 3 && len(m.st.runs[mha].evals) >= 1 })
 	if s := frame(t, m); !strings.Contains(s, "mha") || !strings.Contains(s, "running") {
@@ -104,5 +108,8 @@ func TestRealLab(t *testing.T) {
 	pump("the pause", func() bool { return m.st.runs[mha].info.State == trainer.Paused })
 
 	lab.Close()
-	pump("the stream to close", func() bool { return m.closed })
+	m.Update(exec(t, pull(lab, m.cursor)))
+	if !m.closed || !strings.Contains(frame(t, m), "the lab has closed") {
+		t.Error("the closed lab is not shown")
+	}
 }

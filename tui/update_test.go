@@ -303,24 +303,50 @@ func wantQuit(t *testing.T, _ *Model, msg tea.Msg) {
 
 // TestMessages covers every non-key message type.
 func TestMessages(t *testing.T) {
-	t.Run("updates are taken in at once but drawn at the next tick", func(t *testing.T) {
+	t.Run("a tick pulls what changed and the new step is drawn", func(t *testing.T) {
 		f := fixtureLab(t)
 		m := newTestModel(t, f, 80, 24)
 		before := frame(t, m)
-		_, cmd := m.Update(updatesMsg{trainer.Point{Run: 1, Step: 301, Tokens: 301 * 512, Loss: 0.1, TokPerSec: 99999}})
-		if cmd == nil {
-			t.Fatal("the stream reader was not re-armed")
+		f.j.Put(trainer.Point{Run: 1, Step: 301, Tokens: 301 * 512, Loss: 0.1, TokPerSec: 99999})
+		in := f.infos[0]
+		in.Step, in.Loss = 301, 0.1
+		f.j.SetInfo(in)
+		_, cmd := m.Update(tickMsg(time.Unix(100, 0)))
+		var got tea.Msg
+		for _, c := range batchCmds(cmd) {
+			if c == nil {
+				continue
+			}
+			done := make(chan tea.Msg, 1)
+			go func() { done <- c() }()
+			select {
+			case msg := <-done:
+				if _, ok := msg.(pulledMsg); ok {
+					got = msg
+				}
+			case <-time.After(300 * time.Millisecond): // the frame tick
+			}
 		}
+		if got == nil {
+			t.Fatal("the tick did not pull")
+		}
+		if !m.pulling {
+			t.Error("a pull under way is not noted")
+		}
+		_, cmd = m.Update(tickMsg(time.Unix(100, 100_000_000)))
+		if len(batchCmds(cmd)) != 1 {
+			t.Error("a second pull started while one was under way")
+		}
+		m.Update(got)
 		if m.st.runs[1].info.Step != 301 || len(m.st.runs[1].points) != 301 {
-			t.Fatalf("point not taken in: step %d, %d points", m.st.runs[1].info.Step, len(m.st.runs[1].points))
+			t.Fatalf("pull not taken in: step %d, %d points", m.st.runs[1].info.Step, len(m.st.runs[1].points))
 		}
-		if got := m.View().Content; strings.Contains(got, "301/600") {
-			t.Error("redrew before the tick")
-		}
-		m.Update(tickMsg(time.Unix(100, 0)))
 		after := frame(t, m)
 		if after == before || !strings.Contains(after, "301/600") {
-			t.Error("the tick did not redraw the new step")
+			t.Error("the pulled step is not drawn")
+		}
+		if m.pulling {
+			t.Error("still pulling after the answer")
 		}
 	})
 	t.Run("View only returns the frame Update drew", func(t *testing.T) {
@@ -335,57 +361,28 @@ func TestMessages(t *testing.T) {
 			t.Error("Update did not redraw after a key")
 		}
 	})
-	t.Run("the stream reader batches what is waiting", func(t *testing.T) {
-		f := newFakeLab()
-		for i := 1; i <= 5; i++ {
-			f.ch <- trainer.Point{Run: 1, Step: i, Loss: 1}
-		}
-		msg := exec(t, waitUpdates(f.ch))
-		if b, ok := msg.(updatesMsg); !ok || len(b) != 5 {
-			t.Fatalf("got %T of %d, want a batch of 5", msg, len(msg.(updatesMsg)))
-		}
-		close(f.ch)
-		if msg := exec(t, waitUpdates(f.ch)); msg != (labClosedMsg{}) {
-			t.Fatalf("got %T after close", msg)
-		}
-	})
-	t.Run("a gap in the stream is filled from History at a tick", func(t *testing.T) {
+	t.Run("the table shows each run's step as the lab has it", func(t *testing.T) {
 		f := fixtureLab(t)
-		m := New(f, Options{NoColor: true})
-		m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-		m.Update(updatesMsg{f.infos[0], trainer.Point{Run: 1, Step: 1, Loss: 3}, trainer.Point{Run: 1, Step: 50, Loss: 2}})
-		if !m.st.runs[1].gap {
-			t.Fatal("gap not noticed")
-		}
-		_, cmd := m.Update(tickMsg(time.Unix(100, 0)))
-		var hm historyMsg
-		for _, c := range batchCmds(cmd) {
-			if c == nil {
-				continue
-			}
-			done := make(chan tea.Msg, 1)
-			go func() { done <- c() }()
-			select {
-			case msg := <-done:
-				if h, ok := msg.(historyMsg); ok {
-					hm = h
-				}
-			case <-time.After(300 * time.Millisecond): // the frame tick
-			}
-		}
-		if hm.hist == nil {
-			t.Fatal("no History fetched")
-		}
-		m.Update(hm)
-		if r := m.st.runs[1]; r.gap || len(r.points) != 300 {
-			t.Errorf("after History: gap %v, %d points, want 300", r.gap, len(r.points))
+		m := newTestModel(t, f, 80, 24)
+		// The lab's RunInfo is the truth, even when the last point the
+		// UI holds is older (a run paused between rounds, say).
+		in := f.infos[1]
+		in.Step = 303
+		f.j.SetInfo(in)
+		m.Update(pull(f, m.cursor)())
+		if s := frame(t, m); !strings.Contains(s, "303/600") {
+			t.Errorf("step 303 not shown:\n%s", s)
 		}
 	})
 	t.Run("lab closed", func(t *testing.T) {
 		m := newTestModel(t, fixtureLab(t), 80, 24)
-		m.Update(labClosedMsg{})
+		m.Update(pulledMsg{Same: true, Closed: true, Next: m.cursor})
 		if !m.closed || !strings.Contains(frame(t, m), "the lab has closed") {
 			t.Error("closing not shown")
+		}
+		_, cmd := m.Update(tickMsg(time.Unix(100, 0)))
+		if len(batchCmds(cmd)) != 1 {
+			t.Error("pulled again from a closed lab")
 		}
 	})
 	t.Run("an action error outside a dialog goes to the status line", func(t *testing.T) {
@@ -399,7 +396,8 @@ func TestMessages(t *testing.T) {
 		f := fixtureLab(t)
 		m := newTestModel(t, f, 80, 24)
 		m.Update(actionMsg{kind: "surgery", run: 2, newRun: 9})
-		m.Update(updatesMsg{trainer.RunInfo{ID: 9, Name: "mea>svd1", Parent: 2, Spec: f.infos[1].Spec}})
+		f.j.Add(trainer.RunInfo{ID: 9, Name: "mea>svd1", Parent: 2, Spec: f.infos[1].Spec}, trainer.History{})
+		m.Update(pull(f, m.cursor)())
 		if m.selID != 9 {
 			t.Errorf("selected %d, want 9", m.selID)
 		}
@@ -407,8 +405,8 @@ func TestMessages(t *testing.T) {
 	t.Run("the heads poll runs at most once a second while visible", func(t *testing.T) {
 		m := newTestModel(t, fixtureLab(t), 80, 24)
 		_, cmd := m.Update(tickMsg(time.Unix(10, 0)))
-		if len(batchCmds(cmd)) != 1 {
-			t.Errorf("overview tick made %d cmds, want only the next tick", len(batchCmds(cmd)))
+		if len(batchCmds(cmd)) != 2 {
+			t.Errorf("overview tick made %d cmds, want the next tick and a pull", len(batchCmds(cmd)))
 		}
 		m.tab = tabHeads
 		m.Update(tickMsg(time.Unix(11, 0)))

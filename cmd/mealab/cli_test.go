@@ -77,7 +77,7 @@ func TestTrainTextLineFormat(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"step 3/6  loss ", "tok/s  kv 1 KiB/token", "train loss", "best val", "done"} {
+	for _, want := range []string{"step 3/6  loss ", "tok/s  kv 1.0 KiB/token", "train loss", "best val", "done"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -435,7 +435,7 @@ func TestSampleAndEval(t *testing.T) {
 	wantUsage(t, []string{"sample", "u", "nope", "--dir", dir}, "no run")
 	out = mustRun(t, "sample", "u", "mha", "--dir", dir, "--tokens", "10")
 	if !regexp.MustCompile(`decode: 20 tokens \(prompt 10 \+ generated 10\) in [\d.]+ ms, [\d,]+ tok/s`).MatchString(out) ||
-		!regexp.MustCompile(`KV cache: measured 20 KiB \(20480 B allocated for 20 positions\) = formula 2 x 2 layers x 4 heads x d=16 x 4 B x 20 positions = 20480 B`).MatchString(out) {
+		!regexp.MustCompile(`KV cache: measured 20.0 KiB \(20480 B allocated for 20 positions\) = formula 2 x 2 layers x 4 heads x d=16 x 4 B x 20 positions = 20480 B`).MatchString(out) {
 		t.Errorf("sample text output:\n%s", out)
 	}
 }

@@ -137,17 +137,23 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 		names[r.ID] = r.Name
 	}
 	interrupted := false
+	var cur trainer.Cursor // what of the lab this log has shown (the pull protocol)
 	for !lab.AllFinished() && !interrupted {
 		select {
 		case <-ctx.Done():
 			interrupted = true
-		case u, ok := <-lab.Updates():
-			if !ok {
-				interrupted = true
-				break
+		case <-lab.Changed(cur.Version):
+			ch := lab.Since(cur)
+			cur = ch.Next
+			for _, rc := range ch.Runs {
+				for _, u := range rc.Updates() {
+					if p, isPoint := u.(trainer.Point); isPoint && !quiet && (p.Step%every == 0 || p.Step == 1) {
+						fmt.Fprintf(stdout, "%-14s step %d  loss %.3f  lr %.1e  %s tok/s\n", names[p.Run], p.Step, p.Loss, p.LR, commas(p.TokPerSec))
+					}
+				}
 			}
-			if p, isPoint := u.(trainer.Point); isPoint && !quiet && (p.Step%every == 0 || p.Step == 1) {
-				fmt.Fprintf(stdout, "%-14s step %d  loss %.3f  lr %.1e  %s tok/s\n", names[p.Run], p.Step, p.Loss, p.LR, commas(p.TokPerSec))
+			if ch.Closed {
+				interrupted = true
 			}
 		case <-time.After(200 * time.Millisecond):
 		}

@@ -176,12 +176,9 @@ func (s *sessionCtx) start(lab *trainer.Lab, specs []trainer.RunSpec, paused boo
 		}
 		return warnings, err
 	}
-	for _, sp := range specs {
-		if _, err := lab.Add(sp); err != nil {
-			return nil, fmt.Errorf("run %s: %w", sp.Name, err)
-		}
-	}
-	return nil, nil
+	// Together, so that they step in lock-step from their first step.
+	_, err := lab.AddAll(specs)
+	return nil, err
 }
 
 // Save checkpoints every run now and flushes the logs.

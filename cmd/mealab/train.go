@@ -17,6 +17,7 @@ import (
 
 	"github.com/mealab/mealab/compare"
 	"github.com/mealab/mealab/gpu"
+	"github.com/mealab/mealab/numfmt"
 	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/trainer"
 	"golang.org/x/term"
@@ -679,12 +680,9 @@ func isTerminal(w io.Writer) bool {
 
 func digits(n int) int { return len(fmt.Sprint(n)) }
 
-func fmtLoss(f float64) string {
-	if math.IsNaN(f) {
-		return "-"
-	}
-	return fmt.Sprintf("%.3f", f)
-}
+// fmtLoss, fmtBytes and commas write numbers as the lab's screen does
+// (package numfmt).
+func fmtLoss(f float64) string { return numfmt.Loss(f) }
 
 func fmtPct(f float64) string {
 	if math.IsNaN(f) {
@@ -703,33 +701,8 @@ func fmtCount(n int) string {
 	return fmt.Sprint(n)
 }
 
-// fmtBytes writes a size in B or KiB/MiB.
-func fmtBytes(b int64) string {
-	switch {
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		v := float64(b) / (1 << 10)
-		if v == math.Trunc(v) {
-			return fmt.Sprintf("%.0f KiB", v)
-		}
-		return fmt.Sprintf("%.1f KiB", v)
-	}
-	return fmt.Sprintf("%d B", b)
-}
+func fmtBytes(b int64) string { return numfmt.Bytes(b) }
 
-// commas writes 12480 as "12,480".
-func commas(f float64) string {
-	n := int64(math.Round(f))
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func commas(f float64) string { return numfmt.Round(f) }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " / ") }
