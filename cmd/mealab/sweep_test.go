@@ -291,9 +291,23 @@ func TestOneWriterPerRun(t *testing.T) {
 			t.Fatal("the first task never started")
 		}
 	}
-	out, err := mealabCmd(t, args...).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "being written by pid") {
-		t.Fatalf("second writer: %v\n%s", err, out)
+	second := mealabCmd(t, args...)
+	var out bytes.Buffer
+	second.Stdout, second.Stderr = &out, &out
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- second.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), "being written by pid") {
+			t.Fatalf("second writer: %v\n%s", err, out.String())
+		}
+	case <-time.After(90 * time.Second):
+		_ = second.Process.Kill()
+		<-done
+		t.Fatalf("the second writer trains the run too (it should refuse at once):\n%s", out.String())
 	}
 }
 
