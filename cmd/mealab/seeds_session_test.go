@@ -69,7 +69,7 @@ func TestSeededGroupResumesAndExports(t *testing.T) {
 			}
 		}
 	}
-	if a["mha#1"][59] == a["mha#2"][59] {
+	if a["mha@seed=1"][59] == a["mha@seed=2"][59] {
 		t.Error("two replicas of a group trained identically: seeds are not applied")
 	}
 	out := t.TempDir()
@@ -85,7 +85,7 @@ func TestSeededGroupResumesAndExports(t *testing.T) {
 	if !strings.HasPrefix(string(groups), "group,variant,lr,seeds,") || !strings.Contains(string(groups), "\nmea,MEA,") || !strings.Contains(string(groups), "paired t") {
 		t.Errorf("groups.csv:\n%s", groups)
 	}
-	run, err := os.ReadFile(filepath.Join(out, "mea#2.csv"))
+	run, err := os.ReadFile(filepath.Join(out, "mea@seed=2.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
