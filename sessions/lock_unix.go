@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -38,5 +39,18 @@ func (r *Run) Lock() (release func(), err error) {
 	host, _ := os.Hostname()
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d on %s\n", os.Getpid(), host)), 0)
-	return func() { _ = f.Close() }, nil
+	// The open file is the lock: keep it reachable until release, or the
+	// garbage collector's finalizer would close it and drop the lock (a
+	// caller that ignores release keeps the lock until the process ends).
+	heldLocks.Store(f, true)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			heldLocks.Delete(f)
+			_ = f.Close()
+		})
+	}, nil
 }
+
+// heldLocks holds the files of the locks this process holds.
+var heldLocks sync.Map

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,4 +353,24 @@ func TestRunLock(t *testing.T) {
 		t.Fatalf("after the holder was killed: %v", err)
 	}
 	release()
+}
+
+// TestRunLockSurvivesGC: a lock whose release function is dropped is still
+// held (the open file must not be closed by its finalizer).
+func TestRunLockSurvivesGC(t *testing.T) {
+	st, _ := Open(t.TempDir())
+	sess, _ := st.Create("s")
+	r, _ := sess.CreateRun("r", nil)
+	if _, err := r.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	// flock is per open file description: a second open in this process
+	// conflicts like another process would.
+	if _, err := r.Lock(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after GC the lock is gone: %v", err)
+	}
 }

@@ -31,9 +31,10 @@ func (l *listFlag) Set(v string) error {
 // (a sweep's array task). In a session it touches only those runs'
 // directories and keeps a task record in each.
 type onlyCtx struct {
-	sc   *sessionCtx
-	runs []sweep.Run
-	task sweep.TaskRecord
+	sc      *sessionCtx
+	runs    []sweep.Run
+	task    sweep.TaskRecord
+	release func() // the runs' writer locks
 }
 
 // gridFlags are the flags that define a grid; a sweep session's grid is
@@ -121,6 +122,11 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 		fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
 	}
 	warnings, err := oc.start(lab)
+	defer func() {
+		if oc.release != nil {
+			oc.release()
+		}
+	}()
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
 	}
@@ -199,8 +205,8 @@ func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
 		}
 		return nil, nil
 	}
-	// The locks are dropped when the process ends.
-	_, warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
+	release, warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
+	oc.release = release
 	if err != nil {
 		return warnings, err
 	}

@@ -55,12 +55,13 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 		t.Skip("starts real processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	const steps = "80"
-	if out, errs, code := runCLI("sweep", "quick", "--set", "steps="+steps, "--session", "local", "--dir", dir, "--threads", "1", "--parallel", "1"); code != 0 {
+	// The tiny grid at one LR: two runs, cheap even on a loaded machine.
+	const steps = "600"
+	if out, errs, code := runCLI("sweep", "sweep-demo", "--set", "lr=3e-3", "--set", "steps="+steps, "--session", "local", "--dir", dir, "--threads", "1", "--parallel", "1"); code != 0 {
 		t.Fatalf("local sweep: exit %d\n%s%s", code, out, errs)
 	}
 	// The sweep session, as --slurm writes it, without submitting.
-	out, errs, code := runCLI("sweep", "quick", "--set", "steps="+steps, "--slurm", "--dry-run", "--session", "tasks", "--dir", dir, "--binary", os.Args[0])
+	out, errs, code := runCLI("sweep", "sweep-demo", "--set", "lr=3e-3", "--set", "steps="+steps, "--slurm", "--dry-run", "--session", "tasks", "--dir", dir, "--binary", os.Args[0])
 	if code != 0 || !strings.Contains(out, "not submitted") {
 		t.Fatalf("--dry-run: exit %d\n%s%s", code, out, errs)
 	}
@@ -69,7 +70,7 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 		t.Fatalf("script: %v\n%s", err, script)
 	}
 	args := func(run string) []string {
-		return []string{"train", "--dir", dir, "--session", "tasks", "--only", run, "--threads", "1", "--quiet", "--checkpoint-every", "10"}
+		return []string{"train", "--dir", dir, "--session", "tasks", "--only", run, "--threads", "1", "--quiet", "--checkpoint-every", "50"}
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -84,7 +85,7 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 			fail("%v", err)
 			return
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		if b, err := mealabCmd(t, args("mha")...).CombinedOutput(); err != nil {
@@ -100,9 +101,10 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 			fail("%v", err)
 			return
 		}
-		time.Sleep(700 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		err := cmd.Wait()
+		t.Logf("SIGTERM mid-run: exit %v, checkpointed %v", err, strings.Contains(b.String(), "checkpointed"))
 		if err == nil || !strings.Contains(b.String(), "checkpointed") {
 			// It may have finished before the signal on a fast machine.
 			if !strings.Contains(b.String(), "done") {
@@ -126,8 +128,8 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 	}
 	for name, la := range a {
 		lb := b[name]
-		if len(la) != 80 || len(lb) != 80 {
-			t.Fatalf("%s: %d and %d points, want 80", name, len(la), len(lb))
+		if len(la) != 600 || len(lb) != 600 {
+			t.Fatalf("%s: %d and %d points, want 600", name, len(la), len(lb))
 		}
 		for i := range la {
 			if la[i] != lb[i] {
@@ -142,13 +144,13 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range sweep.Combine(sess, pl, nil, nil) {
-		if st.State != sweep.NotSubmitted && st.State != sweep.Done || st.Task == nil || st.Task.State != sweep.TaskDone || st.Step != 80 {
+		if st.State != sweep.NotSubmitted && st.State != sweep.Done || st.Task == nil || st.Task.State != sweep.TaskDone || st.Step != 600 {
 			t.Errorf("status of %s: %+v", st.Run.Name, st)
 		}
 	}
 	// The session lists both runs, and the status command reads it.
 	out, errs, code = runCLI("sweep", "status", "tasks", "--dir", dir)
-	if code != 0 || !strings.Contains(out, "80/80") {
+	if code != 0 || !strings.Contains(out, "600/600") {
 		t.Errorf("status: exit %d\n%s%s", code, out, errs)
 	}
 }
@@ -224,7 +226,7 @@ func TestSessionsShowFollow(t *testing.T) {
 		t.Skip("starts real processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	if _, errs, code := runCLI("sweep", "quick", "--set", "steps=60", "--slurm", "--dry-run", "--session", "f", "--dir", dir, "--binary", os.Args[0]); code != 0 {
+	if _, errs, code := runCLI("sweep", "sweep-demo", "--set", "lr=3e-3", "--set", "steps=60", "--slurm", "--dry-run", "--session", "f", "--dir", dir, "--binary", os.Args[0]); code != 0 {
 		t.Fatal(errs)
 	}
 	store, _ := sessions.Open(dir)
@@ -251,7 +253,7 @@ func TestSessionsShowFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.String()
-	for _, want := range []string{"0 runs so far", "mha              new run (MHA", "mea              new run (MEA", "step 50  val", "mea              done at step 60/60"} {
+	for _, want := range []string{"0 runs so far", "mha              new run (MHA", "mea              new run (MEA", "step 40  val", "mea              done at step 60/60"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("follow output lacks %q:\n%s", want, got)
 		}
@@ -272,7 +274,7 @@ func TestOneWriterPerRun(t *testing.T) {
 		t.Skip("starts real processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	if _, errs, code := runCLI("sweep", "quick", "--set", "steps=100000", "--slurm", "--dry-run", "--session", "w", "--dir", dir, "--binary", os.Args[0]); code != 0 {
+	if _, errs, code := runCLI("sweep", "sweep-demo", "--set", "lr=3e-3", "--set", "steps=1000000", "--slurm", "--dry-run", "--session", "w", "--dir", dir, "--binary", os.Args[0]); code != 0 {
 		t.Fatal(errs)
 	}
 	args := []string{"train", "--dir", dir, "--session", "w", "--only", "mha", "--threads", "1", "--quiet"}
@@ -291,9 +293,23 @@ func TestOneWriterPerRun(t *testing.T) {
 			t.Fatal("the first task never started")
 		}
 	}
-	out, err := mealabCmd(t, args...).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "being written by pid") {
-		t.Fatalf("second writer: %v\n%s", err, out)
+	second := mealabCmd(t, args...)
+	var out bytes.Buffer
+	second.Stdout, second.Stderr = &out, &out
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- second.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), "being written by pid") {
+			t.Fatalf("second writer: %v\n%s", err, out.String())
+		}
+	case <-time.After(90 * time.Second):
+		_ = second.Process.Kill()
+		<-done
+		t.Fatalf("the second writer trains the run too (it should refuse at once):\n%s", out.String())
 	}
 }
 
