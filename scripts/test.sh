@@ -24,7 +24,7 @@ else
   echo "== staticcheck skipped: honnef.co/go/tools@$STATICCHECK cannot be fetched (no module proxy, and not in the module cache)"
 fi
 echo "== go test"
-go test -count=1 ./...
+go test -count=1 -timeout 25m ./...
 echo "== pure-Go build (CGO off, purego kernels)"
 CGO_ENABLED=0 go build -tags purego -o /dev/null ./cmd/mealab
 if [ -x scripts/e2e_tui.sh ]; then
