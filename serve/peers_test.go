@@ -242,18 +242,31 @@ func TestClientThatNeverReads(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.IdleTimeout = 1500 * time.Millisecond })
 	busy := openScreen(t, ts.dial(t, "bob"), "", 100, 30)
+	// bob types from the start, every 300 ms, until the test ends.
+	stop := make(chan struct{})
+	typed := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				typed <- nil
+				return
+			case <-time.After(300 * time.Millisecond):
+				if _, err := busy.stdin.Write([]byte("1")); err != nil {
+					typed <- err
+					return
+				}
+			}
+		}
+	}()
 	idle := openScreen(t, ts.dial(t, "alice"), "", 100, 30)
 	idle.waitFor(t, "alice's lab", 10*time.Second)
-	stop := time.After(3 * time.Second)
-	for typing := true; typing; {
-		select {
-		case <-stop:
-			typing = false
-		case <-time.After(300 * time.Millisecond):
-			busy.keys(t, "1")
-		}
+	idle.exit(t, 10*time.Second)
+	time.Sleep(time.Second)
+	close(stop)
+	if err := <-typed; err != nil {
+		t.Fatalf("bob, typing, lost his session: %v", err)
 	}
-	idle.exit(t, 5*time.Second)
 	ts.waitLog(t, "msg=kick user=alice", time.Second)
 	if strings.Contains(ts.log.String(), "msg=kick user=bob") {
 		t.Fatal("a person who was typing was disconnected as idle")
