@@ -17,6 +17,7 @@ port=${E2E_SERVE_PORT:-22250}
 tmp=$(mktemp -d)
 out=${OUT_DIR:-$tmp/screens}
 mkdir -p "$out"
+: >"$out/serve.log" # this run's log only (OUT_DIR may be reused)
 sock="$tmp/tmux.sock"
 t() { tmux -S "$sock" "$@"; }
 server_pid=""
@@ -41,8 +42,10 @@ start_server() { # extra flags (--open) as arguments
     "$@" --preset quick --set steps=100000 --set sample_every=0 --threads 1 --fps 4 \
     >>"$tmp/serve.out" 2>>"$out/serve.log" &
   server_pid=$!
-  for _ in $(seq 50); do
-    grep -q listening "$out/serve.log" 2>/dev/null && return 0
+  starts=$((${starts:-0} + 1))
+  for _ in $(seq 100); do
+    # The log is shared by both starts: wait for this start's line.
+    [ "$(grep -c 'msg=listening' "$out/serve.log" 2>/dev/null)" -ge "$starts" ] && return 0
     sleep 0.1
   done
   fail "the server did not start: $(cat "$out/serve.log")"
@@ -150,6 +153,7 @@ stop_server
 log_has 'msg="host key"'
 start_server
 grep -q 'created=false' "$out/serve.log" || fail "the host key was not reused"
+[ "$(grep -o 'fingerprint=[^ ]*' "$out/serve.log" | sort -u | wc -l)" = 1 ] || fail "the host key's fingerprint changed across the restart"
 t new-window -d -t e2e -n alice2 \
   "NO_COLOR=1 ssh ${sshopts[*]} -o StrictHostKeyChecking=yes -i '$tmp/keys/alice' -t 127.0.0.1; echo \$? >'$tmp/exit-alice2'; sleep 30"
 t resize-window -t e2e:alice2 -x 100 -y 30 2>/dev/null || true

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mealab/mealab/record"
 	"github.com/mealab/mealab/trainer"
 )
 
@@ -119,6 +120,31 @@ func TestTakeCopiesState(t *testing.T) {
 	}
 	if _, err := take(from, from, id); err == nil {
 		t.Fatal("taking one's own run worked")
+	}
+	// On disk, in bob's session: the run's past curve and a checkpoint, so
+	// it comes back after a restart.
+	loaded, err := record.Load(to.sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ld := range loaded {
+		if ld.Meta.Name != name {
+			continue
+		}
+		found = true
+		if ld.State == nil {
+			t.Fatal("the taken run has no checkpoint in bob's session")
+		}
+		if n := len(ld.History.Points); n < src.Step {
+			t.Fatalf("bob's session has %d points of the taken run, want at least %d", n, src.Step)
+		}
+		if ld.History.Points[0].Step != 1 {
+			t.Fatalf("the taken run's curve on disk starts at step %d, want 1", ld.History.Points[0].Step)
+		}
+	}
+	if !found {
+		t.Fatalf("the taken run %s is not in bob's session", name)
 	}
 }
 

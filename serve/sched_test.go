@@ -45,7 +45,12 @@ func TestFairSharePerPerson(t *testing.T) {
 	s := NewScheduler(1)
 	many := labWith(t, s.Join("many", 1), 4)
 	one := labWith(t, s.Join("one", 1), 1)
-	time.Sleep(3 * time.Second)
+	// Enough steps for the ratio to mean something (the race detector
+	// makes them ten times slower), within 60 s.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && min(steps(many), steps(one)) < 150 {
+		time.Sleep(100 * time.Millisecond)
+	}
 	a, b := steps(many), steps(one)
 	t.Logf("steps: 4 runs %d, 1 run %d", a, b)
 	if r := float64(a) / float64(b); math.Abs(r-1) > 0.35 {

@@ -84,7 +84,7 @@ func (s *Server) handle(sess ssh.Session) {
 	defer close(done)
 	go t.pump()
 	go t.windows(winch, done)
-	go s.watch(t, conn, log, done)
+	go s.watch(t, func() { _ = conn.Close() }, log, done)
 
 	switch {
 	case len(args) == 0:
@@ -106,7 +106,7 @@ func (s *Server) handle(sess ssh.Session) {
 // watch disconnects a session that has been idle for IdleTimeout, or whose
 // client has not taken a frame for WriteTimeout (a client that never reads
 // must not keep a connection and its queue forever).
-func (s *Server) watch(t *term, conn *gossh.ServerConn, log interface {
+func (s *Server) watch(t *term, kill func(), log interface {
 	Info(string, ...any)
 }, done <-chan struct{}) {
 	every := min(s.cfg.IdleTimeout, s.cfg.WriteTimeout) / 4
@@ -121,12 +121,12 @@ func (s *Server) watch(t *term, conn *gossh.ServerConn, log interface {
 			if d := t.idle(now); d > s.cfg.IdleTimeout {
 				log.Info("kick", "why", "idle", "idle", d.Round(time.Second).String())
 				_, _ = t.sess.Stderr().Write([]byte("\r\nmealab: disconnected after " + s.cfg.IdleTimeout.String() + " without a key press; your lab goes on\r\n"))
-				_ = conn.Close()
+				kill()
 				return
 			}
 			if d := t.stalled(now); d > s.cfg.WriteTimeout {
 				log.Info("kick", "why", "client not reading", "stalled", d.Round(time.Millisecond).String())
-				_ = conn.Close()
+				kill()
 				return
 			}
 		}

@@ -141,9 +141,23 @@ func take(from, to *user, id trainer.RunID) (string, error) {
 	if st.State.Finished() {
 		st.State = trainer.Paused
 	}
-	nid, err := to.lab.Restore(st, h, false)
+	running := st.State == trainer.Running
+	// Paused until its history and a checkpoint are in to's session, so
+	// the curve on disk starts where the source's did and stays in order.
+	nid, err := to.lab.Restore(st, h, true)
 	if err != nil {
 		return "", err
+	}
+	if to.rec != nil {
+		recordHistory(to.rec, nid, h)
+		if snap, err := to.lab.Snapshot(nid); err == nil {
+			to.rec.Checkpoint(snap)
+		}
+	}
+	if running {
+		if err := to.lab.Resume(nid); err != nil {
+			return "", err
+		}
 	}
 	for _, in := range to.lab.Runs() {
 		if in.ID == nid {
@@ -151,4 +165,32 @@ func take(from, to *user, id trainer.RunID) (string, error) {
 		}
 	}
 	return st.Spec.Name, nil
+}
+
+// recordHistory writes a taken run's past into a recorder under its new id:
+// training and validation points merged by step, then events and samples.
+func recordHistory(rec interface{ Record(trainer.Update) }, id trainer.RunID, h trainer.History) {
+	e := 0
+	for _, p := range h.Points {
+		for ; e < len(h.Evals) && h.Evals[e].Step <= p.Step; e++ {
+			ev := h.Evals[e]
+			ev.Run = id
+			rec.Record(ev)
+		}
+		p.Run = id
+		rec.Record(p)
+	}
+	for ; e < len(h.Evals); e++ {
+		ev := h.Evals[e]
+		ev.Run = id
+		rec.Record(ev)
+	}
+	for _, ev := range h.Events {
+		ev.Run = id
+		rec.Record(ev)
+	}
+	for _, smp := range h.Samples {
+		smp.Run = id
+		rec.Record(smp)
+	}
 }
