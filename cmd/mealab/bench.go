@@ -116,7 +116,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configs := fs.String("config", "A,B", "configs to run: A, B")
-	variants := fs.String("variants", "mha,mea,mea-h2", "attention variants: mha, mea, mea-h2 (h'=h/2), gqa, mha+gn, hlc")
+	variants := fs.String("variants", "mha,mea,mea-h2", "attention variants: "+strings.Join(model.VariantNames(), ", ")+", mea-h2 (h'=h/2)")
 	threads := fs.String("threads", "", "thread counts to measure, e.g. 1,2 (default: all cores)")
 	var bf benchFlags
 	fs.IntVar(&bf.steps, "steps", 5, "timed training steps per measurement (after 2 warm-up steps)")
