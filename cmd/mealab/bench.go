@@ -28,8 +28,8 @@ registers, AVX-512 and AVX2, per thread count), this build's SGEMM on a
 times whole training steps (forward, backward, clipping, AdamW) on random
 tokens and decoding with the KV cache, and reports every training row as a
 fraction of the FMA peak at the same thread count (MFU), all in the same run.
-The peak is measured before and after the rows and the higher figure is used
-(a busy neighbour can only lower it).
+The peak used is the one measured before the rows; it is measured again
+after them and printed, so a reader sees whether the machine changed.
 
 Useful FLOPs per token = 6 x (parameters of all matmul weights, LM head
 included) + 12 x layers x context x width (attention over the full context,
@@ -53,7 +53,7 @@ model's own estimate (parameters, gradients, AdamW moments, activations).
 --serving decodes batches of sequences at serving shapes (config B's layers,
 width and heads, the context given): a prompt fills each cache (prefill), then
 --gen tokens are generated per sequence; it reports prefill and generation
-tok/s (also over CPU time, see "cpu ms" below), the cache bytes, and the
+tok/s (also over CPU time, as "cpu ms" above), the cache bytes, and the
 bytes of cache and weights read per step as a fraction of the measured memory
 bandwidth.
 
@@ -121,7 +121,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	var bf benchFlags
 	fs.IntVar(&bf.steps, "steps", 5, "timed training steps per measurement (after 2 warm-up steps)")
 	fs.IntVar(&bf.repeat, "repeat", 1, "rounds of interleaved measurements per config and thread count")
-	fs.Float64Var(&bf.peak, "peak", 0, "override the measured FMA peak (GFLOP/s) as the MFU denominator; with several thread counts, the peak of the largest")
+	fs.Float64Var(&bf.peak, "peak", 0, "override the measured FMA peak (GFLOP/s) as the MFU denominator, for every thread count (see --peak1)")
 	fs.Float64Var(&bf.peak1, "peak1", 0, "with --peak: the denominator for 1-thread rows (default --peak)")
 	fs.IntVar(&bf.decodeN, "decode", 128, "tokens to decode (batch 1) after each training measurement; 0 skips")
 	fs.BoolVar(&bf.jsonOut, "json", false, "print JSON lines")
