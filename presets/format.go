@@ -165,31 +165,15 @@ func opsText(ops []trainer.ScheduledOp) string {
 // makes (the trainer names forks PARENT>OP).
 func forkOf(parent trainer.RunSpec, child string) bool {
 	for _, o := range append(append([]trainer.ScheduledOp(nil), parent.Ops...), parent.Applied...) {
-		want := parent.Name + ">" + shortOp(o.Op)
+		want := parent.Name + ">" + o.Op.Short()
 		if parent.Group != "" { // a replica's fork: GROUP>OP@seed=S (trainer.derived)
-			want = trainer.ReplicaName(parent.Group+">"+shortOp(o.Op), parent.Model.Seed)
+			want = trainer.ReplicaName(parent.Group+">"+o.Op.Short(), parent.Model.Seed)
 		}
 		if o.Fork && child == want {
 			return true
 		}
 	}
 	return false
-}
-
-// shortOp is the trainer's fork suffix for an operation.
-func shortOp(op model.Op) string {
-	switch op.Kind {
-	case model.OpCompress:
-		return fmt.Sprintf("svd%d", op.R)
-	case model.OpGrow:
-		return fmt.Sprintf("grow%d", op.R)
-	case model.OpToGQA:
-		return fmt.Sprintf("gqa%d", op.R)
-	}
-	if op.GN {
-		return "mea+gn"
-	}
-	return "hlc"
 }
 
 // settingsOf writes every key of a run (with model m) as settings that
@@ -201,7 +185,7 @@ func settingsOf(s trainer.RunSpec, m model.Config) []Setting {
 	m = m.Normalized()
 	kw, kv := variantOf(m)
 	out := []Setting{{Key: "variant", Value: kw}}
-	if kw == "gqa" || ((kw == "mea" || kw == "hlc") && kv != m.Heads) {
+	if v, _ := model.LookupVariant(kw); v.KV != "" && kv != m.Heads {
 		out = append(out, Setting{Key: "kv", Value: i(kv)})
 	}
 	out = append(out,

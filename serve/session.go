@@ -138,61 +138,103 @@ type labSaver struct{ u *user }
 
 func (l labSaver) Save() error { return l.u.rec.SaveAll(l.u.lab) }
 
-// ownScreen is a person's own lab.
+// ownScreen is a person's own lab. The screen's state (tab, selection,
+// chart settings, dialogs) is parked in the person when they leave and
+// comes back when they return; a second connection at the same time gets
+// a fresh screen.
 func (s *Server) ownScreen(u *user) screen {
 	return func(t *term) screen {
-		var next screen
-		sub := u.hub.subscribe()
-		defer u.hub.unsubscribe(sub)
-		opts := tui.Options{
-			FPS:     s.cfg.FPS,
-			Title:   u.name + "'s lab",
-			NoColor: hasEnv(t.env, "NO_COLOR"),
-			Detach:  true,
-			// The server's own preset files are nobody's to read or write.
-			NoPresetFiles: "presets are built-in here: saving a lab as a preset file is for mealab on your own machine",
+		sc := u.takeParked()
+		if sc == nil {
+			sc = s.newOwnScreen(u, t)
 		}
-		opts.FrameGate = s.frames.take
-		if u.guest {
-			opts.SaveHint = "a guest's lab is not kept after you leave"
-		} else {
-			opts.Saver = labSaver{u}
-		}
-		opts.HostLine = func() string { return s.hostLine(u) }
-		opts.Presets = presets.Names() // the built-in ones: no file of the server is listed
-		opts.HostKeys = []tui.HostKey{
-			{Key: "S", Do: func(trainer.RunID) (string, bool, error) {
-				return "", false, errors.New("saving presets is not available on the classroom server (they would be files of the server); your lab is recorded already")
-			}},
-			{Key: "F", Help: "follow someone", Do: func(trainer.RunID) (string, bool, error) {
-				next = s.pickScreen(u)
-				return "", true, nil
-			}},
-			{Key: "O", Help: "let others follow", Do: func(trainer.RunID) (string, bool, error) {
-				on := !u.followable.Load()
-				u.followable.Store(on)
-				s.log.Info("followable", "user", u.name, "on", on)
-				if on {
-					return "others can follow your lab now (ssh ... follow " + u.name + ")", false, nil
-				}
-				return "others can no longer follow your lab", false, nil
-			}},
-		}
-		if u.teacher {
-			opts.HostKeys = append(opts.HostKeys, tui.HostKey{Key: "A", Help: "admin", Do: func(trainer.RunID) (string, bool, error) {
-				next = s.adminScreen(u)
-				return "", true, nil
-			}})
-		}
-		m := tui.New(&ownView{Lab: u.lab, u: u, sub: sub}, opts)
-		if len(u.warnings) > 0 {
-			m.Notice(strings.Join(u.warnings, "; "), true)
-		}
-		if err := t.run(m); err != nil && !errors.Is(err, errEnded) {
+		sc.next = nil
+		sc.view.sub = u.hub.subscribe()
+		defer func() {
+			u.hub.unsubscribe(sc.view.sub)
+			u.park(sc)
+		}()
+		if err := t.run(sc.m); err != nil && !errors.Is(err, errEnded) {
 			s.log.Debug("screen", "user", u.name, "err", err.Error())
 		}
-		return next
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		return sc.next
 	}
+}
+
+// ownState is a person's own-lab screen, kept across connections.
+type ownState struct {
+	m    *tui.Model
+	view *ownView
+	mu   sync.Mutex
+	next screen // set by the host keys (on the program's Cmd goroutines)
+}
+
+func (sc *ownState) setNext(n screen) {
+	sc.mu.Lock()
+	sc.next = n
+	sc.mu.Unlock()
+}
+
+func (u *user) takeParked() *ownState {
+	u.pmu.Lock()
+	defer u.pmu.Unlock()
+	sc := u.parked
+	u.parked = nil
+	return sc
+}
+
+func (u *user) park(sc *ownState) {
+	u.pmu.Lock()
+	u.parked = sc
+	u.pmu.Unlock()
+}
+
+func (s *Server) newOwnScreen(u *user, t *term) *ownState {
+	sc := &ownState{view: &ownView{Lab: u.lab, u: u}}
+	opts := tui.Options{
+		FPS:     s.cfg.FPS,
+		Title:   u.name + "'s lab",
+		NoColor: hasEnv(t.env, "NO_COLOR"),
+		Detach:  true,
+		// The server's own preset files are nobody's to read or write.
+		NoPresetFiles: "presets are built-in here: saving a lab as a preset file is for mealab on your own machine",
+	}
+	opts.FrameGate = s.frames.take
+	if u.guest {
+		opts.SaveHint = "a guest's lab is not kept after you leave"
+	} else {
+		opts.Saver = labSaver{u}
+	}
+	opts.HostLine = func() string { return s.hostLine(u) }
+	opts.Presets = presets.Names() // the built-in ones: no file of the server is listed
+	opts.HostKeys = []tui.HostKey{
+		{Key: "F", Help: "follow someone", Do: func(trainer.RunID) (string, bool, error) {
+			sc.setNext(s.pickScreen(u))
+			return "", true, nil
+		}},
+		{Key: "O", Help: "let others follow", Do: func(trainer.RunID) (string, bool, error) {
+			on := !u.followable.Load()
+			u.followable.Store(on)
+			s.log.Info("followable", "user", u.name, "on", on)
+			if on {
+				return "others can follow your lab now (ssh ... follow " + u.name + ")", false, nil
+			}
+			return "others can no longer follow your lab", false, nil
+		}},
+	}
+	if u.teacher {
+		opts.HostKeys = append(opts.HostKeys, tui.HostKey{Key: "A", Help: "admin", Do: func(trainer.RunID) (string, bool, error) {
+			sc.setNext(s.adminScreen(u))
+			return "", true, nil
+		}})
+	}
+	sc.m = tui.New(sc.view, opts)
+	if len(u.warnings) > 0 {
+		sc.m.Notice(strings.Join(u.warnings, "; "), true)
+	}
+	return sc
 }
 
 var errEnded = errors.New("ended")

@@ -40,7 +40,9 @@ type user struct {
 	// Guarded by Server.mu.
 	conns    map[*gossh.ServerConn]string // -> remote address
 	paused   []trainer.RunID              // paused by PauseOnLeave, resumed on return
-	mu       sync.Mutex                   // serialises limit checks with the calls they guard
+	mu       sync.Mutex                   // serialises limit checks with the calls they guard; guards key
+	pmu      sync.Mutex                   // guards parked
+	parked   *ownState                    // the own-lab screen of the last connection that left
 	diskUsed atomic.Int64
 }
 

@@ -150,7 +150,7 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		child.id = l.nextID
 		l.nextID++
 		child.parent = r.id
-		child.spec = derived(r.spec, shortOp(op))
+		child.spec = derived(r.spec, op.Short())
 		// The child does not repeat its parent's schedule; its parent's
 		// fork (Applied) recreates it.
 		child.spec.Ops, child.spec.Initial, child.spec.Applied = nil, nil, nil
@@ -191,21 +191,6 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	}
 	l.checkpointNow(target)
 	return target.id, nil
-}
-
-func shortOp(op model.Op) string {
-	switch op.Kind {
-	case model.OpCompress:
-		return fmt.Sprintf("svd%d", op.R)
-	case model.OpGrow:
-		return fmt.Sprintf("grow%d", op.R)
-	case model.OpToGQA:
-		return fmt.Sprintf("gqa%d", op.R)
-	}
-	if op.GN {
-		return "mea+gn"
-	}
-	return "hlc"
 }
 
 // describe is a surgery event's text: the operation, the KV cache before

@@ -27,7 +27,7 @@ type formDialog struct {
 	variant                                   int
 	device                                    int
 	focus                                     int
-	base                                      []presets.Setting
+	base                                      trainer.RunSpec // what the fields do not show
 	spec                                      trainer.RunSpec
 	specs                                     []trainer.RunSpec // spec, or its replicas
 	callState
@@ -56,60 +56,17 @@ var kvHint = func() string {
 
 const formFields = 10 // name, variant, heads, kv, width, layers, lr, steps, device, seeds
 
-// specSettings turns the settings of a run that the form does not show into
-// preset settings, so a new run inherits data, batch and schedule from the
-// selected one (and the vocabulary, so validating never reads the data).
-func specSettings(s trainer.RunSpec) []presets.Setting {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	i := strconv.Itoa
-	out := []presets.Setting{
-		{Key: "context", Value: i(s.Model.Context)},
-		{Key: "vocab", Value: i(s.Model.Vocab)},
-		{Key: "seq_len", Value: i(s.SeqLen)},
-		{Key: "rope_theta", Value: f(s.Model.RopeTheta)},
-		{Key: "seed", Value: strconv.FormatUint(s.Model.Seed, 10)},
-		{Key: "batch", Value: i(s.Batch)},
-		{Key: "warmup", Value: i(s.Sched.Warmup)},
-		{Key: "lr_floor", Value: f(s.Sched.FloorFrac)},
-		{Key: "weight_decay", Value: f(s.Optim.WeightDecay)},
-		{Key: "beta1", Value: f(s.Optim.Beta1)},
-		{Key: "beta2", Value: f(s.Optim.Beta2)},
-		{Key: "clip", Value: f(s.Clip)},
-		{Key: "data_seed", Value: strconv.FormatUint(s.DataSeed, 10)},
-		{Key: "eval_every", Value: i(s.EvalEvery)},
-		{Key: "eval_batches", Value: i(s.EvalBatches)},
-		{Key: "sample_every", Value: i(s.SampleEvery)},
-		{Key: "sample_len", Value: i(s.SampleLen)},
-	}
-	switch s.Data.Kind {
-	case "file":
-		out = append(out, presets.Setting{Key: "data", Value: s.Data.Path})
-	case "mqar":
-		out = append(out, presets.Setting{Key: "data", Value: "mqar"},
-			presets.Setting{Key: "mqar_keys", Value: i(s.Data.Keys)},
-			presets.Setting{Key: "mqar_values", Value: i(s.Data.Values)},
-			presets.Setting{Key: "mqar_pairs", Value: i(s.Data.Pairs)})
-	}
-	if s.Device != "" {
-		out = append(out, presets.Setting{Key: "device", Value: s.Device})
-	}
-	var keep []presets.Setting
-	for _, st := range out {
-		if st.Value != "0" || st.Key == "clip" || st.Key == "sample_every" || st.Key == "eval_every" || st.Key == "lr_floor" {
-			keep = append(keep, st)
-		}
-	}
-	return keep
-}
-
 // newFormDialog fills the form from sel (nil: the lab's base values).
 func newFormDialog(sel *runData, st *store) *formDialog {
 	fd := &formDialog{callState: callState{kind: "add"}}
 	spec, _ := presets.Build("", nil)
 	if sel != nil && sel.info.Spec.Model.Layers > 0 {
 		spec = sel.info.Spec
-		fd.base = specSettings(spec)
 	}
+	// The new run inherits data, batch, optimiser and evaluation from spec;
+	// not its name or its scheduled surgery.
+	fd.base = spec
+	fd.base.Name, fd.base.Ops = "", nil
 	c := spec.Model.Normalized()
 	v := model.VariantOf(c)
 	kw := v.Name
@@ -160,7 +117,7 @@ func (f *formDialog) fieldAt(i int) *field {
 }
 
 func (f *formDialog) validate(st *store) {
-	set := append([]presets.Setting(nil), f.base...)
+	var set []presets.Setting
 	add := func(k, v string) { set = append(set, presets.Setting{Key: k, Value: v}) }
 	add("variant", formVariants[f.variant])
 	for _, x := range []struct {
@@ -192,7 +149,8 @@ func (f *formDialog) validate(st *store) {
 		f.err = fmt.Sprintf("seeds: give a number of replicas from 1 to %d", presets.MaxSeeds)
 		return
 	}
-	spec, err := presets.Build(f.name.val, set)
+	spec, err := presets.Override(f.base, set)
+	spec.Name = f.name.val
 	if err != nil {
 		f.err = strings.ReplaceAll(err.Error(), "\n", "; ")
 		return

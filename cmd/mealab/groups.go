@@ -39,12 +39,16 @@ func checkBaseline(baseline string, specs []trainer.RunSpec) error {
 		if g == baseline || sec == baseline {
 			return nil
 		}
+		// A group that scheduled surgery will fork: mha>gqa2 from mha.
+		if len(s.Ops) > 0 && strings.HasPrefix(baseline, g+">") {
+			return nil
+		}
 		if !seen[g] {
 			seen[g] = true
 			names = append(names, g)
 		}
 	}
-	return usagef("--baseline %s: no such group or run section; the groups are %s", baseline, strings.Join(names, ", "))
+	return usagef("--baseline %s: no such group, run section or fork of one; the groups are %s", baseline, strings.Join(names, ", "))
 }
 
 // groupRow is one group in --json output.
@@ -102,6 +106,15 @@ func printGroups(w io.Writer, infos []trainer.RunInfo, baseline string) {
 	gs := compare.Groups(infos, baseline)
 	if len(gs) == 0 {
 		return
+	}
+	if baseline != "" {
+		compared := false
+		for _, g := range gs {
+			compared = compared || g.Baseline != "" || g.Name == baseline
+		}
+		if !compared {
+			fmt.Fprintf(w, "\n--baseline %s matched no group of the runs (a fork that never happened?); no comparisons\n", baseline)
+		}
 	}
 	fmt.Fprintf(w, "\nper group: final and best val loss over the seeds that did not diverge (mean ± std, [min, max]);\n")
 	fmt.Fprintf(w, "against its baseline: the mean difference of final val loss (negative: lower than the baseline) with its 95%% interval\n")

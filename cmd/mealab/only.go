@@ -38,7 +38,7 @@ type onlyCtx struct {
 
 // gridFlags are the flags that define a grid; a sweep session's grid is
 // fixed by its plan, so they cannot apply there.
-var gridFlags = []string{"preset", "set", "data", "steps", "device", "max-runs"}
+var gridFlags = []string{"preset", "set", "data", "steps", "seeds", "device", "max-runs"}
 
 // prepareOnly resolves --only against the session's sweep plan, or else
 // against the preset's runs (the session's preset when it exists).

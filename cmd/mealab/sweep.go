@@ -133,17 +133,20 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 		return usagef("give the preset as the argument (mealab sweep %s), not --preset", pos[0])
 	}
 	f.rf.preset = pos[0]
+	if err := f.rf.check(fs); err != nil {
+		return err
+	}
 	if f.rf.session == "" {
 		return usagef("a sweep records into a session: add --session NAME")
 	}
 	if f.slurm {
-		if err := only("PRESET --slurm", "set", "data", "steps", "device", "session", "slurm", "partition", "time", "cpus-per-task", "mem",
+		if err := only("PRESET --slurm", "set", "data", "steps", "seeds", "max-runs", "device", "session", "slurm", "partition", "time", "cpus-per-task", "mem",
 			"array-limit", "sbatch-arg", "dry-run", "wait", "poll", "binary"); err != nil {
 			return err
 		}
 		return sweepSubmit(&f, stdout)
 	}
-	if err := only("PRESET (local; add --slurm for the Slurm flags)", "set", "data", "steps", "device", "session", "parallel", "threads"); err != nil {
+	if err := only("PRESET (local; add --slurm for the Slurm flags)", "set", "data", "steps", "seeds", "max-runs", "device", "session", "parallel", "threads"); err != nil {
 		return err
 	}
 	return sweepLocal(&f, stdout, stderr)
@@ -163,8 +166,11 @@ func newSweepSession(f *sweepFlags) (*sessions.Session, *sweep.Plan, bool, error
 	if f.rf.data != "" {
 		over = append(over, presets.Setting{Key: "data", Value: f.rf.data})
 	}
-	if f.rf.steps > 0 {
+	if f.rf.given["steps"] {
 		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.rf.steps)})
+	}
+	if f.rf.seeds > 0 {
+		over = append(over, presets.Setting{Key: "seeds", Value: fmt.Sprint(f.rf.seeds)})
 	}
 	if f.rf.device != "" {
 		over = append(over, presets.Setting{Key: "device", Value: f.rf.device})
@@ -276,6 +282,7 @@ func sweepLocal(f *sweepFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	printTable(stdout, sortedInfos(infos))
 	printStableLR(stdout, sortedInfos(infos))
+	printGroups(stdout, sortedInfos(infos), "")
 	if saveErr != nil {
 		return saveErr
 	}

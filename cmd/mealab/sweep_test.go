@@ -296,3 +296,18 @@ func TestOneWriterPerRun(t *testing.T) {
 		t.Fatalf("second writer: %v\n%s", err, out)
 	}
 }
+
+// TestSweepFlagsApply: --steps and --seeds reach a sweep's runs and its
+// plan (--steps was once ignored).
+func TestSweepFlagsApply(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := runCLI("sweep", "quick", "--steps", "7", "--seeds", "2", "--session", "x", "--dir", dir, "--threads", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"steps=7 seeds=2, 4 runs", "mha#2", "done     step 7/7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
