@@ -488,7 +488,7 @@ func TestReadmeFirstHour(t *testing.T) {
 	r := readme(t)
 	for _, want := range []string{
 		"go install ./cmd/mealab", // one binary on PATH
-		"seconds",                 // the first go run compiles first
+		"about 35 seconds",        // the first go run compiles first
 		"sessions export demo --checkpoint mea model.safetensors", // sessions --help's order
 		"sessions rm demo --yes",
 		"mealab sample demo mea",

@@ -96,13 +96,9 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 	sc.options(&opts)
 	lab := trainer.NewLab(opts)
 	defer func() {
-		// Stop stepping, then save: checkpoints at the steps the logs end with.
-		lab.Close()
-		if sc != nil {
-			if err := sc.Save(lab); err != nil {
-				fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
-			}
-		}
+		// Stop stepping, then save: checkpoints at the steps the logs end
+		// with (the same code as train's Ctrl-C, tested there).
+		sc.closeAndSave(lab, stderr)
 		_ = sc.Close()
 	}()
 	steps := 0

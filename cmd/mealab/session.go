@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/mealab/mealab/record"
@@ -187,6 +188,20 @@ func (s *sessionCtx) Save(lab *trainer.Lab) error {
 		return errors.New("no session: start mealab with --session NAME to save")
 	}
 	return s.rec.SaveAll(lab)
+}
+
+// closeAndSave stops the lab at the end of the round in progress, then
+// checkpoints every run and flushes the logs: the session then holds
+// exactly the steps that a table printed afterwards shows (train after
+// Ctrl-C or the end, the lab after q). Without a session it only closes.
+func (s *sessionCtx) closeAndSave(lab *trainer.Lab, stderr io.Writer) {
+	lab.Close()
+	if s == nil {
+		return
+	}
+	if err := s.Save(lab); err != nil {
+		fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", s.Name(), err)
+	}
 }
 
 // Close flushes and closes the session's files.

@@ -429,7 +429,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	// Stop stepping first, then save: the checkpoints are then at exactly
 	// the steps the logs end with and the table shows.
-	lab.Close()
+	sc.closeAndSave(lab, stderr)
 	for _, u := range queue.take() {
 		handle(u)
 	}
@@ -437,11 +437,6 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		flushPending(id)
 	}
 	clearLine(stderr, tty)
-	if sc != nil {
-		if err := sc.Save(lab); err != nil {
-			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
-		}
-	}
 	final := lab.Runs()
 	if *jsonOut {
 		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final), "groups": groupRows(final, *baseline)})
