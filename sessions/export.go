@@ -59,6 +59,10 @@ type Series struct {
 type Marker struct {
 	X     float64
 	Label string
+	// Tick draws a short unlabelled tick at the bottom edge instead of a
+	// full-height line, for frequent events (spikes) that would bury the
+	// curves.
+	Tick bool
 }
 
 // Chart describes a line chart for ExportChart.
@@ -226,6 +230,7 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 type markerPlotter struct {
 	marks []Marker
 	line  draw.LineStyle
+	tick  draw.LineStyle
 	text  draw.TextStyle
 }
 
@@ -241,6 +246,7 @@ func newMarkerPlotter(marks []Marker) (*markerPlotter, error) {
 			Width:  vg.Points(1),
 			Dashes: []vg.Length{vg.Points(2), vg.Points(2)},
 		},
+		tick: draw.LineStyle{Color: color.NRGBA{0xD5, 0x5E, 0x00, 0xFF}, Width: vg.Points(1.5)},
 		text: draw.TextStyle{
 			Color:    grey,
 			Font:     font.From(plot.DefaultFont, 9),
@@ -258,6 +264,10 @@ func (m *markerPlotter) Plot(c draw.Canvas, p *plot.Plot) {
 	for _, mk := range m.marks {
 		x := trX(mk.X)
 		if !c.ContainsX(x) {
+			continue
+		}
+		if mk.Tick {
+			c.StrokeLine2(m.tick, x, c.Min.Y, x, c.Min.Y+vg.Points(8))
 			continue
 		}
 		c.StrokeLine2(m.line, x, c.Min.Y, x, c.Max.Y)

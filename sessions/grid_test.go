@@ -19,7 +19,7 @@ func TestRenderGrid(t *testing.T) {
 	}
 	b[10], b[11], b[12] = 0, -1, math.Inf(1)
 	panels := []Chart{
-		{Title: "loss", Series: []Series{{Name: "r1", X: xs, Y: a, Colour: 1}}, Markers: []Marker{{X: 50, Label: "r1: loss-spike"}}},
+		{Title: "loss", Series: []Series{{Name: "r1", X: xs, Y: a, Colour: 1}}, Markers: []Marker{{X: 50, Label: "r1: surgery"}, {X: 60, Tick: true}, {X: math.NaN(), Tick: true}}},
 		{Title: "logit", LogY: true, Series: []Series{{Name: "r1", X: xs, Y: b, Colour: 1}}},
 		{Title: "empty", Series: []Series{{Name: "r1", X: []float64{1}, Y: []float64{math.NaN()}, Colour: 1}}},
 	}

@@ -11,8 +11,9 @@ import (
 // exportGridPNG draws every metric of a session's runs as a grid of panels
 // (sessions export --png FILE --grid): train loss, val loss, grad norm
 // before clipping, max attention logit, LR, tok/s and, for recall tasks,
-// recall. A run has one colour in every panel; surgery, LR changes,
-// divergence and spikes are marked on every panel; a panel whose values
+// recall. A run has one colour in every panel (the legend is on the
+// first); surgery, LR changes and divergence are marked with labelled
+// lines on every panel, spikes with ticks at the bottom; a panel whose values
 // are positive and span two decades or more is log-scaled, as in the lab.
 func exportGridPNG(path, title string, runs []record.Loaded) error {
 	type metric struct {
@@ -35,13 +36,15 @@ func exportGridPNG(path, title string, runs []record.Loaded) error {
 	for _, ld := range runs {
 		for _, e := range ld.History.Events {
 			switch e.Kind {
-			case "surgery", "lr", "diverged", trainer.LossSpike, trainer.GradSpike:
+			case "surgery", "lr", "diverged":
 				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
+			case trainer.LossSpike, trainer.GradSpike:
+				marks = append(marks, sessions.Marker{X: float64(e.Step), Tick: true})
 			}
 		}
 	}
 	var panels []sessions.Chart
-	for _, m := range metrics {
+	for mi, m := range metrics {
 		c := sessions.Chart{Title: m.name, XLabel: "step", Markers: marks}
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for ri, ld := range runs {
@@ -60,7 +63,11 @@ func exportGridPNG(path, title string, runs []record.Loaded) error {
 					lo, hi = math.Min(lo, v), math.Max(hi, v)
 				}
 			}
-			c.Series = append(c.Series, sessions.Series{Name: ld.Meta.Name, X: x, Y: y, Colour: ri + 1})
+			name := ""
+			if mi == 0 {
+				name = ld.Meta.Name // one legend, on the first panel: colours are shared
+			}
+			c.Series = append(c.Series, sessions.Series{Name: name, X: x, Y: y, Colour: ri + 1})
 		}
 		c.LogY = lo > 0 && hi >= 100*lo
 		if c.LogY {

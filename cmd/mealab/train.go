@@ -562,7 +562,7 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "spikes: loss/grad-norm spike episodes (loss %.0f%% over its %d-step minimum, grad norm %gx its %d-step mean)\n",
+	fmt.Fprintf(w, "spikes: loss/grad-norm spike episodes (EMA-smoothed loss %.0f%% over its %d-step minimum, grad norm %gx its %d-step mean)\n",
 		100*trainer.SpikeLossRise, trainer.SpikeWindow, trainer.SpikeGradFactor, trainer.SpikeWindow)
 }
 
