@@ -219,9 +219,13 @@ GLOBL expc<>(SB), RODATA|NOPTR, $832
 TEXT ·expShiftSumAVX512(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
 	SHRQ $4, CX
 	VBROADCASTSS shift+16(FP), Z8
 	VXORPS Z9, Z9, Z9
+	TESTQ CX, CX
+	JZ expShiftSumAVX512_tail
 expShiftSumAVX512_loop:
 	VMOVUPS (SI), Z0
 	VSUBPS Z8, Z0, Z0
@@ -248,6 +252,37 @@ expShiftSumAVX512_loop:
 	ADDQ $64, SI
 	DECQ CX
 	JNZ expShiftSumAVX512_loop
+expShiftSumAVX512_tail:
+	TESTQ DX, DX
+	JZ expShiftSumAVX512_sum
+	MOVQ DX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VSUBPS Z8, Z0, Z0
+	VMINPS expc<>+0(SB), Z0, Z0
+	VMAXPS expc<>+64(SB), Z0, Z0
+	VMULPS expc<>+128(SB), Z0, Z1
+	VCVTPS2DQ Z1, Z2
+	VCVTDQ2PS Z2, Z1
+	VFNMADD231PS expc<>+192(SB), Z1, Z0
+	VFNMADD231PS expc<>+256(SB), Z1, Z0
+	VMOVUPS expc<>+320(SB), Z3
+	VFMADD213PS expc<>+384(SB), Z0, Z3
+	VFMADD213PS expc<>+448(SB), Z0, Z3
+	VFMADD213PS expc<>+512(SB), Z0, Z3
+	VFMADD213PS expc<>+576(SB), Z0, Z3
+	VFMADD213PS expc<>+640(SB), Z0, Z3
+	VMULPS Z0, Z0, Z1
+	VFMADD213PS Z0, Z1, Z3
+	VADDPS expc<>+704(SB), Z3, Z3
+	VPSLLD $23, Z2, Z2
+	VPADDD Z2, Z3, Z3
+	VMOVUPS Z3, K1, (SI)
+	VADDPS Z3, Z9, K1, Z9
+expShiftSumAVX512_sum:
 	VEXTRACTF32X8 $1, Z9, Y1
 	VADDPS Y1, Y9, Y9
 	VEXTRACTF128 $1, Y9, X1
@@ -304,14 +339,104 @@ swigluAVX512_loop:
 	VZEROUPPER
 	RET
 
+// func swigluBackAVX512(da, db, dh, a, b, sig *float32, n int)
+TEXT ·swigluBackAVX512(SB), NOSPLIT, $0-56
+	MOVQ da+0(FP), DI
+	MOVQ db+8(FP), R8
+	MOVQ dh+16(FP), R9
+	MOVQ a+24(FP), SI
+	MOVQ b+32(FP), DX
+	MOVQ sig+40(FP), R10
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	VMOVUPS expc<>+704(SB), Z7
+swigluBackAVX512_loop:
+	VMOVUPS (R9), Z0
+	VMOVUPS (SI), Z1
+	VMOVUPS (R10), Z2
+	VMULPS Z2, Z0, Z3
+	VMULPS Z1, Z3, Z4
+	VMOVUPS Z4, (R8)
+	VSUBPS Z2, Z7, Z5
+	VFMADD213PS Z7, Z1, Z5
+	VMULPS (DX), Z3, Z3
+	VMULPS Z5, Z3, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, R10
+	DECQ CX
+	JNZ swigluBackAVX512_loop
+	VZEROUPPER
+	RET
+
+// func minMaxAVX512(x *float32, n int) (lo, hi float32)
+TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
+	SHRQ $4, CX
+	VBROADCASTSS (SI), Z0
+	VMOVAPS Z0, Z1
+	TESTQ CX, CX
+	JZ mm_tail
+mm_loop:
+	VMOVUPS (SI), Z2
+	VMINPS Z2, Z0, Z0
+	VMAXPS Z2, Z1, Z1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ mm_loop
+mm_tail:
+	TESTQ DX, DX
+	JZ mm_reduce
+	MOVQ DX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVAPS Z0, Z2
+	VMOVUPS (SI), K1, Z2
+	VMINPS Z2, Z0, Z0
+	VMAXPS Z2, Z1, Z1
+mm_reduce:
+	VEXTRACTF32X8 $1, Z0, Y2
+	VMINPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0x4e, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0xb1, X0, X2
+	VMINPS X2, X0, X0
+	VEXTRACTF32X8 $1, Z1, Y2
+	VMAXPS Y2, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0x4e, X1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0xb1, X1, X2
+	VMAXPS X2, X1, X1
+	VZEROUPPER
+	MOVSS X0, lo+16(FP)
+	MOVSS X1, hi+20(FP)
+	RET
+
 // func expShiftSumAVX2(x *float32, n int, shift float32) float32
 // x[i] = exp(x[i] - shift) for n floats (a positive multiple of 8); returns their sum.
 TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
 	SHRQ $3, CX
 	VBROADCASTSS shift+16(FP), Y8
 	VXORPS Y9, Y9, Y9
+	TESTQ CX, CX
+	JZ expShiftSumAVX2_tail
 expShiftSumAVX2_loop:
 	VMOVUPS (SI), Y0
 	VSUBPS Y8, Y0, Y0
@@ -338,6 +463,8 @@ expShiftSumAVX2_loop:
 	ADDQ $32, SI
 	DECQ CX
 	JNZ expShiftSumAVX2_loop
+expShiftSumAVX2_tail:
+expShiftSumAVX2_sum:
 	VEXTRACTF128 $1, Y9, X1
 	VADDPS X1, X9, X9
 	VHADDPS X9, X9, X9
@@ -389,6 +516,40 @@ swigluAVX2_loop:
 	ADDQ $32, R8
 	DECQ CX
 	JNZ swigluAVX2_loop
+	VZEROUPPER
+	RET
+
+// func swigluBackAVX2(da, db, dh, a, b, sig *float32, n int)
+TEXT ·swigluBackAVX2(SB), NOSPLIT, $0-56
+	MOVQ da+0(FP), DI
+	MOVQ db+8(FP), R8
+	MOVQ dh+16(FP), R9
+	MOVQ a+24(FP), SI
+	MOVQ b+32(FP), DX
+	MOVQ sig+40(FP), R10
+	MOVQ n+48(FP), CX
+	SHRQ $3, CX
+	VMOVUPS expc<>+704(SB), Y7
+swigluBackAVX2_loop:
+	VMOVUPS (R9), Y0
+	VMOVUPS (SI), Y1
+	VMOVUPS (R10), Y2
+	VMULPS Y2, Y0, Y3
+	VMULPS Y1, Y3, Y4
+	VMOVUPS Y4, (R8)
+	VSUBPS Y2, Y7, Y5
+	VFMADD213PS Y7, Y1, Y5
+	VMULPS (DX), Y3, Y3
+	VMULPS Y5, Y3, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, R10
+	DECQ CX
+	JNZ swigluBackAVX2_loop
 	VZEROUPPER
 	RET
 

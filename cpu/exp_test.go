@@ -107,6 +107,81 @@ func TestSwiGLUMatchesReference(t *testing.T) {
 	})
 }
 
+// TestSwiGLUBackMatchesReference checks the vector backward pass against the
+// formula in float64.
+func TestSwiGLUBackMatchesReference(t *testing.T) {
+	expKernelSets(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		for _, n := range []int{1, 9, 16, 40, 688} {
+			g, a, b, sig := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range a {
+				g[i], a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()*3), float32(rng.NormFloat64())
+				sig[i] = float32(1 / (1 + math.Exp(-float64(a[i]))))
+			}
+			da, db := make([]float32, n), make([]float32, n)
+			SwiGLUBack(da, db, g, a, b, sig)
+			for i := range a {
+				s, x := float64(sig[i]), float64(a[i])
+				wa := float64(g[i]) * float64(b[i]) * s * (1 + x*(1-s))
+				wb := float64(g[i]) * x * s
+				if math.Abs(float64(da[i])-wa) > 1e-6*(1+math.Abs(wa)) || math.Abs(float64(db[i])-wb) > 1e-6*(1+math.Abs(wb)) {
+					t.Fatalf("n %d [%d]: da %v db %v, want %v %v", n, i, da[i], db[i], wa, wb)
+				}
+			}
+		}
+	})
+}
+
+func TestMinMax(t *testing.T) {
+	expKernelSets(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for n := 1; n < 70; n++ {
+			x := make([]float32, n+16)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			x[n] = 100 // past the end: must not be read
+			x[n+1] = -100
+			lo, hi := x[0], x[0]
+			for _, v := range x[:n] {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			if l, h := MinMax(x[:n]); l != lo || h != hi {
+				t.Fatalf("n %d: MinMax %v %v, want %v %v", n, l, h, lo, hi)
+			}
+		}
+	})
+}
+
+// TestExpTailsInPlace checks that every length writes exactly its own
+// elements (the masked tail neither reads nor writes past the end).
+func TestExpTailsInPlace(t *testing.T) {
+	expKernelSets(t, func(t *testing.T) {
+		for n := 1; n < 40; n++ {
+			x := make([]float32, n+16)
+			for i := range x {
+				x[i] = -float32(i) * 0.1
+			}
+			sum := ExpShiftSum(x[:n], 0)
+			var want float64
+			for i := range x {
+				if i < n {
+					w := math.Exp(-float64(i) * 0.1)
+					want += w
+					if math.Abs(float64(x[i])-w) > 1e-6 {
+						t.Fatalf("n %d: x[%d] = %v, want %v", n, i, x[i], w)
+					}
+				} else if x[i] != -float32(i)*0.1 {
+					t.Fatalf("n %d: x[%d] past the end was written", n, i)
+				}
+			}
+			if math.Abs(float64(sum)-want) > 1e-5*want {
+				t.Fatalf("n %d: sum %v, want %v", n, sum, want)
+			}
+		}
+	})
+}
+
 func TestMaxF32(t *testing.T) {
 	for n := 1; n < 40; n++ {
 		x := make([]float32, n)

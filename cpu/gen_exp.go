@@ -93,9 +93,13 @@ func (w width) gen() {
 	emit("TEXT ·%s(SB), NOSPLIT, $0-28", name)
 	emit("\tMOVQ x+0(FP), SI")
 	emit("\tMOVQ n+8(FP), CX")
+	emit("\tMOVQ CX, DX")
+	emit("\tANDQ $%d, DX", w.lanes-1)
 	emit("\tSHRQ $%d, CX", log2(w.lanes))
 	emit("\tVBROADCASTSS shift+16(FP), %s", w.r(8))
 	emit("\tVXORPS %s, %s, %s", w.r(9), w.r(9), w.r(9))
+	emit("\tTESTQ CX, CX")
+	emit("\tJZ %s_tail", name)
 	emit("%s_loop:", name)
 	emit("\tVMOVUPS (SI), %s", w.r(0))
 	emit("\tVSUBPS %s, %s, %s", w.r(8), w.r(0), w.r(0))
@@ -105,6 +109,24 @@ func (w width) gen() {
 	emit("\tADDQ $%d, SI", vb)
 	emit("\tDECQ CX")
 	emit("\tJNZ %s_loop", name)
+	emit("%s_tail:", name)
+	if w.reg == "Z" {
+		// The last n%16 floats under a mask: lanes past the end are neither
+		// read nor written nor summed.
+		emit("\tTESTQ DX, DX")
+		emit("\tJZ %s_sum", name)
+		emit("\tMOVQ DX, CX")
+		emit("\tMOVL $1, AX")
+		emit("\tSHLL CX, AX")
+		emit("\tDECL AX")
+		emit("\tKMOVW AX, K1")
+		emit("\tVMOVUPS.Z (SI), K1, Z0")
+		emit("\tVSUBPS Z8, Z0, Z0")
+		w.exp(0, 1, 2, 3)
+		emit("\tVMOVUPS Z3, K1, (SI)")
+		emit("\tVADDPS Z3, Z9, K1, Z9")
+	}
+	emit("%s_sum:", name)
 	if w.reg == "Z" {
 		emit("\tVEXTRACTF32X8 $1, Z9, Y1")
 		emit("\tVADDPS Y1, Y9, Y9")
@@ -149,6 +171,97 @@ func (w width) gen() {
 	emit("")
 }
 
+// genMinMax writes minMaxAVX512: the smallest and largest of n >= 1 floats,
+// the tail under a mask over a register holding x[0].
+func genMinMax() {
+	emit("// func minMaxAVX512(x *float32, n int) (lo, hi float32)")
+	emit("TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24")
+	emit("\tMOVQ x+0(FP), SI")
+	emit("\tMOVQ n+8(FP), CX")
+	emit("\tMOVQ CX, DX")
+	emit("\tANDQ $15, DX")
+	emit("\tSHRQ $4, CX")
+	emit("\tVBROADCASTSS (SI), Z0")
+	emit("\tVMOVAPS Z0, Z1")
+	emit("\tTESTQ CX, CX")
+	emit("\tJZ mm_tail")
+	emit("mm_loop:")
+	emit("\tVMOVUPS (SI), Z2")
+	emit("\tVMINPS Z2, Z0, Z0")
+	emit("\tVMAXPS Z2, Z1, Z1")
+	emit("\tADDQ $64, SI")
+	emit("\tDECQ CX")
+	emit("\tJNZ mm_loop")
+	emit("mm_tail:")
+	emit("\tTESTQ DX, DX")
+	emit("\tJZ mm_reduce")
+	emit("\tMOVQ DX, CX")
+	emit("\tMOVL $1, AX")
+	emit("\tSHLL CX, AX")
+	emit("\tDECL AX")
+	emit("\tKMOVW AX, K1")
+	emit("\tVMOVAPS Z0, Z2")
+	emit("\tVMOVUPS (SI), K1, Z2")
+	emit("\tVMINPS Z2, Z0, Z0")
+	emit("\tVMAXPS Z2, Z1, Z1")
+	emit("mm_reduce:")
+	for _, op := range []struct{ ins, r string }{{"VMINPS", "0"}, {"VMAXPS", "1"}} {
+		r := op.r
+		emit("\tVEXTRACTF32X8 $1, Z%s, Y2", r)
+		emit("\t%s Y2, Y%s, Y%s", op.ins, r, r)
+		emit("\tVEXTRACTF128 $1, Y%s, X2", r)
+		emit("\t%s X2, X%s, X%s", op.ins, r, r)
+		emit("\tVPERMILPS $0x4e, X%s, X2", r)
+		emit("\t%s X2, X%s, X%s", op.ins, r, r)
+		emit("\tVPERMILPS $0xb1, X%s, X2", r)
+		emit("\t%s X2, X%s, X%s", op.ins, r, r)
+	}
+	emit("\tVZEROUPPER")
+	emit("\tMOVSS X0, lo+16(FP)")
+	emit("\tMOVSS X1, hi+20(FP)")
+	emit("\tRET")
+	emit("")
+}
+
+// genSwigluBack writes swigluBack<W>: the backward pass of SwiGLU given
+// sigma(a) from the forward pass, n a positive multiple of the lanes:
+// da = g b s (1 + a (1 - s)), db = g a s.
+func (w width) genSwigluBack() {
+	vb := w.lanes * 4
+	name := "swigluBack" + w.suffix
+	emit("// func %s(da, db, dh, a, b, sig *float32, n int)", name)
+	emit("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	emit("\tMOVQ da+0(FP), DI")
+	emit("\tMOVQ db+8(FP), R8")
+	emit("\tMOVQ dh+16(FP), R9")
+	emit("\tMOVQ a+24(FP), SI")
+	emit("\tMOVQ b+32(FP), DX")
+	emit("\tMOVQ sig+40(FP), R10")
+	emit("\tMOVQ n+48(FP), CX")
+	emit("\tSHRQ $%d, CX", log2(w.lanes))
+	emit("\tVMOVUPS %s, %s", c("one"), w.r(7))
+	emit("%s_loop:", name)
+	emit("\tVMOVUPS (R9), %s", w.r(0))                  // g
+	emit("\tVMOVUPS (SI), %s", w.r(1))                  // a
+	emit("\tVMOVUPS (R10), %s", w.r(2))                 // s
+	emit("\tVMULPS %s, %s, %s", w.r(2), w.r(0), w.r(3)) // gs = g s
+	emit("\tVMULPS %s, %s, %s", w.r(1), w.r(3), w.r(4)) // db = gs a
+	emit("\tVMOVUPS %s, (R8)", w.r(4))
+	emit("\tVSUBPS %s, %s, %s", w.r(2), w.r(7), w.r(5))      // 1 - s
+	emit("\tVFMADD213PS %s, %s, %s", w.r(7), w.r(1), w.r(5)) // a (1-s) + 1
+	emit("\tVMULPS (DX), %s, %s", w.r(3), w.r(3))            // gs b
+	emit("\tVMULPS %s, %s, %s", w.r(5), w.r(3), w.r(3))
+	emit("\tVMOVUPS %s, (DI)", w.r(3))
+	for _, reg := range []string{"DI", "R8", "R9", "SI", "DX", "R10"} {
+		emit("\tADDQ $%d, %s", vb, reg)
+	}
+	emit("\tDECQ CX")
+	emit("\tJNZ %s_loop", name)
+	emit("\tVZEROUPPER")
+	emit("\tRET")
+	emit("")
+}
+
 func log2(n int) int {
 	l := 0
 	for 1<<l < n {
@@ -172,6 +285,9 @@ func main() {
 	emit("GLOBL expc<>(SB), RODATA|NOPTR, $%d", 64*len(consts))
 	emit("")
 	width{"AVX512", "Z", 16}.gen()
+	width{"AVX512", "Z", 16}.genSwigluBack()
+	genMinMax()
 	width{"AVX2", "Y", 8}.gen()
+	width{"AVX2", "Y", 8}.genSwigluBack()
 	os.Stdout.WriteString(out.String())
 }

@@ -330,6 +330,8 @@ type Expansion struct {
 	Runs []trainer.RunSpec
 	// Section is, per run, the [run NAME] section it came from.
 	Section []string
+	seeds   []int // per run before replication: its `seeds` value
+
 	// Notes are things the person should know: runs renamed because an
 	// override changed what they are, runs that train the same thing,
 	// overrides some runs keep their own value against.
@@ -389,6 +391,11 @@ func (p *Preset) Expand(o Options) (*Expansion, error) {
 	}
 	for _, r := range p.Runs {
 		axes := p.axes(r, global, byRun[r.Name])
+		for _, g := range axes {
+			if g.Key == "seeds" {
+				return nil, fmt.Errorf("%s, line %d: grid seeds: a grid over seeds makes no sense; write seeds = N for N replicas of every run", sectionLabel(r.Name), g.Line)
+			}
+		}
 		idx := make([]int, len(axes))
 		for {
 			var combo []Setting
@@ -423,6 +430,9 @@ func (p *Preset) Expand(o Options) (*Expansion, error) {
 		seen[s.Name] = i
 	}
 	ex.Notes = append(ex.Notes, identical(ex.Runs)...)
+	if err := ex.replicate(p.Name, maxRuns); err != nil {
+		return nil, err
+	}
 	if len(o.Only) > 0 {
 		if err := ex.only(o.Only); err != nil {
 			return nil, err
@@ -566,6 +576,7 @@ func (p *Preset) build(r RunDef, global, own, combo []Setting, ex *Expansion) (t
 	if err != nil {
 		return spec, fmt.Errorf("%s: %w", label, err)
 	}
+	ex.seeds = append(ex.seeds, max(d.seeds, 1))
 	if spec.Data.Kind == "file" && spec.Data.Path == "" {
 		return spec, fmt.Errorf("preset %s needs a text file: pass --data FILE", p.Name)
 	}
@@ -652,6 +663,7 @@ type draft struct {
 	variant string
 	kv      int
 	kvSet   bool
+	seeds   int // replicas of the run (Replicate); 0 or 1: one
 }
 
 func base() draft {
@@ -687,6 +699,7 @@ var Keys = []struct{ Key, Help string }{
 	{"clip", "gradient-norm clipping (0 = off)"},
 	{"data", "synthetic, mqar, or a text file path"},
 	{"data_seed", "seed of the training batches (same for all runs = fair comparison)"},
+	{"seeds", "replicas per run, N from 1 to 64: run NAME becomes NAME@seed=S for S = seed..seed+N-1 (data_seed moves with it), compared as a group"},
 	{"mqar_keys", "MQAR key vocabulary"},
 	{"mqar_values", "MQAR value vocabulary"},
 	{"mqar_pairs", "MQAR key-value pairs per sequence (0 = seq_len/4)"},
@@ -804,6 +817,14 @@ func (d *draft) set(s Setting) error {
 		}
 		sp.Device = v
 		return nil
+	case "seeds":
+		if err := integer(&d.seeds); err != nil {
+			return err
+		}
+		if d.seeds < 1 || d.seeds > MaxSeeds {
+			return fmt.Errorf("seeds: %d is not between 1 and %d", d.seeds, MaxSeeds)
+		}
+		return nil
 	case "at":
 		op, err := trainer.ParseScheduledOp(v)
 		if err != nil {
@@ -817,14 +838,14 @@ func (d *draft) set(s Setting) error {
 
 func (d *draft) build() (trainer.RunSpec, error) {
 	sp := d.spec
-	if v, ok := model.LookupVariant(d.variant); ok && v.KV == "" && d.kvSet && d.kv != 0 {
+	if v, ok := model.LookupVariant(d.variant); ok && d.kvSet && d.kv != 0 && v.KV == "" {
 		var takes []string
 		for _, x := range model.Variants {
 			if x.KV != "" {
 				takes = append(takes, fmt.Sprintf("%s (kv = %s)", x.Name, x.KV))
 			}
 		}
-		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv (%s); use variant %s", d.kv, v.Name, v.Help, strings.Join(takes, " or "))
+		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv; the variants that do are %s", d.kv, v.Name, strings.Join(takes, ", "))
 	}
 	if err := sp.Model.ApplyVariant(d.variant, d.kv); err != nil {
 		return sp, err

@@ -2,6 +2,7 @@ package presets
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -32,7 +33,7 @@ func TestReplicateSeeds(t *testing.T) {
 			if r.Group != g.Name {
 				continue
 			}
-			if want := g.Name + "#" + string(rune('0'+r.Replica)); r.Name != want {
+			if want := g.Name + "@seed=" + string(rune('0'+r.Replica)); r.Name != want {
 				t.Errorf("replica name %q, want %q", r.Name, want)
 			}
 			if seen[r.Model.Seed] {
@@ -72,5 +73,56 @@ func TestReplicateSeeds(t *testing.T) {
 	}
 	if _, err := Replicate(reps, 2); err == nil {
 		t.Error("replicating replicas accepted")
+	}
+}
+
+func TestSeedsKey(t *testing.T) {
+	p, err := Parse("t", []byte("[defaults]\nseeds = 3\nsteps = 10\nwidth = 32\nheads = 2\nlayers = 1\ncontext = 16\nbatch = 2\n[run mha]\nvariant = mha\n[run mea]\nvariant = mea\nseeds = 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := p.Expand(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range ex.Runs {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, " "); got != "mha@seed=1 mha@seed=2 mha@seed=3 mea@seed=1 mea@seed=2" {
+		t.Fatalf("runs %s", got)
+	}
+	if ex.Runs[4].Group != "mea" || ex.Runs[4].Replica != 2 || ex.Section[4] != "mea" {
+		t.Errorf("replica fields %+v section %q", ex.Runs[4], ex.Section[4])
+	}
+	// --set seeds=N overrides the file's defaults (not a run's own value).
+	ex, err = p.Expand(Options{Overrides: []Setting{{Key: "seeds", Value: "4"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Runs) != 6 {
+		t.Errorf("--set seeds=4: %d runs, want 4 + 2", len(ex.Runs))
+	}
+	// Only picks replicas by name, or a whole group by its section.
+	ex, err = p.Expand(Options{Only: []string{"mea"}})
+	if err != nil || len(ex.Runs) != 2 {
+		t.Errorf("only mea: %v %v", ex, err)
+	}
+	for _, bad := range []struct{ src, want string }{
+		{"[defaults]\nseeds = 0\n[run a]\n", "between 1 and 64"},
+		{"[defaults]\nseeds = x\n[run a]\n", "not a whole number"},
+		{"[defaults]\ngrid seeds = 1, 2\n[run a]\n", "grid over seeds"},
+	} {
+		q, err := Parse("t", []byte(bad.src))
+		if err == nil {
+			_, err = q.Expand(Options{})
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)
+		}
+	}
+	// Seeds count against --max-runs.
+	if _, err := p.Expand(Options{MaxRuns: 4}); err == nil || !strings.Contains(err.Error(), "with its seeds") {
+		t.Errorf("max-runs with seeds: %v", err)
 	}
 }

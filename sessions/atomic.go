@@ -110,3 +110,39 @@ func syncDir(dir string) error {
 func isTempName(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, tempMarker)
 }
+
+// createDirAtomic makes directory dir with its first contents, filled in by
+// fill, so that it appears complete or not at all: fill works in a hidden
+// temporary sibling, which is then renamed to dir. When dir already exists
+// (another process won the race), the temporary directory is removed and
+// the error wraps ErrExists.
+func createDirAtomic(dir string, fill func(tmp string) error) error {
+	parent, base := filepath.Split(dir)
+	tmp, err := os.MkdirTemp(parent, "."+base+tempMarker+"*")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := fill(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	// On POSIX, renaming a directory onto a non-empty directory fails
+	// (EEXIST or ENOTEMPTY), and dir is never created empty by this
+	// package; Link-free and safe on NFS, where rename is atomic at the server.
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		if _, serr := os.Lstat(dir); serr == nil {
+			return fmt.Errorf("%s: %w", dir, ErrExists)
+		}
+		return err
+	}
+	return syncDir(parent)
+}

@@ -22,8 +22,13 @@
 //	        metrics.jsonl                 JSON lines, see below
 //	        events.jsonl
 //	        samples.jsonl
+//	        task.json                     {"format":"mealab.task","version":1,...}
+//	        writer.lock                   "pid N on HOST" of the writer (Run.Lock)
+//	                                      (only runs written by a sweep task)
 //	        ckpt/
 //	          step-00000123.safetensors   one file per saved step
+//	    sweep/                            files of a sweep (AuxDir, WriteAux):
+//	                                      batch scripts, plan, scheduler logs
 //
 // Session and run names pass ValidateName, so they are plain directory
 // names that cannot reach outside the store. Names starting with '.' are
@@ -44,6 +49,37 @@
 // writer reopens a file whose last line is torn, it first adds a newline so
 // the damage stays confined to that line.
 //
+// # Many writers
+//
+// Several processes may write one session at once (the tasks of a Slurm
+// array job on a shared filesystem, each training one run), and others may
+// follow it live. The rules that make this safe, with no lock shared
+// between runs:
+//
+//   - Each run directory has one writer, which holds Run.Lock (an flock on
+//     writer.lock, dropped by the kernel when the process dies) so that a
+//     second process refuses instead of interleaving its lines. A process
+//     writes only inside its own run's directory; creating a run writes
+//     nothing else (session.json
+//     is written only when the session is created and by SaveMeta). The
+//     session's run list is discovered from the directories under runs/,
+//     so no file is shared between writers.
+//   - Sessions and runs appear complete or not at all: each is assembled in
+//     a hidden temporary directory (".<name>.tmp-*") and renamed into place.
+//     Of several processes creating the same session or run at once, one
+//     wins and the others get ErrExists (then Load or OpenRun). rename is
+//     atomic on local filesystems and on NFS (at the server).
+//   - Readers tolerate writers: a half-written line is never handed out by
+//     Tail (it waits for the newline) and is skipped with a note by
+//     ReadJSONL; whole files are replaced atomically.
+//   - task.json is the owning process's own record (state, host, job id,
+//     exit status), replaced atomically by that process only, so a sweep's
+//     status can be read without a scheduler's accounting database.
+//
+// These are additions that older mealab versions read correctly (they skip
+// hidden directories and ignore task.json, writer.lock and sweep/), so the format
+// versions below did not change.
+//
 // # Format versions
 //
 // Every file names its format and version, and readers refuse versions
@@ -53,6 +89,8 @@
 //   - session.json: "format":"mealab.session", "version":1.
 //   - run.json: "format":"mealab.run", "version":1; callers may not use
 //     these two keys for their own fields.
+//   - task.json: "format":"mealab.task", "version":1, reserved the same
+//     way as in run.json.
 //   - JSON lines: the first line is a header such as
 //     {"format":"mealab.metrics","version":1} ("mealab.events",
 //     "mealab.samples" for the other two files). Each later line is one

@@ -40,7 +40,10 @@ func (r *Run) Session() *Session { return r.sess }
 
 // encodeRunDoc builds run.json: the caller's object with "format" and
 // "version" added in front. Those two keys are reserved.
-func encodeRunDoc(meta any) ([]byte, error) {
+func encodeRunDoc(meta any) ([]byte, error) { return encodeDoc(RunFormat, RunVersion, meta) }
+
+// encodeDoc is encodeRunDoc for any document format.
+func encodeDoc(format string, version int, meta any) ([]byte, error) {
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encode run metadata: %w", err)
@@ -59,7 +62,7 @@ func encodeRunDoc(meta any) ([]byte, error) {
 		}
 	}
 	var out bytes.Buffer
-	fmt.Fprintf(&out, `{"format":%q,"version":%d`, RunFormat, RunVersion)
+	fmt.Fprintf(&out, `{"format":%q,"version":%d`, format, version)
 	// Splice rather than re-marshal the map so the caller's field order
 	// survives, which keeps run.json readable.
 	rest := bytes.TrimSpace(b[1:])

@@ -151,19 +151,6 @@ func (s *Session) RawMeta() json.RawMessage {
 	return append(json.RawMessage(nil), s.doc.Meta...)
 }
 
-// touch records activity in session.json. It starts from the file on disk,
-// when readable, so metadata saved by another process is not overwritten
-// with this process's older copy.
-func (s *Session) touch() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if doc, err := readSessionDoc(filepath.Join(s.dir, sessionFile)); err == nil {
-		s.doc = doc
-	}
-	s.doc.Updated = time.Now().UTC()
-	return s.writeDoc()
-}
-
 // Runs returns the names of the session's runs, sorted.
 func (s *Session) Runs() ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.dir, runsDir))
@@ -185,6 +172,12 @@ func (s *Session) Runs() ([]string, error) {
 
 // CreateRun makes a new run directory and writes runMeta to its run.json.
 // runMeta must encode to a JSON object (or be nil); see Run.SaveMeta.
+//
+// The run appears complete or not at all: it is assembled in a hidden
+// temporary directory and renamed into place, so a reader listing the
+// session while another process creates a run never sees a run without its
+// run.json. Creating a run writes nothing outside its own directory (not
+// session.json), so many processes can add runs to one session at once.
 func (s *Session) CreateRun(name string, runMeta any) (*Run, error) {
 	parent := filepath.Join(s.dir, runsDir)
 	dir, err := child(parent, name)
@@ -198,24 +191,18 @@ func (s *Session) CreateRun(name string, runMeta any) (*Run, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("create run %q: %w", name, err)
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, fmt.Errorf("create run %q in session %q: %w; pick another name or open it with OpenRun", name, s.name, ErrExists)
+	}
+	if err := createDirAtomic(dir, func(tmp string) error {
+		return WriteFileAtomic(filepath.Join(tmp, runFile), doc, 0o644)
+	}); err != nil {
+		if errors.Is(err, ErrExists) {
 			return nil, fmt.Errorf("create run %q in session %q: %w; pick another name or open it with OpenRun", name, s.name, ErrExists)
 		}
 		return nil, fmt.Errorf("create run %q: %w", name, err)
 	}
-	r := newRun(s, name, dir)
-	if err := WriteFileAtomic(filepath.Join(dir, runFile), doc, 0o644); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("create run %q: %w", name, err)
-	}
-	if err := syncDir(parent); err != nil {
-		return nil, fmt.Errorf("create run %q: %w", name, err)
-	}
-	if err := s.touch(); err != nil {
-		return nil, fmt.Errorf("create run %q: %w", name, err)
-	}
-	return r, nil
+	return newRun(s, name, dir), nil
 }
 
 // OpenRun opens an existing run, for reading or to continue appending.

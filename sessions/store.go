@@ -112,27 +112,29 @@ func (s *Store) Create(name string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	// Mkdir, unlike MkdirAll, fails if the directory exists, which makes
-	// the existence check and the creation one atomic step.
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create session %q: %w; pick another name or load the existing session", name, ErrExists)
-		}
-		return nil, fmt.Errorf("create session %q: %w", name, err)
+	// The session is assembled in a hidden temporary directory and renamed
+	// into place: two processes creating the same session at once get one
+	// session and one ErrExists, and a reader never sees a session without
+	// its session.json.
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, fmt.Errorf("create session %q: %w; pick another name or load the existing session", name, ErrExists)
 	}
 	now := time.Now().UTC()
 	sess := &Session{name: name, dir: dir, doc: sessionDoc{
 		Format: SessionFormat, Version: SessionVersion, Name: name, Created: now, Updated: now,
 	}}
-	if err := os.Mkdir(filepath.Join(dir, runsDir), 0o755); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("create session %q: %w", name, err)
-	}
-	if err := sess.writeDoc(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("create session %q: %w", name, err)
-	}
-	if err := syncDir(s.root); err != nil {
+	err = createDirAtomic(dir, func(tmp string) error {
+		if err := os.Mkdir(filepath.Join(tmp, runsDir), 0o755); err != nil {
+			return err
+		}
+		sess.dir = tmp
+		defer func() { sess.dir = dir }()
+		return sess.writeDoc()
+	})
+	if err != nil {
+		if errors.Is(err, ErrExists) {
+			return nil, fmt.Errorf("create session %q: %w; pick another name or load the existing session", name, ErrExists)
+		}
 		return nil, fmt.Errorf("create session %q: %w", name, err)
 	}
 	return sess, nil

@@ -24,6 +24,9 @@ type Options struct {
 	// goroutine (sessions write checkpoints through it).
 	OnCheckpoint    func(RunState)
 	CheckpointEvery int
+	// Gate, when set, must grant every training step (gate.go); nil steps
+	// at full speed.
+	Gate StepGate
 }
 
 // Lab owns runs and steps them side by side in lock-step: every running run
@@ -134,8 +137,8 @@ func (l *Lab) loop() {
 			continue
 		}
 		for _, r := range active {
-			if r.state == Running {
-				l.step(r)
+			if r.state == Running && !l.gatedStep(r) {
+				return
 			}
 			// Commands wait at most one run's step, not a whole round;
 			// quitting waits for the round to end (see Close).
@@ -201,6 +204,9 @@ func (l *Lab) step(r *run) {
 		return
 	}
 	l.emit(p)
+	for _, e := range r.spikes.observe(p) {
+		l.emit(e)
+	}
 	if why := r.divergence(p); why != "" {
 		r.divAt = r.step
 		l.finish(r, Diverged, why)

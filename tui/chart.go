@@ -65,6 +65,10 @@ type chartState struct {
 	logY   bool
 	zoom   int // index into zooms
 	series seriesSel
+	// view is what the Overview's chart area shows: the loss chart, the
+	// metrics grid or one metric (see metrics.go); m and M cycle it.
+	view chartView
+	band bandMode // how seeded groups are drawn (groups.go)
 }
 
 func (c chartState) describe() string {
@@ -134,6 +138,10 @@ func eventLetter(kind string) string {
 		return "!"
 	case "error":
 		return "E"
+	case trainer.LossSpike:
+		return "^"
+	case trainer.GradSpike:
+		return "G"
 	case "refused", "skipped": // scheduled surgery that did not happen
 		return "R"
 	}
@@ -141,18 +149,23 @@ func eventLetter(kind string) string {
 }
 
 // markRank decides which event letter wins a shared column: divergence,
-// then surgery, then LR changes, then forks (a fork's child shows S).
+// then surgery, then LR changes, then forks (a fork's child shows S), then
+// loss spikes and grad-norm spikes (the most frequent, so the least news).
 func markRank(l string) int {
 	switch l {
 	case "!":
-		return 5
+		return 7
 	case "S":
-		return 4
+		return 6
 	case "E", "R":
-		return 3
+		return 5
 	case "L":
-		return 2
+		return 4
 	case "F":
+		return 3
+	case "^":
+		return 2
+	case "G":
 		return 1
 	}
 	return 0
@@ -315,11 +328,16 @@ func buildSeries(vis []chartRun, cs chartState, W int, th theme) (out []chartSer
 	alpha := smoothings[cs.smooth]
 	scale := float64(W-1) / (x1 - x0)
 	var raws, trains, vals []chartSeries
-	for _, cr := range vis {
+	singles, groups := splitBands(vis, cs)
+	for _, g := range groups {
+		b, v, t := g.series(cs, x0, x1, W, minStep, th)
+		raws, vals, trains = append(raws, b...), append(vals, v...), append(trains, t...)
+	}
+	for _, cr := range singles {
 		ci := cr.r.color
 		pts, evs := window(cr.r, minStep)
 		if cs.series != seriesVal && len(pts) > 0 {
-			raw, smooth := bucketRun(pts, cs.axis, x0, scale, W, cs.logY, alpha)
+			raw, smooth := bucketRun(pts, metLoss, cs.axis, x0, scale, W, cs.logY, alpha)
 			color, chars := palette256[ci%len(palette256)], trainChars(ci, th)
 			if alpha > 0 {
 				raws = append(raws, chartSeries{ys: raw, color: paletteDim[ci%len(paletteDim)], chars: rawChars(th)})
@@ -374,12 +392,13 @@ func nanSlice(n int) []float64 {
 	return ys
 }
 
-// bucketRun averages a run's losses per column in one pass: the raw
-// values and, when alpha > 0, their bias-corrected EMA (TensorBoard's
-// smoothing, computed on the full-resolution data before downsampling).
-// Non-finite losses are skipped, never averaged in; log scale takes log10
-// after smoothing so the EMA is of the losses themselves.
-func bucketRun(pts []trainer.Point, ax xAxis, x0, scale float64, W int, logY bool, alpha float64) (raw, smooth []float64) {
+// bucketRun averages a run's values of metric k (a per-step metric) per
+// column in one pass: the raw values and, when alpha > 0, their
+// bias-corrected EMA (TensorBoard's smoothing, computed on the
+// full-resolution data before downsampling). Non-finite values (and
+// overflowing ones, see plottable) are skipped, never averaged in; log
+// scale takes log10 after smoothing so the EMA is of the values themselves.
+func bucketRun(pts []trainer.Point, k metric, ax xAxis, x0, scale float64, W int, logY bool, alpha float64) (raw, smooth []float64) {
 	rs, rc := make([]float64, W), make([]int32, W)
 	var ss []float64
 	var sc []int32
@@ -389,8 +408,8 @@ func bucketRun(pts []trainer.Point, ax xAxis, x0, scale float64, W int, logY boo
 	ema, corr := 0.0, 1.0
 	for i := range pts {
 		p := &pts[i]
-		v := p.Loss
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		v := k.point(p)
+		if !plottable(v) {
 			continue
 		}
 		var x float64
@@ -484,6 +503,11 @@ func plotSeries(ss []chartSeries, lo, hi float64, logY bool, W, h int, th theme)
 	if hi-lo < 1e-9 {
 		lo, hi = lo-0.5, hi+0.5
 	}
+	return plotSeriesFmt(ss, lo, hi, W, h, th, lossLabels(lo, hi, logY))
+}
+
+// lossLabels formats the loss chart's y labels: decimals by span, 7 cells.
+func lossLabels(lo, hi float64, logY bool) func(float64) string {
 	labelW := 7
 	decimals := 2
 	switch span := hi - lo; {
@@ -502,6 +526,16 @@ func plotSeries(ss []chartSeries, lo, hi float64, logY bool, W, h int, th theme)
 		}
 		return padLeft(fmt.Sprintf("%.*f", decimals, v), labelW)
 	}
+	return format
+}
+
+// plotSeriesFmt plots with format writing 7-cell y labels (of the plotted,
+// possibly log10, values).
+func plotSeriesFmt(ss []chartSeries, lo, hi float64, W, h int, th theme, format func(float64) string) ([]string, int) {
+	if hi-lo < 1e-9 {
+		lo, hi = lo-0.5, hi+0.5
+	}
+	const labelW = 7
 	data := make([][]float64, len(ss))
 	opts := []asciigraph.Option{
 		asciigraph.Height(max(h-1, 1)), asciigraph.Offset(2),
@@ -592,10 +626,24 @@ func xAxisLines(vis []chartRun, cs chartState, x0, x1 float64, dataStart, W, w i
 	// Ticks: evenly spaced labels that do not overlap.
 	tick := []rune(strings.Repeat(" ", dataStart+W+1))
 	n := max(2, W/14)
-	next := 0
+	// Steps and tokens are whole numbers: early in a run (steps 0..3) the
+	// labels sit at whole values, at most one per value, never "0 0 1 2 2".
+	whole := cs.axis != axisWall && x1 > x0
+	if whole {
+		n = max(2, min(n, int(x1-x0)+1))
+	}
+	next, last := 0, ""
 	for i := 0; i < n; i++ {
 		c := int(math.Round(float64(i) * float64(W-1) / float64(n-1)))
-		s := []rune(cs.axis.format(x0 + float64(c)/float64(max(W-1, 1))*(x1-x0)))
+		v := x0 + float64(c)/float64(max(W-1, 1))*(x1-x0)
+		if whole {
+			v = math.Round(v)
+			c = int(math.Round((v - x0) / (x1 - x0) * float64(W-1)))
+		}
+		s := []rune(cs.axis.format(v))
+		if string(s) == last {
+			continue // a label that says what the one before says
+		}
 		pos := dataStart + c - len(s)/2
 		if i == n-1 {
 			pos = dataStart + c - len(s) + 1
@@ -607,7 +655,7 @@ func xAxisLines(vis []chartRun, cs chartState, x0, x1 float64, dataStart, W, w i
 			continue
 		}
 		copy(tick[pos:], s)
-		next = pos + len(s) + 1
+		next, last = pos+len(s)+1, string(s)
 	}
 	ticks := strings.TrimRight(string(tick), " ")
 	if name := " " + cs.axis.String(); len([]rune(ticks))+len(name) <= w {
@@ -636,7 +684,11 @@ func eventX(r *runData, e trainer.Event, ax xAxis) (float64, bool) {
 // legendLine names the overlaid runs in their colours (or glyphs).
 func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 	var parts []string
-	for _, cr := range vis {
+	singles, groups := splitBands(vis, cs)
+	for _, g := range groups {
+		parts = append(parts, groupLegend(g, th))
+	}
+	for _, cr := range singles {
 		m := th.mark(cr.r.color)
 		if !th.color {
 			m = runGlyphs[cr.r.color%len(runGlyphs)] + cr.label[len(cr.label)-1:]
@@ -652,6 +704,13 @@ func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 		if smoothings[cs.smooth] > 0 {
 			key += " .=raw"
 		}
+	}
+	if len(groups) > 0 {
+		edge := "·"
+		if !th.color {
+			edge = ":"
+		}
+		key = cs.band.String() + " (" + edge + " band) · g  " + key
 	}
 	line := strings.Join(parts, "  ")
 	if width(line)+2+len([]rune(key)) <= w {

@@ -23,11 +23,13 @@ var formDevices = []string{"cpu", "cuda"}
 // they are typed; the rest comes from the selected run.
 type formDialog struct {
 	name, heads, kv, width, layers, lr, steps field
+	seeds                                     field // replicas (presets.Replicate)
 	variant                                   int
 	device                                    int
 	focus                                     int
 	base                                      trainer.RunSpec // what the fields do not show
 	spec                                      trainer.RunSpec
+	specs                                     []trainer.RunSpec // spec, or its replicas
 	callState
 }
 
@@ -52,7 +54,7 @@ var kvHint = func() string {
 	return strings.Join(parts, ", ")
 }()
 
-const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
+const formFields = 10 // name, variant, heads, kv, width, layers, lr, steps, device, seeds
 
 // newFormDialog fills the form from sel (nil: the lab's base values).
 func newFormDialog(sel *runData, st *store) *formDialog {
@@ -62,9 +64,10 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 		spec = sel.info.Spec
 	}
 	// The new run inherits data, batch, optimiser and evaluation from spec;
-	// not its name or its scheduled surgery.
+	// not its name, its surgery (scheduled or done) or its replica group.
 	fd.base = spec
-	fd.base.Name, fd.base.Ops = "", nil
+	fd.base.Name, fd.base.Ops, fd.base.Applied, fd.base.Initial = "", nil, nil, nil
+	fd.base.Group, fd.base.Replica = "", 0
 	c := spec.Model.Normalized()
 	v := model.VariantOf(c)
 	kw := v.Name
@@ -84,6 +87,7 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 	fd.layers = newField(strconv.Itoa(c.Layers), digits, 3)
 	fd.lr = newField(strconv.FormatFloat(spec.Sched.Peak, 'g', -1, 64), floatChrs, 12)
 	fd.steps = newField(strconv.Itoa(spec.Sched.Total), digits, 7)
+	fd.seeds = newField("1", digits, 2)
 	if spec.Device == "cuda" {
 		fd.device = 1
 	}
@@ -107,6 +111,8 @@ func (f *formDialog) fieldAt(i int) *field {
 		return &f.lr
 	case 7:
 		return &f.steps
+	case 9:
+		return &f.seeds
 	}
 	return nil
 }
@@ -139,11 +145,34 @@ func (f *formDialog) validate(st *store) {
 			return
 		}
 	}
+	n, err := strconv.Atoi(f.seeds.val)
+	if err != nil || n < 1 || n > presets.MaxSeeds {
+		f.err = fmt.Sprintf("seeds: give a number of replicas from 1 to %d", presets.MaxSeeds)
+		return
+	}
 	spec, err := presets.Override(f.base, set)
 	spec.Name = f.name.val
 	if err != nil {
 		f.err = strings.ReplaceAll(err.Error(), "\n", "; ")
 		return
+	}
+	if n > 1 {
+		specs, err := presets.Replicate([]trainer.RunSpec{spec}, n)
+		if err != nil {
+			f.err = err.Error()
+			return
+		}
+		for _, r := range st.list() {
+			for _, sp := range specs {
+				if r.info.Name == sp.Name {
+					f.err = "name: a run called " + sp.Name + " exists; choose another"
+					return
+				}
+			}
+		}
+		f.specs = specs
+	} else {
+		f.specs = []trainer.RunSpec{spec}
 	}
 	f.spec, f.err = spec, ""
 }
@@ -178,10 +207,23 @@ func (f *formDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 			return nil, false
 		}
 		f.pending = true
-		spec, lab := f.spec, e.lab
+		specs, lab := f.specs, e.lab
 		return func() tea.Msg {
-			id, err := lab.Add(spec)
-			return actionMsg{kind: "add", newRun: id, text: "started run " + spec.Name, err: err}
+			var first trainer.RunID
+			for i, spec := range specs {
+				id, err := lab.Add(spec)
+				if err != nil {
+					return actionMsg{kind: "add", newRun: first, err: err}
+				}
+				if i == 0 {
+					first = id
+				}
+			}
+			text := "started run " + specs[0].Name
+			if len(specs) > 1 {
+				text = fmt.Sprintf("started group %s: %d seeded replicas", specs[0].Group, len(specs))
+			}
+			return actionMsg{kind: "add", newRun: first, text: text}
 		}, false
 	default:
 		fl := f.fieldAt(f.focus)
@@ -230,7 +272,8 @@ func (f *formDialog) view(e env, w, _ int) []string {
 		}
 		ds = append(ds, d)
 	}
-	row5 := label(8, "device") + strings.Join(ds, " ")
+	row5 := padRight(label(8, "device")+strings.Join(ds, " "), 32) + label(9, "seeds") + f.seeds.view(f.focus == 9, th, 2) +
+		th.dim.Render(" replicas, compared as a group")
 	lines = append(lines, clip(row1, w), clip(row2, w), clip(row3, w), clip(row4, w), clip(row5, w))
 	if f.err == "" {
 		c := f.spec.Model

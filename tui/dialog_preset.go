@@ -13,12 +13,14 @@ type presetDialog struct {
 	names []string
 	descs []string
 	cur   int
+	// builtin limits the picker to the built-in presets (no files read).
+	builtin bool
 	callState
 }
 
-func newPresetDialog(names []string) *presetDialog {
-	p := &presetDialog{callState: callState{kind: "preset"}}
-	p.names, p.descs = presetChoices(names) // presetfile.go
+func newPresetDialog(names []string, builtin bool) *presetDialog {
+	p := &presetDialog{callState: callState{kind: "preset"}, builtin: builtin}
+	p.names, p.descs = presetChoices(names, builtin) // presetfile.go
 	return p
 }
 
@@ -35,14 +37,14 @@ func (p *presetDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 		p.err = ""
 	case is(k, e.keys.Enter) && len(p.names) > 0:
 		name := p.names[p.cur]
-		over, lab := e.opts.Overrides, e.lab
+		over, lab, builtin := e.opts.Overrides, e.lab, p.builtin
 		taken := map[string]bool{}
 		for _, r := range e.st.list() {
 			taken[r.info.Name] = true
 		}
 		p.pending = true
 		return func() tea.Msg {
-			specs, err := expandForLab(name, over) // presetfile.go
+			specs, err := expandForLab(name, over, builtin) // presetfile.go
 			if err != nil {
 				return actionMsg{kind: "preset", err: err}
 			}

@@ -60,6 +60,24 @@ type Options struct {
 	NoColor bool
 	// SaveHint tells people how to get a session when Saver is nil.
 	SaveHint string
+
+	// For a host that embeds the UI (the classroom server, host.go):
+	// extra keys, a header line it refreshes at every frame, ReadOnly (when
+	// set, keys that would change the lab are refused with this text) and
+	// Detach (q leaves at once: the lab lives on without this screen).
+	HostKeys []HostKey
+	HostLine func() string
+	ReadOnly string
+	Detach   bool
+	// NoPresetFiles, when set, keeps the UI away from the user presets
+	// directory of the machine it runs on: the picker offers only the
+	// built-in presets and the save-as-preset key is refused with this
+	// text (a server's users must not read or write each other's files).
+	NoPresetFiles string
+	// FrameGate, when set, is asked before a redraw that new data (not a
+	// key) calls for; false postpones it to a later tick. A server shares
+	// one frame budget among all its viewers this way.
+	FrameGate func() bool
 }
 
 func (o Options) frameEvery() time.Duration {

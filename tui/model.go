@@ -38,9 +38,14 @@ type Model struct {
 	wantSel trainer.RunID // a run to select as soon as it appears (forks)
 	tab     tab
 	chart   chartState
-	kv      kvState
-	heads   headsState
+	// baseline is the group the Groups panel compares with ("" = first).
+	baseline string
+	kv       kvState
+	heads    headsState
+	layers   layersState // per-layer detail (layers.go)
+	mcache   metricCache // the metrics grid's prefix sums (metricache.go)
 
+	frames int // frames drawn, for tests of the redraw policy
 	// dlg is the open dialog, which owns the keys; nil when none is.
 	dlg dialog
 
@@ -103,6 +108,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) redraw() {
 	m.frame = m.render()
 	m.dirty = false
+	m.frames++
 }
 
 // update is a type switch over small messages; it never calls the lab.
@@ -155,6 +161,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case layersMsg:
+		return m, m.onLayers(msg)
 	case previewMsg:
 		if m.dlg != nil {
 			m.dlg.result(msg)
@@ -163,6 +171,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case saveMsg:
 		m.dirty = true
 		return m, m.startSave(msg.quit)
+	case hostMsg:
+		return m, m.onHost(msg)
 	case savedMsg:
 		m.saving = false
 		m.dirty = true
@@ -192,7 +202,7 @@ func (m *Model) afterData() {
 
 func (m *Model) onTick(t time.Time) tea.Cmd {
 	m.now = t
-	if m.changed {
+	if m.changed && m.frameAllowed() {
 		m.dirty, m.changed = true, false
 	}
 	if m.status != "" {
@@ -370,6 +380,9 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 	}
+	if c, ok := m.hostKey(k); ok {
+		return c
+	}
 	switch {
 	case is(k, km.Help):
 		m.help.ShowAll = !m.help.ShowAll
@@ -432,13 +445,18 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case is(k, km.New):
 		m.open(newFormDialog(m.selected(), m.st))
 	case is(k, km.Preset):
-		m.open(newPresetDialog(m.opts.Presets))
+		m.open(newPresetDialog(m.opts.Presets, m.opts.NoPresetFiles != ""))
 	case is(k, km.SavePreset):
+		if m.opts.NoPresetFiles != "" {
+			m.setStatus(m.opts.NoPresetFiles, true)
+			return nil
+		}
 		return m.savePreset() // presetfile.go
 	}
 	switch m.tab {
 	case tabOverview:
 		m.chartKey(k)
+		return m.metricsKey(k)
 	case tabKV:
 		m.kvKey(k)
 	case tabHeads:
@@ -449,10 +467,12 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 
 func (m *Model) quit() tea.Cmd {
 	switch {
-	case m.closed, m.opts.Saver != nil && !m.unsaved:
+	case m.closed, m.opts.Detach, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
-		m.open(&confirmDialog{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"})
+		// A recording session never loses work: save, then quit. A failed
+		// save keeps the lab open with the error shown.
+		return m.startSave(true)
 	default:
 		m.open(&confirmDialog{kind: "quit", text: "Quit? Training stops, and this lab is not being saved (no --session)."})
 	}
@@ -550,6 +570,16 @@ func (m *Model) chartKey(k tea.KeyPressMsg) {
 		c.zoom = max(c.zoom-1, 0)
 	case is(k, km.Series):
 		c.series = (c.series + 1) % numSeries
+	case is(k, km.Band):
+		c.band = (c.band + 1) % numBands
+		m.setStatus("chart: "+c.band.String(), false)
+	case is(k, km.Baseline):
+		if gs := groupsOf(m.st.list(), m.baseline); len(gs) > 0 {
+			m.baseline = nextBaseline(gs, m.baseline)
+			m.setStatus("groups are compared with "+m.baseline, false)
+		} else {
+			m.setStatus("no seeded groups: start runs with seeds (--seeds N, or seeds in the new-run form)", true)
+		}
 	}
 }
 

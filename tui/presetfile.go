@@ -5,6 +5,7 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,11 +18,14 @@ import (
 // when given, else every preset presets.List finds, the user's marked as
 // such; a built-in preset that a user file shadows is left out (its name
 // starts the user's file).
-func presetChoices(only []string) (names, descs []string) {
+func presetChoices(only []string, builtin bool) (names, descs []string) {
+	if builtin && only == nil {
+		only = presets.Names()
+	}
 	if only != nil {
 		for _, n := range only {
 			d := ""
-			if p, _, err := presets.Resolve(n); err == nil {
+			if p, err := resolvePreset(n, builtin); err == nil {
 				d = p.Description
 			}
 			names, descs = append(names, n), append(descs, d)
@@ -47,8 +51,8 @@ func presetChoices(only []string) (names, descs []string) {
 // expandForLab resolves a picked preset and expands it with the command
 // line's overrides that apply to every run (RUN.key=value named a run of
 // the preset the lab started with, not of this one).
-func expandForLab(name string, over []presets.Setting) ([]trainer.RunSpec, error) {
-	p, _, err := presets.Resolve(name)
+func expandForLab(name string, over []presets.Setting, builtin bool) ([]trainer.RunSpec, error) {
+	p, err := resolvePreset(name, builtin)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +67,16 @@ func expandForLab(name string, over []presets.Setting) ([]trainer.RunSpec, error
 		return nil, err
 	}
 	return ex.Runs, nil
+}
+
+// resolvePreset finds a preset by name: only among the built-in ones when
+// builtin is set (Options.NoPresetFiles), else as presets.Resolve does.
+func resolvePreset(name string, builtin bool) (*presets.Preset, error) {
+	if builtin {
+		return presets.Load(name)
+	}
+	p, _, err := presets.Resolve(name)
+	return p, err
 }
 
 // labPreset writes the lab's runs as they are now as preset text
@@ -80,7 +94,8 @@ func labPreset(lab Lab, name, title string) ([]byte, []string) {
 		s.Name = in.Name
 		runs = append(runs, presets.LabRun{Spec: s, Parent: byID[in.Parent]})
 	}
-	return presets.Format(name, "saved from the lab ("+title+")", runs)
+	// No parentheses: headers print the description inside some.
+	return presets.Format(name, "saved from the lab of "+title, runs)
 }
 
 // savePreset is the S key: the lab becomes a file in the user's presets
@@ -104,9 +119,11 @@ func (m *Model) savePreset() tea.Cmd {
 	}
 }
 
-// presetBase turns the lab's title ("quick · session demo") into the start
-// of a preset name.
+// presetBase turns the lab's title ("quick · session demo", a preset
+// file's path) into the start of a preset name: "quick-lab".
 func presetBase(title string) string {
+	title, _, _ = strings.Cut(title, " · ")
+	title = strings.TrimSuffix(filepath.Base(title), ".preset")
 	var b strings.Builder
 	for _, c := range strings.ToLower(title) {
 		switch {
@@ -121,7 +138,7 @@ func presetBase(title string) string {
 		s = s[:40]
 	}
 	if s == "" {
-		s = "lab"
+		return "lab"
 	}
 	return s + "-lab"
 }

@@ -104,12 +104,34 @@ func TestSavePreset(t *testing.T) {
 		t.Fatalf("re-run: %+v", back.Runs)
 	}
 	// The picker lists it as the user's.
-	names, descs := presetChoices(nil)
+	names, descs := presetChoices(nil, false)
 	found := false
 	for i, n := range names {
 		found = found || (n == name && strings.HasPrefix(descs[i], "yours: "))
 	}
 	if !found {
 		t.Errorf("picker: %v %v", names, descs)
+	}
+	// A UI told to keep off preset files (the classroom server) neither
+	// lists the user's file nor expands it by name, and refuses to save.
+	names, _ = presetChoices(nil, true)
+	for _, n := range names {
+		if n == name {
+			t.Errorf("a built-in-only picker listed the user's preset %s", n)
+		}
+	}
+	if _, err := expandForLab(name, nil, true); err == nil {
+		t.Errorf("a built-in-only lab expanded the user's preset %s", name)
+	}
+}
+
+func TestPresetBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"quick": "quick-lab", "quick · session demo": "quick-lab", "./exp/kv-lr.preset": "kv-lr-lab",
+		"": "lab", "Ünïcode exp": "n-code-exp-lab",
+	} {
+		if got := presetBase(in); got != want {
+			t.Errorf("presetBase(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -35,6 +35,12 @@ Useful FLOPs per token = 6 x (parameters of all matmul weights, LM head
 included) + 12 x layers x context x width (attention over the full context,
 the usual MFU convention, although causal kernels skip the upper half).
 
+"cpu ms" is the process's CPU time per step divided by the thread count, and
+"MFU/cpu" the MFU with it in place of the wall time: on a machine shared
+with other work, wall time counts the time the threads waited for a core;
+CPU time does not (but does count the pool's spinning while a thread waits
+for its partner), so it estimates the step on cores of its own.
+
 With --repeat N the variants of a config run interleaved N times (MHA, MEA,
 MEA h/2, MHA, ...) and each row gives the median step time and the median of
 the per-round ratios to the first variant ("vs first"), so ratios compare
@@ -47,8 +53,9 @@ model's own estimate (parameters, gradients, AdamW moments, activations).
 --serving decodes batches of sequences at serving shapes (config B's layers,
 width and heads, the context given): a prompt fills each cache (prefill), then
 --gen tokens are generated per sequence; it reports prefill and generation
-tok/s, the cache bytes, and the bytes of cache and weights read per generated
-token as a fraction of the measured memory bandwidth.
+tok/s (also over CPU time, see "cpu ms" below), the cache bytes, and the
+bytes of cache and weights read per step as a fraction of the measured memory
+bandwidth.
 
 Configs:  A  layers 4, width 128, heads 4, vocab 256, context 128, batch 16
           B  layers 6, width 256, heads 8, vocab 256, context 256, batch 8
@@ -77,6 +84,8 @@ type benchResult struct {
 	GFLOPS       float64 `json:"gflops"`
 	Peak         float64 `json:"peak_gflops,omitempty"` // the denominator of MFU
 	MFU          float64 `json:"mfu,omitempty"`         // GFLOPS / Peak
+	CPUStepMS    float64 `json:"cpu_step_ms,omitempty"` // process CPU time per step / threads
+	MFUCPU       float64 `json:"mfu_cpu,omitempty"`     // MFU with CPUStepMS in place of the wall time
 	VsFirst      float64 `json:"step_vs_first,omitempty"`
 	Rounds       int     `json:"rounds"`
 	DecodeTokSec float64 `json:"decode_tok_per_sec,omitempty"`
@@ -124,6 +133,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	bwBytes := fs.Int64("bw-bytes", 1<<30, "with --serving: bytes of the bandwidth probe's buffer (make it larger than the last-level cache)")
 	if err := parseFlags(fs, args, benchUsage, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q; mealab bench takes flags only (mealab bench --help)", fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -357,7 +369,7 @@ type trainTable struct {
 	mem     bool
 }
 
-const trainRow = "%-8s %-10s %7s %9s %9s %8s %6s %9s %12s %9s %9s\n"
+const trainRow = "%-8s %-10s %7s %9s %9s %8s %6s %8s %7s %9s %12s %9s %9s\n"
 
 func newTrainTable(w io.Writer, jsonOut, mem bool) *trainTable {
 	t := &trainTable{w: w, jsonOut: jsonOut, mem: mem}
@@ -367,7 +379,7 @@ func newTrainTable(w io.Writer, jsonOut, mem bool) *trainTable {
 		if mem {
 			last, c1, c2 = "", "RSS", "estimate"
 		}
-		fmt.Fprintf(w, trainRow, "config", "variant", "threads", "step ms", "tok/s", "GFLOP/s", "MFU", "vs first", last, c1, c2)
+		fmt.Fprintf(w, trainRow, "config", "variant", "threads", "step ms", "tok/s", "GFLOP/s", "MFU", "cpu ms", "MFU/cpu", "vs first", last, c1, c2)
 	}
 	return t
 }
@@ -377,9 +389,15 @@ func (t *trainTable) row(r benchResult) {
 		_ = json.NewEncoder(t.w).Encode(r)
 		return
 	}
-	mfu, vs := "-", "-"
+	mfu, vs, cms, mfuc := "-", "-", "-", "-"
 	if r.MFU > 0 {
 		mfu = fmt.Sprintf("%.0f%%", 100*r.MFU)
+	}
+	if r.CPUStepMS > 0 {
+		cms = fmt.Sprintf("%.1f", r.CPUStepMS)
+	}
+	if r.MFUCPU > 0 {
+		mfuc = fmt.Sprintf("%.0f%%", 100*r.MFUCPU)
 	}
 	if r.VsFirst > 0 {
 		vs = fmt.Sprintf("%.3f", r.VsFirst)
@@ -389,7 +407,7 @@ func (t *trainTable) row(r benchResult) {
 		last, c1, c2 = "", fmtBytes(r.RSSBytes), fmtBytes(r.EstBytes)
 	}
 	fmt.Fprintf(t.w, trainRow, r.Config, r.Variant, strconv.Itoa(r.Threads), fmt.Sprintf("%.1f", r.StepMS), commas(r.TokPerSec),
-		fmt.Sprintf("%.1f", r.GFLOPS), mfu, vs, last, c1, c2)
+		fmt.Sprintf("%.1f", r.GFLOPS), mfu, cms, mfuc, vs, last, c1, c2)
 }
 
 // FLOPsPerToken is 6 x matmul parameters + 12 x layers x context x width.
@@ -407,6 +425,7 @@ type benchTrainer struct {
 	opt   *model.AdamW[float32]
 	x, y  []int32
 	times []float64 // seconds per step, one per round
+	cpu   []float64 // process CPU seconds per step, one per round
 }
 
 func newTrainer(bc benchConfig, c model.Config) (*benchTrainer, error) {
@@ -438,13 +457,14 @@ func (tr *benchTrainer) step() error {
 
 // timeSteps runs steps timed steps and records their mean.
 func (tr *benchTrainer) timeSteps(steps int) error {
-	t0 := time.Now()
+	c0, t0 := processCPUSeconds(), time.Now()
 	for range steps {
 		if err := tr.step(); err != nil {
 			return err
 		}
 	}
 	tr.times = append(tr.times, time.Since(t0).Seconds()/float64(steps))
+	tr.cpu = append(tr.cpu, (processCPUSeconds()-c0)/float64(steps))
 	return nil
 }
 
@@ -510,8 +530,14 @@ func benchGroup(tw *trainTable, mi *machineInfo, bc benchConfig, vars []benchVar
 		r := benchResult{Config: bc.Name, Variant: tr.c.Variant(), Threads: th, StepMS: dt * 1000, TokPerSec: N / dt,
 			FLOPsPerTok: fpt, GFLOPS: fpt * N / dt / 1e9, Kernel: cpu.Features(), KVPerToken: tr.c.KVBytesPerToken(4),
 			Rounds: len(tr.times)}
+		if cs := median(tr.cpu) / float64(th); cs > 0 {
+			r.CPUStepMS = cs * 1000
+		}
 		if p := mi.PeakUsed[strconv.Itoa(th)]; p > 0 {
 			r.Peak, r.MFU = p, r.GFLOPS/p
+			if r.CPUStepMS > 0 {
+				r.MFUCPU = fpt * N / (r.CPUStepMS / 1000) / 1e9 / p
+			}
 		}
 		if i > 0 {
 			ratios := make([]float64, len(tr.times))
@@ -599,11 +625,13 @@ type servingResult struct {
 	Batch         int     `json:"batch"`
 	Context       int     `json:"context"`
 	PrefillTokSec float64 `json:"prefill_tok_per_sec"`
-	GenTokSec     float64 `json:"gen_tok_per_sec"` // generated tokens of all sequences per second
+	GenTokSec     float64 `json:"gen_tok_per_sec"`               // generated tokens of all sequences per second
+	GenTokCPU     float64 `json:"gen_tok_per_cpu_sec,omitempty"` // the same over process CPU time / threads
 	CacheBytes    int64   `json:"cache_bytes"`
 	BytesPerStep  int64   `json:"bytes_per_step"` // cache read + weights read per batched step
 	BWFraction    float64 `json:"bandwidth_fraction,omitempty"`
 	VsFirst       float64 `json:"gen_vs_first,omitempty"` // generation tok/s over the first variant's
+	VsFirstCPU    float64 `json:"gen_vs_first_cpu,omitempty"`
 }
 
 // benchServing decodes at serving shapes: config B's layers, width and heads
@@ -612,15 +640,15 @@ type servingResult struct {
 // prompt, so the forward pass runs once and the cache rows are copied), then
 // gen batched decoding steps, timed.
 func benchServing(w io.Writer, mi *machineInfo, vars []benchVariant, ths, batches, contexts []int, gen int, jsonOut bool) error {
-	const row = "%-10s %7s %6s %8s %12s %12s %10s %10s %9s %9s\n"
+	const row = "%-10s %7s %6s %8s %12s %10s %10s %10s %10s %7s %9s %9s\n"
 	if !jsonOut {
-		fmt.Fprintf(w, row, "variant", "threads", "batch", "context", "prefill t/s", "gen tok/s", "cache", "read/step", "of BW", "vs first")
+		fmt.Fprintf(w, row, "variant", "threads", "batch", "context", "prefill t/s", "gen tok/s", "cpu tok/s", "cache", "read/step", "of BW", "vs first", "(cpu)")
 	}
 	for _, th := range ths {
 		cpu.SetThreads(th)
 		for _, ctx := range contexts {
 			for _, B := range batches {
-				var first float64
+				var first, firstCPU float64
 				for vi, v := range vars {
 					c := model.Config{Vocab: 256, Context: ctx, Layers: 6, Width: 256, Heads: 8, Seed: 1}
 					if err := v.apply(&c); err != nil {
@@ -634,20 +662,26 @@ func benchServing(w io.Writer, mi *machineInfo, vars []benchVariant, ths, batche
 						r.BWFraction = float64(r.BytesPerStep) * r.GenTokSec / float64(B) / (bw * 1e9)
 					}
 					if vi == 0 {
-						first = r.GenTokSec
+						first, firstCPU = r.GenTokSec, r.GenTokCPU
 					} else {
 						r.VsFirst = r.GenTokSec / first
+						if firstCPU > 0 {
+							r.VsFirstCPU = r.GenTokCPU / firstCPU
+						}
 					}
 					if jsonOut {
 						_ = json.NewEncoder(w).Encode(r)
 						continue
 					}
-					vs := "-"
+					vs, vsc := "-", "-"
 					if r.VsFirst > 0 {
 						vs = fmt.Sprintf("%.2fx", r.VsFirst)
 					}
+					if r.VsFirstCPU > 0 {
+						vsc = fmt.Sprintf("%.2fx", r.VsFirstCPU)
+					}
 					fmt.Fprintf(w, row, r.Variant, strconv.Itoa(th), strconv.Itoa(B), strconv.Itoa(ctx), commas(r.PrefillTokSec),
-						commas(r.GenTokSec), fmtBytes(r.CacheBytes), fmtBytes(r.BytesPerStep), fmt.Sprintf("%.0f%%", 100*r.BWFraction), vs)
+						commas(r.GenTokSec), commas(r.GenTokCPU), fmtBytes(r.CacheBytes), fmtBytes(r.BytesPerStep), fmt.Sprintf("%.0f%%", 100*r.BWFraction), vs, vsc)
 				}
 			}
 		}
@@ -682,6 +716,7 @@ func serveOne(c model.Config, th, B, ctx, gen int) (servingResult, error) {
 	prefill := time.Since(t0).Seconds()
 	toks := make([]int32, B)
 	s := model.NewSampler(0, 0, 1)
+	c0 := processCPUSeconds()
 	t0 = time.Now()
 	for range gen {
 		for b := range toks {
@@ -692,11 +727,19 @@ func serveOne(c model.Config, th, B, ctx, gen int) (servingResult, error) {
 		}
 	}
 	dt := time.Since(t0).Seconds()
+	cpuSec := (processCPUSeconds() - c0) / float64(th)
 	// Bytes a step must read: every sequence's cache up to the mean length
 	// during generation, and the weights once.
 	meanLen := int64(ctx - gen + (gen+1)/2)
 	perStep := int64(B)*meanLen*c.KVBytesPerToken(4) + 4*int64(m.ParamCount())
 	return servingResult{Variant: c.Variant(), Threads: th, Batch: B, Context: ctx,
 		PrefillTokSec: float64(len(prompt)) / prefill, GenTokSec: float64(B*gen) / dt,
-		CacheBytes: kc.Bytes(), BytesPerStep: perStep}, nil
+		CacheBytes: kc.Bytes(), BytesPerStep: perStep, GenTokCPU: cpuTokPerSec(B*gen, cpuSec)}, nil
+}
+
+func cpuTokPerSec(tokens int, cpuSec float64) float64 {
+	if cpuSec <= 0 {
+		return 0
+	}
+	return float64(tokens) / cpuSec
 }

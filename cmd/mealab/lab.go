@@ -41,8 +41,12 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 	rf.register(fs)
 	fps := fs.Int("fps", 10, "redraws per second, `N` from 1 to 60 (data is taken in at once; only drawing waits)")
 	ckEvery := fs.Int("checkpoint-every", 0, "with --session: `N` steps between checkpoints (default 50)")
+	follow := fs.Bool("follow", false, "with --session: watch a session other processes write (a sweep), read-only")
 	if err := parseFlags(fs, args, labUsage, stdout); err != nil {
 		return err
+	}
+	if *follow {
+		return followLab(fs, rf, *fps, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		if isCommand(fs.Arg(0)) {

@@ -9,6 +9,7 @@
 //	mealab sample SESSION RUN   generate text with a saved run's checkpoint
 //	mealab eval SESSION RUN     loss, bits per character and perplexity of a saved run
 //	mealab doctor               which build, CPU kernel and devices this is
+//	mealab serve [flags]        the classroom SSH server (one lab per person)
 package main
 
 import (
@@ -38,7 +39,9 @@ Usage:
   mealab sessions [list|show|rm|export]  saved sessions (mealab sessions --help)
   mealab sample SESSION RUN [flags]      generate text with a saved run (mealab sample --help)
   mealab eval SESSION RUN [--data FILE]  loss, bits per character, perplexity of a saved run
+  mealab sweep PRESET --session S [--slurm]  a preset's grid here or as a Slurm array job
   mealab doctor                          build, CPU kernel, threads and devices
+  mealab serve --authorized-keys FILE    the classroom: everyone's own lab over SSH (mealab serve --help)
   mealab help [COMMAND]                  this text, or a command's help
 
 Flags go after the command (mealab sessions show demo --dir D, or
@@ -91,15 +94,23 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return cmdBench(args[1:], stdout, stderr)
 	case "sessions", "session":
 		return cmdSessions(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "sample":
 		return cmdSample(args[1:], stdout, stderr)
 	case "eval":
 		return cmdEval(args[1:], stdout, stderr)
 	case "doctor":
 		if len(args) > 1 {
+			if isHelp(args[1]) {
+				fmt.Fprintln(stdout, "Usage: mealab doctor\n\nSays which build this is, which CPU kernel runs, with how many threads, and which GPUs it sees.")
+				return nil
+			}
 			return usagef("mealab doctor takes no arguments, got %q", args[1])
 		}
 		return cmdDoctor(stdout)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "help":
 		switch {
 		case len(args) == 1:
@@ -110,6 +121,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		}
 		return usagef("usage: mealab help [COMMAND]; commands: %s", strings.Join(commands, ", "))
 	case "version":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprintln(stdout, "Usage: mealab version\n\nPrints the version.")
+			return nil
+		}
 		if len(args) > 1 {
 			return usagef("mealab version takes no arguments, got %q", args[1])
 		}
@@ -120,7 +135,9 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 }
 
 // commands are the words dispatch knows.
-var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "help", "version"}
+var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "sweep", "serve", "help", "version"}
+
+func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
 func isCommand(s string) bool {
 	for _, c := range append(commands, "preset", "session") {

@@ -28,8 +28,11 @@ func (f *runFlags) resolve() (*presets.Preset, []trainer.RunSpec, error) {
 	if f.data != "" {
 		over = append(over, presets.Setting{Key: "data", Value: f.data})
 	}
-	if f.steps > 0 {
+	if f.given["steps"] {
 		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.steps)})
+	}
+	if f.seeds > 0 {
+		over = append(over, presets.Setting{Key: "seeds", Value: fmt.Sprint(f.seeds)})
 	}
 	if f.device != "" {
 		st, err := presets.ParseSet("device=" + f.device)

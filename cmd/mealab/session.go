@@ -92,9 +92,17 @@ func (s *sessionCtx) reopenConflicts(rf *runFlags) error {
 		return nil
 	}
 	var flags []string
-	for _, f := range []string{"preset", "set", "data", "device"} {
+	for _, f := range []string{"preset", "set", "data", "device", "seeds"} {
 		if rf.given[f] {
 			flags = append(flags, "--"+f)
+		}
+	}
+	if rf.given["steps"] {
+		// Checked here, before anything is printed; start extends.
+		if err := record.CheckExtend(s.sess, rf.steps); errors.Is(err, record.ErrShorten) {
+			return usagef("--steps %d: %v", rf.steps, err)
+		} else if err != nil {
+			return err
 		}
 	}
 	if len(flags) == 0 {

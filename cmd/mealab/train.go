@@ -9,12 +9,13 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/mealab/mealab/compare"
 	"github.com/mealab/mealab/gpu"
 	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/trainer"
@@ -46,6 +47,7 @@ type runFlags struct {
 	device  string
 	given   map[string]bool // flags that were on the command line
 	maxRuns int
+	seeds   int
 	notes   []string // from resolving the preset: print as warnings
 }
 
@@ -59,11 +61,15 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "dir", "", "sessions `DIR` (default $XDG_DATA_HOME/mealab/sessions)")
 	fs.StringVar(&f.device, "device", "", "train every run on `DEVICE`: cpu or cuda (the same as --set device=...)")
 	fs.IntVar(&f.maxRuns, "max-runs", presets.DefaultMaxRuns, "refuse a preset whose grids expand to more runs than `N`")
+	fs.IntVar(&f.seeds, "seeds", 0, "train every run as a group of `N` seeded replicas (1-64; the same as --set seeds=N)")
 }
 
 // check notes which flags were given and refuses values that cannot apply.
 func (f *runFlags) check(fs *flag.FlagSet) error {
 	f.given = givenFlags(fs)
+	if f.given["seeds"] && (f.seeds < 1 || f.seeds > presets.MaxSeeds) {
+		return usagef("--seeds %d: give a number of replicas from 1 to %d", f.seeds, presets.MaxSeeds)
+	}
 	if f.given["steps"] && f.steps <= 0 {
 		return usagef("--steps %d: the number of steps must be positive", f.steps)
 	}
@@ -91,6 +97,11 @@ func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
 	}
 	if err := f.checkDevices(p, specs); err != nil {
 		return nil, nil, err
+	}
+	for _, s := range specs {
+		if err := trainer.Check(s); err != nil {
+			return nil, nil, usagef("run %s: %v", s.Name, err)
+		}
 	}
 	return p, specs, nil
 }
@@ -132,6 +143,7 @@ func hasSet(s setFlags, key string) bool {
 
 const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
        mealab train --session NAME [--steps N]    reopen a session, or extend it to N steps
+       mealab train [--preset P | --session S] --only RUN[,RUN]   some runs of the grid (a sweep's task)
 
 Runs every run of a preset side by side in lock-step: in each round every
 running run does one step, in the order of the table, so while a round is
@@ -155,9 +167,11 @@ Examples:
   mealab train --preset quick
   mealab train --preset lr-sweep                 largest stable LR per variant
   mealab train --preset shakespeare --data input.txt    (any UTF-8 text file)
-  mealab train --set variant=mea --set kv=2 --set layers=4 --set width=128 --set heads=4 \
-               --set context=128 --set batch=16 --steps 200
+  mealab train --preset none --set variant=mea --set kv=2 --steps 200
+                                                 one run of your own (named mea-h2)
   mealab train --preset quick --session demo     record; then: mealab train --session demo --steps 300
+  mealab train --preset lr-sweep --only mea@lr=1e-2 --session S
+                                                 one run of the grid (a sweep's array task does this)
 
 Flags:
 `
@@ -188,7 +202,10 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of text")
 	every := fs.Int("every", 0, "log interval in `N` steps (default: steps/30)")
 	quiet := fs.Bool("quiet", false, "only the final table")
+	baseline := fs.String("baseline", "", "with seeds: compare every group against group `NAME` (default: the first)")
 	ckEvery := fs.Int("checkpoint-every", 0, "with --session: `N` steps between checkpoints (default 50)")
+	var only listFlag
+	fs.Var(&only, "only", "train only the run(s) `RUN` of the preset or of the session's sweep (names, comma-separated or repeated)")
 	if err := parseFlags(fs, args, trainUsage, stdout); err != nil {
 		return err
 	}
@@ -216,10 +233,13 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(only) > 0 {
+		return trainOnly(only, fs, &rf, sc, *quiet, *jsonOut, stdout, stderr)
+	}
 	reopen := sc != nil && sc.existed
 	var p *presets.Preset
 	var specs []trainer.RunSpec
-	if reopen {
+	if reopen && len(only) == 0 {
 		if err := sc.reopenConflicts(&rf); err != nil {
 			return err
 		}
@@ -227,8 +247,15 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printNotes(stderr, rf.notes)
+	if !reopen {
+		if err := checkBaseline(*baseline, specs); err != nil {
+			return err
+		}
+	}
 	compute := setupCompute(rf.threads)
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (Slurm's time limit, preemption, scancel) stops like Ctrl-C:
+	// every run is checkpointed before the process exits.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
 	if !reopen {
@@ -289,6 +316,15 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
 	}
+	if reopen {
+		var started []trainer.RunSpec
+		for _, r := range lab.Runs() {
+			started = append(started, r.Spec)
+		}
+		if err := checkBaseline(*baseline, started); err != nil {
+			return err
+		}
+	}
 	infos := map[trainer.RunID]trainer.RunInfo{}
 	maxSteps := 0
 	for _, r := range lab.Runs() {
@@ -318,9 +354,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 			_ = enc.Encode(m)
 		} else if !*quiet {
 			clearLine(stderr, tty)
-			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  %s tok/s  kv %s/token\n",
+			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  gnorm %.3g  logit %.3g  %s tok/s  kv %s/token\n",
 				info.Name, digits(info.Steps), v.Step, info.Steps, v.Loss, fmtVal(val, ok, v.Step), v.LR,
-				commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
+				v.GradNorm, v.MaxLogit, commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
 		}
 	}
 	flushPending := func(id trainer.RunID) {
@@ -407,7 +443,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	final := lab.Runs()
 	if *jsonOut {
-		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final)})
+		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final), "groups": groupRows(final, *baseline)})
 		return nil
 	}
 	if interrupted {
@@ -416,6 +452,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	printTable(stdout, final)
 	printStableLR(stdout, final)
+	printGroups(stdout, final, *baseline)
 	return nil
 }
 
@@ -490,13 +527,15 @@ type summaryRow struct {
 	KVBytes    int64   `json:"kv_bytes_per_token"`
 	State      string  `json:"state"`
 	DivergedAt int     `json:"diverged_at,omitempty"`
+	LossSpikes int     `json:"loss_spikes"`
+	GradSpikes int     `json:"grad_spikes"`
 }
 
 func summaryRows(infos []trainer.RunInfo) []summaryRow {
 	var out []summaryRow
 	for _, r := range infos {
 		out = append(out, summaryRow{r.Name, r.Variant, r.Params, r.LR, r.Step, jsonNum(r.Loss), jsonNum(r.ValLoss), jsonNum(r.BestVal),
-			jsonNum(r.Recall), r.TokPerSec, r.KVBytesPerToken, r.State.String(), r.DivergedAt})
+			jsonNum(r.Recall), r.TokPerSec, r.KVBytesPerToken, r.State.String(), r.DivergedAt, r.LossSpikes, r.GradSpikes})
 	}
 	return out
 }
@@ -511,7 +550,7 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 	if recall {
 		head += "recall\t"
 	}
-	head += "tok/s\tKV/token\tstate\t"
+	head += "tok/s\tKV/token\tspikes\tstate\t"
 	fmt.Fprintln(tw, head)
 	for _, r := range infos {
 		state := r.State.String()
@@ -523,52 +562,45 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 		if recall {
 			line += fmtPct(r.Recall) + "\t"
 		}
-		line += fmt.Sprintf("%s\t%s\t%s\t", commas(r.TokPerSec), fmtBytes(r.KVBytesPerToken), state)
+		line += fmt.Sprintf("%s\t%s\t%d/%d\t%s\t", commas(r.TokPerSec), fmtBytes(r.KVBytesPerToken), r.LossSpikes, r.GradSpikes, state)
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "spikes: loss/grad-norm spike episodes (loss %.0f%% over its %d-step minimum, grad norm %gx its %d-step mean)\n",
+		100*trainer.SpikeLossRise, trainer.SpikeWindow, trainer.SpikeGradFactor, trainer.SpikeWindow)
 }
 
-// stableLRs groups runs by variant and reports the largest LR that did not
-// diverge (the paper's "best LR is the largest stable LR").
+// stableLR is one variant's stability over an LR ladder (the paper's "best
+// LR is the largest stable LR"), with how many seeds diverged at each LR.
 type stableLR struct {
 	Variant     string    `json:"variant"`
 	MaxStable   float64   `json:"max_stable_lr"` // 0: none stable
-	DivergedLRs []float64 `json:"diverged_lrs"`
-	BestLR      float64   `json:"best_lr"` // lowest final validation loss among stable runs
+	DivergedLRs []float64 `json:"diverged_lrs"`  // LRs where at least one seed diverged
+	BestLR      float64   `json:"best_lr"`       // lowest mean final validation loss among stable LRs
 	BestVal     float64   `json:"best_val"`
+	PerLR       []lrCount `json:"per_lr"`
+}
+
+type lrCount struct {
+	LR       float64 `json:"lr"`
+	Seeds    int     `json:"seeds"`
+	Diverged int     `json:"diverged"`
 }
 
 func stableLRs(infos []trainer.RunInfo) []stableLR {
-	by := map[string]*stableLR{}
-	var order []string
-	lrs := map[string]map[float64]bool{}
-	for _, r := range infos {
-		s, ok := by[r.Variant]
-		if !ok {
-			s = &stableLR{Variant: r.Variant}
-			by[r.Variant] = s
-			order = append(order, r.Variant)
-			lrs[r.Variant] = map[float64]bool{}
-		}
-		lrs[r.Variant][r.LR] = true
-		if r.State == trainer.Diverged {
-			s.DivergedLRs = append(s.DivergedLRs, r.LR)
+	var out []stableLR
+	for _, s := range compare.Stabilities(infos) {
+		if len(s.PerLR) < 2 {
 			continue
 		}
-		if r.LR > s.MaxStable {
-			s.MaxStable = r.LR
+		r := stableLR{Variant: s.Variant, MaxStable: s.MaxStable, BestLR: s.BestLR, BestVal: s.BestVal}
+		for _, c := range s.PerLR {
+			r.PerLR = append(r.PerLR, lrCount{LR: c.LR, Seeds: c.Seeds, Diverged: c.Diverged})
+			if c.Diverged > 0 {
+				r.DivergedLRs = append(r.DivergedLRs, c.LR)
+			}
 		}
-		if !math.IsNaN(r.ValLoss) && (s.BestLR == 0 || r.ValLoss < s.BestVal) {
-			s.BestLR, s.BestVal = r.LR, r.ValLoss
-		}
-	}
-	var out []stableLR
-	for _, v := range order {
-		if len(lrs[v]) > 1 {
-			sort.Float64s(by[v].DivergedLRs)
-			out = append(out, *by[v])
-		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -578,10 +610,21 @@ func printStableLR(w io.Writer, infos []trainer.RunInfo) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nper variant: the largest LR that did not diverge, the LRs that did, and the LR with the lowest final val loss:")
+	seeded := hasGroups(infos)
+	if seeded {
+		fmt.Fprintln(w, "\nper variant: the largest LR at which no seed diverged, diverged seeds per LR, and the stable LR with the lowest mean final val loss:")
+	} else {
+		fmt.Fprintln(w, "\nper variant: the largest LR that did not diverge, the LRs that did, and the LR with the lowest final val loss:")
+	}
 	for _, r := range rows {
 		div := "none"
-		if len(r.DivergedLRs) > 0 {
+		if seeded {
+			var s []string
+			for _, c := range r.PerLR {
+				s = append(s, fmt.Sprintf("%s %d/%d", presets.FormatLR(c.LR), c.Diverged, c.Seeds))
+			}
+			div = strings.Join(s, ", ")
+		} else if len(r.DivergedLRs) > 0 {
 			var s []string
 			for _, x := range r.DivergedLRs {
 				s = append(s, presets.FormatLR(x))
