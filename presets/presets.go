@@ -838,14 +838,14 @@ func (d *draft) set(s Setting) error {
 
 func (d *draft) build() (trainer.RunSpec, error) {
 	sp := d.spec
-	if v, ok := model.LookupVariant(d.variant); ok && v.KV == "" && d.kvSet && d.kv != 0 {
+	if v, ok := model.LookupVariant(d.variant); ok && d.kvSet && d.kv != 0 && v.KV == "" {
 		var takes []string
 		for _, x := range model.Variants {
 			if x.KV != "" {
 				takes = append(takes, fmt.Sprintf("%s (kv = %s)", x.Name, x.KV))
 			}
 		}
-		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv (%s); use variant %s", d.kv, v.Name, v.Help, strings.Join(takes, " or "))
+		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv; the variants that do are %s", d.kv, v.Name, strings.Join(takes, ", "))
 	}
 	if err := sp.Model.ApplyVariant(d.variant, d.kv); err != nil {
 		return sp, err

@@ -64,9 +64,10 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 		spec = sel.info.Spec
 	}
 	// The new run inherits data, batch, optimiser and evaluation from spec;
-	// not its name or its scheduled surgery.
+	// not its name, its surgery (scheduled or done) or its replica group.
 	fd.base = spec
-	fd.base.Name, fd.base.Ops = "", nil
+	fd.base.Name, fd.base.Ops, fd.base.Applied, fd.base.Initial = "", nil, nil, nil
+	fd.base.Group, fd.base.Replica = "", 0
 	c := spec.Model.Normalized()
 	v := model.VariantOf(c)
 	kw := v.Name

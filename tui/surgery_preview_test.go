@@ -72,13 +72,14 @@ func TestSurgeryPreviewShowsErrors(t *testing.T) {
 func TestFormInheritsTheSelectedSpec(t *testing.T) {
 	spec := mustBuild(t, "x", "variant", "mea", "kv", "2", "batch", "7", "data_seed", "9", "beta2", "0.9", "mlp", "96",
 		"data", "mqar", "mqar_keys", "16", "at", "300 compress 1 fork")
+	spec.Group, spec.Replica, spec.Applied = "x", 2, spec.Ops
 	d := newFormDialog(&runData{info: trainer.RunInfo{Spec: spec}}, newStore())
 	if d.err != "" {
 		t.Fatal(d.err)
 	}
 	got := d.spec
 	if got.Batch != 7 || got.DataSeed != 9 || got.Optim.Beta2 != 0.9 || got.Model.MLP != 96 || got.Data != spec.Data ||
-		got.Model.Variant() != "MEA h'=2" || len(got.Ops) != 0 || got.Name != "mea-1" {
+		got.Model.Variant() != "MEA h'=2" || len(got.Ops) != 0 || len(got.Applied) != 0 || got.Group != "" || got.Replica != 0 || got.Name != "mea-1" {
 		t.Errorf("form spec %+v\nfrom %+v", got, spec)
 	}
 }

@@ -393,7 +393,11 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 				return
 			}
 			if *jsonOut {
-				_ = enc.Encode(map[string]any{"type": "event", "run": infos[v.Run].Name, "step": v.Step, "kind": v.Kind, "detail": v.Detail})
+				ev := map[string]any{"type": "event", "run": infos[v.Run].Name, "step": v.Step, "kind": v.Kind, "detail": v.Detail}
+				if v.ErrK != nil { // surgery: per-layer K/V errors (finite: model refuses NaN weights)
+					ev["err_k"], ev["err_v"] = v.ErrK, v.ErrV
+				}
+				_ = enc.Encode(ev)
 			} else {
 				clearLine(stderr, tty)
 				fmt.Fprintf(stdout, "%-14s step %d  ** %s: %s\n", infos[v.Run].Name, v.Step, v.Kind, v.Detail)
