@@ -40,7 +40,12 @@ func expf(x float32) float32 {
 func ExpShiftSum(x []float32, shift float32) float32 {
 	n := 0
 	var s float64
-	if expVec != nil && len(x) >= expLanes {
+	switch {
+	case len(x) == 0:
+		return 0
+	case expVecAnyLen:
+		return expVec(x, shift)
+	case expVec != nil && len(x) >= expLanes:
 		n = len(x) / expLanes * expLanes
 		s = float64(expVec(x[:n], shift))
 	}
@@ -68,6 +73,18 @@ func SwiGLU(h, sig, a, b []float32) {
 	}
 }
 
+// MinMax returns the smallest and largest elements of x (not empty).
+func MinMax(x []float32) (lo, hi float32) {
+	if minMaxVec != nil {
+		return minMaxVec(x)
+	}
+	lo, hi = x[0], x[0]
+	for _, v := range x[1:] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi
+}
+
 // MaxF32 returns the largest element of x (which must not be empty).
 func MaxF32(x []float32) float32 {
 	m0, m1, m2, m3 := x[0], x[0], x[0], x[0]
@@ -83,14 +100,20 @@ func MaxF32(x []float32) float32 {
 
 // expVec and swigluVec, when set by the amd64 build, handle lengths that are
 // multiples of expLanes.
+// expVecAnyLen says expVec takes any length (its tail is masked).
 var (
-	expLanes  = 1
-	expVec    func(x []float32, shift float32) float32
-	swigluVec func(h, sig, a, b []float32)
+	expLanes     = 1
+	expVecAnyLen bool
+	expVec       func(x []float32, shift float32) float32
+	swigluVec    func(h, sig, a, b []float32)
+	minMaxVec    func(x []float32) (lo, hi float32)
 )
 
 // ExpShiftSum is the package's ExpShiftSum (model.VecMath).
 func (Compute) ExpShiftSum(x []float32, shift float32) float32 { return ExpShiftSum(x, shift) }
+
+// MinMax is the package's MinMax (model.VecMath).
+func (Compute) MinMax(x []float32) (lo, hi float32) { return MinMax(x) }
 
 // SwiGLU is the package's SwiGLU (model.VecMath).
 func (Compute) SwiGLU(h, sig, a, b []float32) { SwiGLU(h, sig, a, b) }

@@ -14,6 +14,9 @@ func swigluAVX512(h, sig, a, b *float32, n int)
 //go:noescape
 func swigluAVX2(h, sig, a, b *float32, n int)
 
+//go:noescape
+func minMaxAVX512(x *float32, n int) (lo, hi float32)
+
 func init() { useExpKernels(hasAVX512(), hasAVX2()) }
 
 // useExpKernels picks the widest exp kernels allowed (the tests call it to
@@ -21,15 +24,16 @@ func init() { useExpKernels(hasAVX512(), hasAVX2()) }
 func useExpKernels(avx512, avx2 bool) {
 	switch {
 	case avx512:
-		expLanes = 16
+		expLanes, expVecAnyLen = 16, true
 		expVec = func(x []float32, shift float32) float32 { return expShiftSumAVX512(&x[0], len(x), shift) }
+		minMaxVec = func(x []float32) (float32, float32) { return minMaxAVX512(&x[0], len(x)) }
 		swigluVec = func(h, sig, a, b []float32) { swigluAVX512(&h[0], &sig[0], &a[0], &b[0], len(h)) }
 	case avx2:
-		expLanes = 8
+		expLanes, expVecAnyLen, minMaxVec = 8, false, nil
 		expVec = func(x []float32, shift float32) float32 { return expShiftSumAVX2(&x[0], len(x), shift) }
 		swigluVec = func(h, sig, a, b []float32) { swigluAVX2(&h[0], &sig[0], &a[0], &b[0], len(h)) }
 	default:
-		expLanes, expVec, swigluVec = 1, nil, nil
+		expLanes, expVecAnyLen, expVec, swigluVec, minMaxVec = 1, false, nil, nil, nil
 	}
 }
 

@@ -219,9 +219,13 @@ GLOBL expc<>(SB), RODATA|NOPTR, $832
 TEXT ·expShiftSumAVX512(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
 	SHRQ $4, CX
 	VBROADCASTSS shift+16(FP), Z8
 	VXORPS Z9, Z9, Z9
+	TESTQ CX, CX
+	JZ expShiftSumAVX512_tail
 expShiftSumAVX512_loop:
 	VMOVUPS (SI), Z0
 	VSUBPS Z8, Z0, Z0
@@ -248,6 +252,37 @@ expShiftSumAVX512_loop:
 	ADDQ $64, SI
 	DECQ CX
 	JNZ expShiftSumAVX512_loop
+expShiftSumAVX512_tail:
+	TESTQ DX, DX
+	JZ expShiftSumAVX512_sum
+	MOVQ DX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VSUBPS Z8, Z0, Z0
+	VMINPS expc<>+0(SB), Z0, Z0
+	VMAXPS expc<>+64(SB), Z0, Z0
+	VMULPS expc<>+128(SB), Z0, Z1
+	VCVTPS2DQ Z1, Z2
+	VCVTDQ2PS Z2, Z1
+	VFNMADD231PS expc<>+192(SB), Z1, Z0
+	VFNMADD231PS expc<>+256(SB), Z1, Z0
+	VMOVUPS expc<>+320(SB), Z3
+	VFMADD213PS expc<>+384(SB), Z0, Z3
+	VFMADD213PS expc<>+448(SB), Z0, Z3
+	VFMADD213PS expc<>+512(SB), Z0, Z3
+	VFMADD213PS expc<>+576(SB), Z0, Z3
+	VFMADD213PS expc<>+640(SB), Z0, Z3
+	VMULPS Z0, Z0, Z1
+	VFMADD213PS Z0, Z1, Z3
+	VADDPS expc<>+704(SB), Z3, Z3
+	VPSLLD $23, Z2, Z2
+	VPADDD Z2, Z3, Z3
+	VMOVUPS Z3, K1, (SI)
+	VADDPS Z3, Z9, K1, Z9
+expShiftSumAVX512_sum:
 	VEXTRACTF32X8 $1, Z9, Y1
 	VADDPS Y1, Y9, Y9
 	VEXTRACTF128 $1, Y9, X1
@@ -304,14 +339,70 @@ swigluAVX512_loop:
 	VZEROUPPER
 	RET
 
+// func minMaxAVX512(x *float32, n int) (lo, hi float32)
+TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ CX, DX
+	ANDQ $15, DX
+	SHRQ $4, CX
+	VBROADCASTSS (SI), Z0
+	VMOVAPS Z0, Z1
+	TESTQ CX, CX
+	JZ mm_tail
+mm_loop:
+	VMOVUPS (SI), Z2
+	VMINPS Z2, Z0, Z0
+	VMAXPS Z2, Z1, Z1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ mm_loop
+mm_tail:
+	TESTQ DX, DX
+	JZ mm_reduce
+	MOVQ DX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVAPS Z0, Z2
+	VMOVUPS (SI), K1, Z2
+	VMINPS Z2, Z0, Z0
+	VMAXPS Z2, Z1, Z1
+mm_reduce:
+	VEXTRACTF32X8 $1, Z0, Y2
+	VMINPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0x4e, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0xb1, X0, X2
+	VMINPS X2, X0, X0
+	VEXTRACTF32X8 $1, Z1, Y2
+	VMAXPS Y2, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0x4e, X1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0xb1, X1, X2
+	VMAXPS X2, X1, X1
+	VZEROUPPER
+	MOVSS X0, lo+16(FP)
+	MOVSS X1, hi+20(FP)
+	RET
+
 // func expShiftSumAVX2(x *float32, n int, shift float32) float32
 // x[i] = exp(x[i] - shift) for n floats (a positive multiple of 8); returns their sum.
 TEXT ·expShiftSumAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
+	MOVQ CX, DX
+	ANDQ $7, DX
 	SHRQ $3, CX
 	VBROADCASTSS shift+16(FP), Y8
 	VXORPS Y9, Y9, Y9
+	TESTQ CX, CX
+	JZ expShiftSumAVX2_tail
 expShiftSumAVX2_loop:
 	VMOVUPS (SI), Y0
 	VSUBPS Y8, Y0, Y0
@@ -338,6 +429,8 @@ expShiftSumAVX2_loop:
 	ADDQ $32, SI
 	DECQ CX
 	JNZ expShiftSumAVX2_loop
+expShiftSumAVX2_tail:
+expShiftSumAVX2_sum:
 	VEXTRACTF128 $1, Y9, X1
 	VADDPS X1, X9, X9
 	VHADDPS X9, X9, X9

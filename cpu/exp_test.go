@@ -107,6 +107,56 @@ func TestSwiGLUMatchesReference(t *testing.T) {
 	})
 }
 
+func TestMinMax(t *testing.T) {
+	expKernelSets(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for n := 1; n < 70; n++ {
+			x := make([]float32, n+16)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			x[n] = 100 // past the end: must not be read
+			x[n+1] = -100
+			lo, hi := x[0], x[0]
+			for _, v := range x[:n] {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			if l, h := MinMax(x[:n]); l != lo || h != hi {
+				t.Fatalf("n %d: MinMax %v %v, want %v %v", n, l, h, lo, hi)
+			}
+		}
+	})
+}
+
+// TestExpTailsInPlace checks that every length writes exactly its own
+// elements (the masked tail neither reads nor writes past the end).
+func TestExpTailsInPlace(t *testing.T) {
+	expKernelSets(t, func(t *testing.T) {
+		for n := 1; n < 40; n++ {
+			x := make([]float32, n+16)
+			for i := range x {
+				x[i] = -float32(i) * 0.1
+			}
+			sum := ExpShiftSum(x[:n], 0)
+			var want float64
+			for i := range x {
+				if i < n {
+					w := math.Exp(-float64(i) * 0.1)
+					want += w
+					if math.Abs(float64(x[i])-w) > 1e-6 {
+						t.Fatalf("n %d: x[%d] = %v, want %v", n, i, x[i], w)
+					}
+				} else if x[i] != -float32(i)*0.1 {
+					t.Fatalf("n %d: x[%d] past the end was written", n, i)
+				}
+			}
+			if math.Abs(float64(sum)-want) > 1e-5*want {
+				t.Fatalf("n %d: sum %v, want %v", n, sum, want)
+			}
+		}
+	})
+}
+
 func TestMaxF32(t *testing.T) {
 	for n := 1; n < 40; n++ {
 		x := make([]float32, n)

@@ -93,9 +93,13 @@ func (w width) gen() {
 	emit("TEXT ·%s(SB), NOSPLIT, $0-28", name)
 	emit("\tMOVQ x+0(FP), SI")
 	emit("\tMOVQ n+8(FP), CX")
+	emit("\tMOVQ CX, DX")
+	emit("\tANDQ $%d, DX", w.lanes-1)
 	emit("\tSHRQ $%d, CX", log2(w.lanes))
 	emit("\tVBROADCASTSS shift+16(FP), %s", w.r(8))
 	emit("\tVXORPS %s, %s, %s", w.r(9), w.r(9), w.r(9))
+	emit("\tTESTQ CX, CX")
+	emit("\tJZ %s_tail", name)
 	emit("%s_loop:", name)
 	emit("\tVMOVUPS (SI), %s", w.r(0))
 	emit("\tVSUBPS %s, %s, %s", w.r(8), w.r(0), w.r(0))
@@ -105,6 +109,24 @@ func (w width) gen() {
 	emit("\tADDQ $%d, SI", vb)
 	emit("\tDECQ CX")
 	emit("\tJNZ %s_loop", name)
+	emit("%s_tail:", name)
+	if w.reg == "Z" {
+		// The last n%16 floats under a mask: lanes past the end are neither
+		// read nor written nor summed.
+		emit("\tTESTQ DX, DX")
+		emit("\tJZ %s_sum", name)
+		emit("\tMOVQ DX, CX")
+		emit("\tMOVL $1, AX")
+		emit("\tSHLL CX, AX")
+		emit("\tDECL AX")
+		emit("\tKMOVW AX, K1")
+		emit("\tVMOVUPS.Z (SI), K1, Z0")
+		emit("\tVSUBPS Z8, Z0, Z0")
+		w.exp(0, 1, 2, 3)
+		emit("\tVMOVUPS Z3, K1, (SI)")
+		emit("\tVADDPS Z3, Z9, K1, Z9")
+	}
+	emit("%s_sum:", name)
 	if w.reg == "Z" {
 		emit("\tVEXTRACTF32X8 $1, Z9, Y1")
 		emit("\tVADDPS Y1, Y9, Y9")
@@ -149,6 +171,58 @@ func (w width) gen() {
 	emit("")
 }
 
+// genMinMax writes minMaxAVX512: the smallest and largest of n >= 1 floats,
+// the tail under a mask over a register holding x[0].
+func genMinMax() {
+	emit("// func minMaxAVX512(x *float32, n int) (lo, hi float32)")
+	emit("TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24")
+	emit("\tMOVQ x+0(FP), SI")
+	emit("\tMOVQ n+8(FP), CX")
+	emit("\tMOVQ CX, DX")
+	emit("\tANDQ $15, DX")
+	emit("\tSHRQ $4, CX")
+	emit("\tVBROADCASTSS (SI), Z0")
+	emit("\tVMOVAPS Z0, Z1")
+	emit("\tTESTQ CX, CX")
+	emit("\tJZ mm_tail")
+	emit("mm_loop:")
+	emit("\tVMOVUPS (SI), Z2")
+	emit("\tVMINPS Z2, Z0, Z0")
+	emit("\tVMAXPS Z2, Z1, Z1")
+	emit("\tADDQ $64, SI")
+	emit("\tDECQ CX")
+	emit("\tJNZ mm_loop")
+	emit("mm_tail:")
+	emit("\tTESTQ DX, DX")
+	emit("\tJZ mm_reduce")
+	emit("\tMOVQ DX, CX")
+	emit("\tMOVL $1, AX")
+	emit("\tSHLL CX, AX")
+	emit("\tDECL AX")
+	emit("\tKMOVW AX, K1")
+	emit("\tVMOVAPS Z0, Z2")
+	emit("\tVMOVUPS (SI), K1, Z2")
+	emit("\tVMINPS Z2, Z0, Z0")
+	emit("\tVMAXPS Z2, Z1, Z1")
+	emit("mm_reduce:")
+	for _, op := range []struct{ ins, r string }{{"VMINPS", "0"}, {"VMAXPS", "1"}} {
+		r := op.r
+		emit("\tVEXTRACTF32X8 $1, Z%s, Y2", r)
+		emit("\t%s Y2, Y%s, Y%s", op.ins, r, r)
+		emit("\tVEXTRACTF128 $1, Y%s, X2", r)
+		emit("\t%s X2, X%s, X%s", op.ins, r, r)
+		emit("\tVPERMILPS $0x4e, X%s, X2", r)
+		emit("\t%s X2, X%s, X%s", op.ins, r, r)
+		emit("\tVPERMILPS $0xb1, X%s, X2", r)
+		emit("\t%s X2, X%s, X%s", op.ins, r, r)
+	}
+	emit("\tVZEROUPPER")
+	emit("\tMOVSS X0, lo+16(FP)")
+	emit("\tMOVSS X1, hi+20(FP)")
+	emit("\tRET")
+	emit("")
+}
+
 func log2(n int) int {
 	l := 0
 	for 1<<l < n {
@@ -172,6 +246,7 @@ func main() {
 	emit("GLOBL expc<>(SB), RODATA|NOPTR, $%d", 64*len(consts))
 	emit("")
 	width{"AVX512", "Z", 16}.gen()
+	genMinMax()
 	width{"AVX2", "Y", 8}.gen()
 	os.Stdout.WriteString(out.String())
 }

@@ -85,3 +85,82 @@ move:
 	DECQ R11
 	JNZ row
 	RET
+
+// func transpose8x8AVX(dst, src *float32, ld, w, rows, kc int)
+//
+// As transpose4x4AVX with 8x8 blocks in ymm registers (rows and kc positive
+// multiples of eight): eight loads, three rounds of shuffles (unpack, shufps,
+// perm2f128) and eight stores move 64 floats.
+TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8            // ld in bytes.
+	MOVQ w+24(FP), R9
+	SHLQ $2, R9            // w in bytes.
+	MOVQ rows+32(FP), R10
+	SHRQ $3, R10           // row groups.
+	MOVQ kc+40(FP), R11
+	SHRQ $3, R11           // depth groups.
+	LEAQ (R9)(R9*2), R12   // 3*w bytes.
+	LEAQ (R8)(R8*2), R13   // 3*ld bytes.
+
+rowgroup8:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R11, CX
+
+block8:
+	LEAQ (AX)(R8*4), DX       // rows 4..7
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX)(R8*1), Y1
+	VMOVUPS (AX)(R8*2), Y2
+	VMOVUPS (AX)(R13*1), Y3
+	VMOVUPS (DX), Y4
+	VMOVUPS (DX)(R8*1), Y5
+	VMOVUPS (DX)(R8*2), Y6
+	VMOVUPS (DX)(R13*1), Y7
+	VUNPCKLPS Y1, Y0, Y8      // a0 b0 a1 b1 | a4 b4 a5 b5
+	VUNPCKHPS Y1, Y0, Y9      // a2 b2 a3 b3 | a6 b6 a7 b7
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0   // a0 b0 c0 d0 | a4 b4 c4 d4
+	VSHUFPS $0xEE, Y10, Y8, Y1   // a1 b1 c1 d1 | a5 ...
+	VSHUFPS $0x44, Y11, Y9, Y2   // a2 .. | a6
+	VSHUFPS $0xEE, Y11, Y9, Y3   // a3 .. | a7
+	VSHUFPS $0x44, Y14, Y12, Y4  // e0 f0 g0 h0 | e4 ...
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8  // depth 0
+	VPERM2F128 $0x20, Y5, Y1, Y9  // depth 1
+	VPERM2F128 $0x20, Y6, Y2, Y10 // depth 2
+	VPERM2F128 $0x20, Y7, Y3, Y11 // depth 3
+	VPERM2F128 $0x31, Y4, Y0, Y12 // depth 4
+	VPERM2F128 $0x31, Y5, Y1, Y13 // depth 5
+	VPERM2F128 $0x31, Y6, Y2, Y14 // depth 6
+	VPERM2F128 $0x31, Y7, Y3, Y15 // depth 7
+	VMOVUPS Y8, (BX)
+	VMOVUPS Y9, (BX)(R9*1)
+	VMOVUPS Y10, (BX)(R9*2)
+	VMOVUPS Y11, (BX)(R12*1)
+	LEAQ (BX)(R9*4), DX
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, (DX)(R9*1)
+	VMOVUPS Y14, (DX)(R9*2)
+	VMOVUPS Y15, (DX)(R12*1)
+	ADDQ $32, AX
+	LEAQ (DX)(R9*4), BX
+	DECQ CX
+	JNZ block8
+
+	LEAQ (SI)(R8*8), SI    // next eight source rows.
+	ADDQ $32, DI           // next eight destination columns.
+	DECQ R10
+	JNZ rowgroup8
+	VZEROUPPER
+	RET

@@ -23,7 +23,7 @@ func TestPack(t *testing.T) {
 				if valid < 1 || valid > w {
 					continue
 				}
-				for _, kc := range []int{1, 3, 4, 5, 8, 17, 64} {
+				for _, kc := range []int{1, 3, 4, 5, 8, 12, 17, 24, 64, 71} {
 					ld := max(kc, w) + rng.IntN(5)
 					src := randMat(rng, (max(kc, w)+1)*ld)
 					dst := make([]float32, kc*w)

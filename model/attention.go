@@ -40,11 +40,11 @@ func (m *Model[T]) newAttnTask() {
 	c := &m.Cfg
 	j.forward = func(lo, hi int) {
 		a, la := m.acts, j.la
-		a.maxLogit[lo] = attnForwardTiled(m.gemm, m.vec.expShiftSum, la.ao, la.lse, a.attnScr, la.qkv, j.ldq, j.k, j.v, j.ldk, lo, hi, a.T_, c.Heads, c.HeadDim())
+		a.maxLogit[lo] = attnForwardTiled(m.gemm, m.vec, la.ao, la.lse, a.attnScr, la.qkv, j.ldq, j.k, j.v, j.ldk, lo, hi, a.T_, c.Heads, c.HeadDim())
 	}
 	j.backward = func(lo, hi int) {
 		a, la := m.acts, j.la
-		attnBackwardTiled(m.gemm, m.vec.expShiftSum, a.dqkv, j.dk, j.dv, j.dao, la.ao, la.lse, a.attnScr, la.qkv, j.ldq, j.k, j.v, j.ldk, lo, hi, a.T_, c.Heads, c.HeadDim())
+		attnBackwardTiled(m.gemm, m.vec, a.dqkv, j.dk, j.dv, j.dao, la.ao, la.lse, a.attnScr, la.qkv, j.ldq, j.k, j.v, j.ldk, lo, hi, a.T_, c.Heads, c.HeadDim())
 	}
 	j.expand = func(lo, hi int) {
 		la, H, d, C3, G := j.la, c.Heads, c.HeadDim(), j.ldq, j.g
@@ -190,12 +190,12 @@ func attnScratch(T_ int) int { return 2 * attnTile * T_ }
 // probabilities: for each (sequence, head) pair in [bh0, bh1) and each block
 // of attnTile queries, the block's scores against the keys up to its last
 // position (the causal part only) are one matrix product into a scratch
-// tile, each row's exps and sum one vector call (ex), the unnormalised
+// tile, each row's exps and sum one vector call (vec), the unnormalised
 // output one more product, and the row's 1/sum scales the d-wide output
 // instead of the row. It keeps the log-sum-exp of each row (lse, B*H*T) for
 // the backward pass and returns the largest |logit|. scr holds
 // attnScratch(T) elements per pair.
-func attnForwardTiled[T Float](gemm gemmFunc[T], ex func([]T, T) T, out, lse, scr, qkv []T, ldq int, k, v []T, ldk, bh0, bh1, T_, H, d int) float64 {
+func attnForwardTiled[T Float](gemm gemmFunc[T], vec vecOps[T], out, lse, scr, qkv []T, ldq int, k, v []T, ldk, bh0, bh1, T_, H, d int) float64 {
 	scale := 1 / math.Sqrt(float64(d))
 	hd := H * d
 	var maxLogit float64
@@ -213,9 +213,9 @@ func attnForwardTiled[T Float](gemm gemmFunc[T], ex func([]T, T) T, out, lse, sc
 			for r := 0; r < rows; r++ {
 				t := i0 + r
 				row := S[r*L : r*L+t+1]
-				lo, hi := minMax(row)
+				lo, hi := vec.minMax(row)
 				maxLogit = max(maxLogit, math.Abs(float64(lo)), math.Abs(float64(hi)))
-				sum := ex(row, hi)
+				sum := vec.expShiftSum(row, hi)
 				ls[t] = T(float64(hi) + math.Log(float64(sum)))
 				inv[r] = 1 / sum
 				clear(S[r*L+t+1 : (r+1)*L])
@@ -239,7 +239,7 @@ func attnForwardTiled[T Float](gemm gemmFunc[T], ex func([]T, T) T, out, lse, sc
 // dV += P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO o O)), dQ = dS K / sqrt(d)
 // and dK += dS^T Q / sqrt(d), all over the causal part only. o is the
 // forward output. dk and dv rows (stride ldk) of each pair are overwritten.
-func attnBackwardTiled[T Float](gemm gemmFunc[T], ex func([]T, T) T, dqkv, dk, dv, dout, o, lse, scr, qkv []T, ldq int, k, v []T, ldk, bh0, bh1, T_, H, d int) {
+func attnBackwardTiled[T Float](gemm gemmFunc[T], vec vecOps[T], dqkv, dk, dv, dout, o, lse, scr, qkv []T, ldq int, k, v []T, ldk, bh0, bh1, T_, H, d int) {
 	scale := T(1 / math.Sqrt(float64(d)))
 	hd := H * d
 	for bh := bh0; bh < bh1; bh++ {
@@ -261,7 +261,7 @@ func attnBackwardTiled[T Float](gemm gemmFunc[T], ex func([]T, T) T, dqkv, dk, d
 			gemm(false, true, rows, L, d, scale, q[i0*ldq:], ldq, kk, ldk, 0, P, L)
 			for r := 0; r < rows; r++ {
 				t := i0 + r
-				ex(P[r*L:r*L+t+1], ls[t])
+				vec.expShiftSum(P[r*L:r*L+t+1], ls[t])
 				clear(P[r*L+t+1 : (r+1)*L])
 				var s T
 				g, y := do[t*hd:t*hd+d], ob[t*hd:t*hd+d]

@@ -4,19 +4,17 @@ import "math"
 
 // decodeAttention is attention at position pos for sequence b of the cache
 // in layer l, from the query heads in kc.qkv into kc.o. Every variant scores
-// against the cached component heads directly, with matrix products:
-//
-//   - fixed mixing (MHA, GQA, MQA): the query heads of group i attend to
-//     component head i, one product for their scores over all positions and
-//     one for their outputs;
-//   - learned mixing (HLC, MEA): the composite key of head j is never built:
-//     q_j . sum_i Wk[i,j] k_i = [Wk[0,j] q_j, ..., Wk[h'-1,j] q_j] .
-//     [k_0, ..., k_{h'-1}], and a cache row holds [k_0 ... k_{h'-1}]
-//     contiguously, so all heads' scores over all positions are one product
-//     against the cache, and so are the value sums; the mixing of values is
-//     applied afterwards. Same arithmetic as mixing first.
-//
-// The softmax normalisation is applied to the d-wide outputs, not the rows.
+// against the cached component heads directly, with two matrix products that
+// stream the cache once: the composite key of head j is never built, since
+// q_j . sum_i W[i,j] k_i = [W[0,j] q_j, ..., W[h'-1,j] q_j] . [k_0, ...,
+// k_{h'-1}], and a cache row holds [k_0 ... k_{h'-1}] contiguously. So all
+// heads' scores over all positions are one product of the mixed queries
+// (H x h'd) with the cache, and the value sums are one more; the value mixing
+// is applied afterwards. W is the learned W_lc (HLC, MEA) or the fixed 0/1
+// grouping (MHA, GQA, MQA: the zeros cost h' times the arithmetic of scoring
+// each head alone, but the cache is read once, at matrix-product speed,
+// instead of in d-wide pieces). The softmax normalisation is applied to the
+// d-wide outputs, not to the rows.
 func (m *Model[T]) decodeAttention(kc *KVCache[T], b, l, pos int) {
 	c := m.Cfg
 	H, d, G := c.Heads, c.HeadDim(), c.KV(l)
@@ -28,33 +26,13 @@ func (m *Model[T]) decodeAttention(kc *KVCache[T], b, l, pos int) {
 	Vc := kc.V[l][b*kc.Cap*gd:]
 	o := kc.o[b*H*d : (b+1)*H*d]
 	sc := &kc.seq[b]
-	if !c.HLC {
-		for i, j0 := 0, 0; i < G; i++ {
-			j1 := j0
-			for j1 < H && groupOf(j1, G, H) == i {
-				j1++
-			}
-			nq := j1 - j0
-			S := sc.scores[:nq*L]
-			m.gemm(false, true, nq, L, d, scale, q[j0*d:], d, K[i*d:], gd, 0, S, L)
-			for r := 0; r < nq; r++ {
-				sc.inv[r] = 1 / m.softmaxRow(S[r*L:(r+1)*L])
-			}
-			m.gemm(false, false, nq, d, L, 1, S, L, Vc[i*d:], gd, 0, o[j0*d:], d)
-			for r := 0; r < nq; r++ {
-				scaleRow(o[(j0+r)*d:(j0+r+1)*d], sc.inv[r])
-			}
-			j0 = j1
-		}
-		return
-	}
 	lw := &m.w.layers[l]
-	wk, wv := lw[pWlcK], lw[pWlcV]
+	wk, wv := lw[pWlcK], lw[pWlcV] // nil without HLC: mixWeight gives the grouping
 	qm, S, Z := sc.qMix[:H*gd], sc.scores[:H*L], sc.zMix[:H*gd]
 	for j := 0; j < H; j++ {
 		qj := q[j*d : (j+1)*d]
 		for i := 0; i < G; i++ {
-			w := wk[i*H+j]
+			w := mixWeight(wk, i, j, G, H)
 			dst := qm[j*gd+i*d : j*gd+(i+1)*d]
 			for e, v := range qj {
 				dst[e] = w * v
@@ -70,7 +48,10 @@ func (m *Model[T]) decodeAttention(kc *KVCache[T], b, l, pos int) {
 		oj := o[j*d : (j+1)*d]
 		clear(oj)
 		for i := 0; i < G; i++ {
-			w := wv[i*H+j] * sc.inv[j]
+			w := mixWeight(wv, i, j, G, H) * sc.inv[j]
+			if w == 0 {
+				continue
+			}
 			for e, v := range Z[j*gd+i*d : j*gd+(i+1)*d] {
 				oj[e] += w * v
 			}
@@ -80,7 +61,7 @@ func (m *Model[T]) decodeAttention(kc *KVCache[T], b, l, pos int) {
 
 // softmaxRow replaces row with exp(row - max(row)) and returns the sum.
 func (m *Model[T]) softmaxRow(row []T) T {
-	_, hi := minMax(row)
+	_, hi := m.vec.minMax(row)
 	return m.vec.expShiftSum(row, hi)
 }
 

@@ -146,3 +146,46 @@ func TestTrainingStepAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeBatch times batched decoding steps at serving shapes
+// (config B's layers, width and heads) with a prefilled cache, for profiles
+// of the decoding path: go test -bench DecodeBatch -cpuprofile ...
+func BenchmarkDecodeBatch(b *testing.B) {
+	for _, s := range []struct{ batch, ctx int }{{1, 1024}, {32, 1024}, {8, 4096}} {
+		for _, v := range []struct {
+			name string
+			kv   int
+		}{{"mha", 0}, {"mea", 4}} {
+			c := model.Config{Vocab: 256, Context: s.ctx, Layers: 6, Width: 256, Heads: 8, Seed: 1}
+			if err := c.ApplyVariant(v.name, v.kv); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("B%d/T%d/%s", s.batch, s.ctx, c.Variant()), func(b *testing.B) {
+				m, _ := model.New[float32](c, fast{})
+				kc, err := m.NewBatchCache(s.batch, s.ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				prompt := make([]int32, s.ctx/2)
+				prompts := make([][]int32, s.batch)
+				for i := range prompts {
+					prompts[i] = prompt
+				}
+				if _, err := m.Prefill(kc, prompts); err != nil {
+					b.Fatal(err)
+				}
+				toks := make([]int32, s.batch)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if kc.Len == kc.Cap {
+						kc.Len = s.ctx / 2
+					}
+					if _, err := m.DecodeBatch(kc, toks); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(s.batch*b.N)/b.Elapsed().Seconds(), "tok/s")
+			})
+		}
+	}
+}

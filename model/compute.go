@@ -90,12 +90,15 @@ type VecMath interface {
 	ExpShiftSum(x []float32, shift float32) float32
 	// SwiGLU sets sig = 1/(1+exp(-a)) and h = a*sig*b, element-wise.
 	SwiGLU(h, sig, a, b []float32)
+	// MinMax returns the smallest and largest elements of x (not empty).
+	MinMax(x []float32) (lo, hi float32)
 }
 
 // vecOps are the model's element kernels for its element type.
 type vecOps[T Float] struct {
 	expShiftSum func(x []T, shift T) T
 	swiglu      func(h, sig, a, b []T)
+	minMax      func(x []T) (lo, hi T)
 }
 
 // pickVec returns the backend's VecMath for float32 models that have one,
@@ -104,10 +107,10 @@ func pickVec[T Float](c Compute) vecOps[T] {
 	var zero T
 	if vm, ok := c.(VecMath); ok {
 		if _, f32 := any(zero).(float32); f32 {
-			return any(vecOps[float32]{expShiftSum: vm.ExpShiftSum, swiglu: vm.SwiGLU}).(vecOps[T])
+			return any(vecOps[float32]{expShiftSum: vm.ExpShiftSum, swiglu: vm.SwiGLU, minMax: vm.MinMax}).(vecOps[T])
 		}
 	}
-	return vecOps[T]{expShiftSum: expShiftSumRef[T], swiglu: func(h, sig, a, b []T) { swigluRow(h, sig, a, b) }}
+	return vecOps[T]{expShiftSum: expShiftSumRef[T], swiglu: func(h, sig, a, b []T) { swigluRow(h, sig, a, b) }, minMax: minMax[T]}
 }
 
 // expShiftSumRef is the reference ExpShiftSum: float64 exps, a float64 sum.

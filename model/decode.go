@@ -30,8 +30,8 @@ type KVCache[T Float] struct {
 	attn                             func(lo, hi int) // attention of sequences [lo, hi), built once
 }
 
-// seqScratch is one sequence's attention scratch: scores (H, Cap), and for
-// learned mixing the mixed queries and value sums (H, h' d).
+// seqScratch is one sequence's attention scratch: scores (H, Cap), the mixed
+// queries and value sums (H, h' d) and the rows' 1/sum (H).
 type seqScratch[T Float] struct {
 	scores, qMix, zMix, inv []T
 }
@@ -71,9 +71,7 @@ func (m *Model[T]) NewBatchCache(batch, capacity int) (*KVCache[T], error) {
 	for b := range kc.seq {
 		sc := &kc.seq[b]
 		sc.scores, sc.inv = make([]T, H*capacity), make([]T, H)
-		if c.HLC {
-			sc.qMix, sc.zMix = make([]T, H*maxG*d), make([]T, H*maxG*d)
-		}
+		sc.qMix, sc.zMix = make([]T, H*maxG*d), make([]T, H*maxG*d)
 	}
 	kc.attn = func(lo, hi int) {
 		for b := lo; b < hi; b++ {

@@ -301,7 +301,7 @@ func TestModelGradAllVariants(t *testing.T) {
 // assembly exp, at lengths that end inside a tile and span several.
 func TestAttentionTiledMatchesReference(t *testing.T) {
 	for _, T_ := range []int{1, 7, attnTile, attnTile + 1, 2*attnTile + 5} {
-		checkTiled[float64](t, T_, vecOps[float64]{expShiftSum: expShiftSumRef[float64]}, GemmRef[float64], 1e-12)
+		checkTiled[float64](t, T_, pickVec[float64](Naive{}), GemmRef[float64], 1e-12)
 		checkTiled[float32](t, T_, pickVec[float32](cpu.Compute{}), cpu.Compute{}.Sgemm, 2e-5)
 	}
 }
@@ -332,7 +332,7 @@ func checkTiled[T Float](t *testing.T, T_ int, vec vecOps[T], gemm gemmFunc[T], 
 	att := make([]T, B*H*T_*T_)
 	lse, scr := make([]T, B*H*T_), make([]T, B*H*attnScratch(T_))
 	m1 := attnForward(o1, att, qkv, ldq, kr, vr, 0, B*H, T_, H, d)
-	m2 := attnForwardTiled(gemm, vec.expShiftSum, o2, lse, scr, qkv, ldq, k, v, ldk, 0, B*H, T_, H, d)
+	m2 := attnForwardTiled(gemm, vec, o2, lse, scr, qkv, ldq, k, v, ldk, 0, B*H, T_, H, d)
 	if math.Abs(m1-m2) > tol*max(1, m1) {
 		t.Errorf("T %d: max logit %v vs %v", T_, m1, m2)
 	}
@@ -352,7 +352,7 @@ func checkTiled[T Float](t *testing.T, T_ int, vec vecOps[T], gemm gemmFunc[T], 
 	dk1, dv1 := make([]T, len(kr)), make([]T, len(vr))
 	dk2, dv2 := make([]T, len(k)), make([]T, len(v))
 	attnBackward(dq1, dk1, dv1, dout, att, qkv, ldq, kr, vr, make([]T, B*H*T_), 0, B*H, T_, H, d)
-	attnBackwardTiled(gemm, vec.expShiftSum, dq2, dk2, dv2, dout, o2, lse, scr, qkv, ldq, k, v, ldk, 0, B*H, T_, H, d)
+	attnBackwardTiled(gemm, vec, dq2, dk2, dv2, dout, o2, lse, scr, qkv, ldq, k, v, ldk, 0, B*H, T_, H, d)
 	closeAll("dq", dq1, dq2, ldq, H*d)
 	for n := 0; n < B*T_; n++ {
 		closeAll("dk", dk1[n*H*d:(n+1)*H*d], dk2[n*ldk:n*ldk+H*d], 0, 0)
@@ -393,6 +393,32 @@ func TestSplitKernelsMatchReference(t *testing.T) {
 	for i := range dg1 {
 		if math.Abs(dg1[i]-dg2[i]) > 1e-12 {
 			t.Fatalf("dgain[%d]: %v vs %v", i, dg1[i], dg2[i])
+		}
+	}
+	// The fast rows (partial sums in the model's precision), with and
+	// without accumulation, in float64 and float32.
+	out3, rstd3, dx3 := make([]float64, R*dim), make([]float64, R), make([]float64, R*dim)
+	rmsnormRowsFast(out3, rstd3, x, g, R, dim, P)
+	rmsnormBackwardRowsFast(dx3, dout, x, g, rstd3, R, dim, P, false)
+	rmsnormBackwardRowsFast(dx3, dout, x, g, rstd3, R, dim, P, true)
+	for i := range out {
+		if math.Abs(out[i]-out3[i]) > 1e-12 || math.Abs(2*dx1[i]-dx3[i]) > 1e-12 {
+			t.Fatalf("fast rows [%d]: out %v vs %v, 2dx %v vs %v", i, out[i], out3[i], 2*dx1[i], dx3[i])
+		}
+	}
+	x32, g32, d32 := make([]float32, len(x)), make([]float32, len(g)), make([]float32, len(dout))
+	for i := range x {
+		x32[i], d32[i] = float32(x[i]), float32(dout[i])
+	}
+	for i := range g {
+		g32[i] = float32(g[i])
+	}
+	o32, r32, dx32 := make([]float32, R*dim), make([]float32, R), make([]float32, R*dim)
+	rmsnormRowsFast(o32, r32, x32, g32, R, dim, P)
+	rmsnormBackwardRowsFast(dx32, d32, x32, g32, r32, R, dim, P, false)
+	for i := range out {
+		if math.Abs(out[i]-float64(o32[i])) > 1e-5*(1+math.Abs(out[i])) || math.Abs(dx1[i]-float64(dx32[i])) > 1e-5*(1+math.Abs(dx1[i])) {
+			t.Fatalf("float32 fast rows [%d]: out %v vs %v, dx %v vs %v", i, out[i], o32[i], dx1[i], dx32[i])
 		}
 	}
 	const N, G, H, d, off = 4, 2, 3, 4, 1

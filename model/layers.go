@@ -462,3 +462,74 @@ func crossEntropyRows[T Float](lse []T, rowLoss []float64, logits []T, targets [
 		}
 	}
 }
+
+// rmsnormRowsFast is rmsnormForward with the sum of squares in the model's
+// own precision over four partial sums (the reference sums in float64, one
+// element at a time): the training step's RMSNorm and per-head GroupNorm.
+// It agrees with the reference to rounding (TestFastBackendMatchesNaive,
+// TestSplitKernelsMatchReference).
+func rmsnormRowsFast[T Float](out, rstd, x, gain []T, R, dim, P int) {
+	for r := 0; r < R; r++ {
+		xr := x[r*dim : (r+1)*dim]
+		s := T(1 / math.Sqrt(float64(sumSquares(xr))/float64(dim)+normEps))
+		rstd[r] = s
+		g := gain[(r%P)*dim : (r%P+1)*dim]
+		o := out[r*dim : (r+1)*dim]
+		g = g[:len(xr)]
+		o = o[:len(xr)]
+		for i, v := range xr {
+			o[i] = v * s * g[i]
+		}
+	}
+}
+
+// rmsnormBackwardRowsFast is rmsnormBackwardRows in the model's own
+// precision with partial sums (see rmsnormRowsFast).
+func rmsnormBackwardRowsFast[T Float](dx, dout, x, gain, rstd []T, R, dim, P int, add bool) {
+	for r := 0; r < R; r++ {
+		xr := x[r*dim : (r+1)*dim]
+		dr := dout[r*dim : (r+1)*dim]
+		g := gain[(r%P)*dim : (r%P+1)*dim]
+		dr, g = dr[:len(xr)], g[:len(xr)]
+		s := rstd[r]
+		var d0, d1, d2, d3 T
+		i := 0
+		for ; i+4 <= len(xr); i += 4 {
+			d0 += dr[i] * g[i] * xr[i]
+			d1 += dr[i+1] * g[i+1] * xr[i+1]
+			d2 += dr[i+2] * g[i+2] * xr[i+2]
+			d3 += dr[i+3] * g[i+3] * xr[i+3]
+		}
+		for ; i < len(xr); i++ {
+			d0 += dr[i] * g[i] * xr[i]
+		}
+		// dx = s (g dout - x s^2 mean(g dout x)).
+		c := (d0 + d1 + d2 + d3) * s * s / T(dim)
+		o := dx[r*dim : (r+1)*dim]
+		o = o[:len(xr)]
+		if add {
+			for i := range xr {
+				o[i] += s * (dr[i]*g[i] - xr[i]*c)
+			}
+		} else {
+			for i := range xr {
+				o[i] = s * (dr[i]*g[i] - xr[i]*c)
+			}
+		}
+	}
+}
+
+func sumSquares[T Float](x []T) T {
+	var s0, s1, s2, s3 T
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * x[i]
+		s1 += x[i+1] * x[i+1]
+		s2 += x[i+2] * x[i+2]
+		s3 += x[i+3] * x[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * x[i]
+	}
+	return s0 + s1 + s2 + s3
+}

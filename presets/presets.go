@@ -699,7 +699,7 @@ var Keys = []struct{ Key, Help string }{
 	{"clip", "gradient-norm clipping (0 = off)"},
 	{"data", "synthetic, mqar, or a text file path"},
 	{"data_seed", "seed of the training batches (same for all runs = fair comparison)"},
-	{"seeds", "replicas per run, N from 1 to 64: run NAME becomes NAME#1..NAME#N with seeds seed+i-1 and data_seed+i-1, compared as a group"},
+	{"seeds", "replicas per run, N from 1 to 64: run NAME becomes NAME@seed=S for S = seed..seed+N-1 (data_seed moves with it), compared as a group"},
 	{"mqar_keys", "MQAR key vocabulary"},
 	{"mqar_values", "MQAR value vocabulary"},
 	{"mqar_pairs", "MQAR key-value pairs per sequence (0 = seq_len/4)"},

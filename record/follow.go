@@ -43,6 +43,20 @@ type followed struct {
 	lastStep, lastEval       int
 	seenEvent                map[string]bool
 	metaStamp                string
+	// metaState is run.json's state. A finished state is shown only once
+	// the run's end event has been read: run.json is replaced at once while
+	// the last lines reach the logs a moment later (the recorder buffers
+	// them), and a table that said "done at step 50 of 60" would be wrong.
+	metaState trainer.State
+	sawEnd    bool
+}
+
+// effectiveState is the state to show (see metaState).
+func (fr *followed) effectiveState() trainer.State {
+	if fr.metaState.Finished() && !fr.sawEnd {
+		return trainer.Running
+	}
+	return fr.metaState
 }
 
 // ErrReadOnly is returned by the Follower's methods that would change a run.
@@ -122,8 +136,10 @@ func (f *Follower) Poll() ([]trainer.Update, error) {
 			}
 			f.runs[d] = fr
 			f.order = append(f.order, d)
+			fr.info.State = trainer.Running
 			ups = append(ups, fr.info) // first, as a lab announces a run before its points
 			ups = append(ups, f.readLines(fr)...)
+			fr.info.State = fr.effectiveState()
 			ups = append(ups, fr.info) // with the numbers of its last point
 			continue
 		}
@@ -132,6 +148,9 @@ func (f *Follower) Poll() ([]trainer.Update, error) {
 			_, changed = f.readMeta(fr, sr)
 		}
 		ups = append(ups, f.readLines(fr)...)
+		if st := fr.effectiveState(); st != fr.info.State {
+			fr.info.State, changed = st, true
+		}
 		if changed {
 			ups = append(ups, fr.info)
 		}
@@ -163,7 +182,7 @@ func (f *Follower) readMeta(fr *followed, sr *sessions.Run) (ok, changed bool) {
 	if c.Validate() == nil {
 		in.Params = model.NewLayout(c).Size
 	}
-	in.State = parseState(m.State)
+	fr.metaState = parseState(m.State)
 	return true, true
 }
 
@@ -227,6 +246,12 @@ func (f *Follower) readLines(fr *followed) []trainer.Update {
 			return nil
 		}
 		fr.seenEvent[key] = true
+		switch e.Kind {
+		case "done", "stop", "diverged":
+			fr.sawEnd = true
+		case "resume", "start":
+			fr.sawEnd = false
+		}
 		e.Event.Run = id
 		fr.hist.Events = append(fr.hist.Events, e.Event)
 		ups = append(ups, e.Event)

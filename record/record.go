@@ -510,6 +510,29 @@ func Extend(st *trainer.RunState, steps int) (string, error) {
 		st.Spec.Name, old.Total, steps, steps, st.Step+1, old.LR(st.Step), now.LR(st.Step), now.LR(steps), steps), nil
 }
 
+// CheckExtend reports, without touching a lab, whether ResumeWith can
+// extend the session's runs to steps (an error wrapping ErrShorten if not).
+func CheckExtend(sess *sessions.Session, steps int) error {
+	runs, err := Load(sess)
+	if err != nil {
+		return err
+	}
+	for _, ld := range runs {
+		if ld.Meta.Config.Model.Vocab == 0 {
+			continue
+		}
+		st := trainer.RunState{Spec: ld.Meta.Config}
+		if ld.State != nil {
+			st = *ld.State
+		}
+		st.Spec.Name = ld.Meta.Name
+		if _, err := Extend(&st, steps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ResumeWith is Resume with options.
 func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeOptions) ([]string, error) {
 	paused := o.Paused
@@ -547,6 +570,9 @@ func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeO
 		if ld.Meta.Config.Model.Vocab == 0 {
 			continue
 		}
+		if err := dropRepeated(sess, ld); err != nil {
+			warnings = append(warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
+		}
 		var id trainer.RunID
 		var err error
 		if ld.State != nil {
@@ -568,6 +594,66 @@ func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeO
 		}
 	}
 	return warnings, nil
+}
+
+// dropRepeated prepares a run's files for resuming: the run repeats what it
+// reported after its checkpoint (all of it without one), so that is dropped
+// and the files hold every step once.
+func dropRepeated(sess *sessions.Session, ld Loaded) error {
+	upTo := 0
+	if ld.State != nil {
+		upTo = ld.State.Step
+	}
+	sr, err := sess.OpenRun(dirName(ld.Meta.ID, ld.Meta.Name))
+	if err != nil {
+		return nil // nothing on disk to repeat
+	}
+	return sr.RewriteLogs(func(format string, lines []json.RawMessage) []json.RawMessage { return keepUpTo(format, lines, upTo) })
+}
+
+// keepUpTo keeps the log lines of steps up to step, each step once: a
+// metric line for a step at or before an earlier one of its type replaces
+// those earlier ones (as readHistory reads it), a repeated event is kept
+// once.
+func keepUpTo(format string, lines []json.RawMessage, step int) []json.RawMessage {
+	type kept struct {
+		raw  json.RawMessage
+		kind string
+		step int
+	}
+	var out []kept
+	last := map[string]int{}
+	seen := map[string]bool{}
+	for _, raw := range lines {
+		var m struct {
+			Type   string `json:"type"`
+			Step   int    `json:"step"`
+			Kind   string `json:"kind"`
+			Detail string `json:"detail"`
+		}
+		if json.Unmarshal(raw, &m) != nil || m.Step > step {
+			continue
+		}
+		switch format {
+		case sessions.FormatMetrics:
+			if l, ok := last[m.Type]; ok && m.Step <= l {
+				out = slices.DeleteFunc(out, func(k kept) bool { return k.kind == m.Type && k.step >= m.Step })
+			}
+			last[m.Type] = m.Step
+		case sessions.FormatEvents:
+			key := strconv.Itoa(m.Step) + "\x00" + m.Kind + "\x00" + m.Detail
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+		}
+		out = append(out, kept{raw: raw, kind: m.Type, step: m.Step})
+	}
+	res := make([]json.RawMessage, len(out))
+	for i, k := range out {
+		res[i] = k.raw
+	}
+	return res
 }
 
 // adopt binds an existing session run to the id it will have again.

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +188,32 @@ func TestDirName(t *testing.T) {
 		if err := sessions.ValidateName(got); err != nil {
 			t.Errorf("%q: %v", got, err)
 		}
+	}
+}
+
+func TestExtend(t *testing.T) {
+	base := trainer.RunState{Step: 150, State: trainer.Done, Reason: "", Spec: trainer.RunSpec{Name: "mha",
+		Sched: model.Schedule{Peak: 3e-3, Warmup: 10, Total: 150, FloorFrac: 0.1}}}
+	st := base
+	note, err := Extend(&st, 300)
+	if err != nil || st.Spec.Sched.Total != 300 || st.State != trainer.Running || !strings.Contains(note, "150 to 300") {
+		t.Fatalf("done run: %q %v, total %d state %v", note, err, st.Spec.Sched.Total, st.State)
+	}
+	// The LR at the resume step is the stretched cosine's, not the floor.
+	if lr := st.Spec.Sched.LR(150); lr <= base.Spec.Sched.LR(150) || lr >= 3e-3 {
+		t.Errorf("lr at step 151 after extending: %g", lr)
+	}
+	st = base
+	if _, err := Extend(&st, 100); !errors.Is(err, ErrShorten) {
+		t.Errorf("shortening: %v, want ErrShorten", err)
+	}
+	st = base
+	if note, err := Extend(&st, 150); err != nil || note != "" || st.Spec.Sched.Total != 150 {
+		t.Errorf("same budget: %q %v", note, err)
+	}
+	st = base
+	st.State = trainer.Diverged
+	if note, err := Extend(&st, 300); err != nil || st.Spec.Sched.Total != 150 || !strings.Contains(note, "not extended") {
+		t.Errorf("diverged run: %q %v total %d", note, err, st.Spec.Sched.Total)
 	}
 }

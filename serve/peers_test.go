@@ -282,3 +282,16 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("over the disk limit: %v", err)
 	}
 }
+
+// TestGuestNamesNeverShareALab: two keys whose short guest names collide
+// do not get the same lab.
+func TestGuestNamesNeverShareALab(t *testing.T) {
+	a, b := newKey(t, "a"), newKey(t, "b")
+	u := &user{guest: true}
+	if !u.sameGuest(a.signer.PublicKey()) || !u.sameGuest(a.signer.PublicKey()) {
+		t.Fatal("a guest's own key was refused")
+	}
+	if u.sameGuest(b.signer.PublicKey()) {
+		t.Fatal("another key got the guest's lab")
+	}
+}

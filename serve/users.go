@@ -22,6 +22,7 @@ import (
 type user struct {
 	name    string
 	guest   bool
+	key     string // a guest's key (Marshal): the one key that is this guest
 	teacher bool
 	limits  Limits
 

@@ -49,6 +49,9 @@ type Series struct {
 	// Colour picks the palette entry, 1-based, so that a run's train and
 	// validation lines can share a colour; 0 means by position.
 	Colour int
+	// Lo and Hi, when set (one per X), are a band drawn as a translucent
+	// area behind the line: a group of seeded runs' min and max, say.
+	Lo, Hi []float64
 }
 
 // Marker is a labelled vertical line on a chart, such as "lr drop" or
@@ -128,6 +131,19 @@ func RenderChart(c Chart) ([]byte, error) {
 		ci := i
 		if s.Colour > 0 {
 			ci = s.Colour - 1
+		}
+		if s.Lo != nil || s.Hi != nil {
+			band, err := bandPolygon(s)
+			if err != nil {
+				return nil, err
+			}
+			if band != nil {
+				c := okabeIto[ci%len(okabeIto)]
+				c.A = 0x40
+				band.Color = c
+				band.LineStyle.Width = 0
+				p.Add(band)
+			}
 		}
 		line.Color = okabeIto[ci%len(okabeIto)]
 		line.Width = vg.Points(1.5)
@@ -247,4 +263,27 @@ func (m *markerPlotter) DataRange() (xmin, xmax, ymin, ymax float64) {
 		xmax = math.Max(xmax, mk.X)
 	}
 	return xmin, xmax, math.Inf(1), math.Inf(-1)
+}
+
+// bandPolygon is the area between s.Lo and s.Hi over s.X (points with a
+// non-finite value left out), or nil when fewer than two points remain.
+func bandPolygon(s Series) (*plotter.Polygon, error) {
+	if len(s.Lo) != len(s.X) || len(s.Hi) != len(s.X) {
+		return nil, fmt.Errorf("series %q: the band has %d low and %d high values for %d x values; give one of each per x", s.Name, len(s.Lo), len(s.Hi), len(s.X))
+	}
+	var up, down plotter.XYs
+	for i := range s.X {
+		if finite(s.X[i]) && finite(s.Lo[i]) && finite(s.Hi[i]) {
+			up = append(up, plotter.XY{X: s.X[i], Y: s.Hi[i]})
+			down = append(down, plotter.XY{X: s.X[i], Y: s.Lo[i]})
+		}
+	}
+	if len(up) < 2 {
+		return nil, nil
+	}
+	ring := append(plotter.XYs(nil), up...)
+	for i := len(down) - 1; i >= 0; i-- {
+		ring = append(ring, down[i])
+	}
+	return plotter.NewPolygon(ring)
 }

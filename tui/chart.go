@@ -65,6 +65,7 @@ type chartState struct {
 	logY   bool
 	zoom   int // index into zooms
 	series seriesSel
+	band   bandMode // how seeded groups are drawn (groups.go)
 }
 
 func (c chartState) describe() string {
@@ -315,7 +316,12 @@ func buildSeries(vis []chartRun, cs chartState, W int, th theme) (out []chartSer
 	alpha := smoothings[cs.smooth]
 	scale := float64(W-1) / (x1 - x0)
 	var raws, trains, vals []chartSeries
-	for _, cr := range vis {
+	singles, groups := splitBands(vis, cs)
+	for _, g := range groups {
+		b, v, t := g.series(cs, x0, x1, W, minStep, th)
+		raws, vals, trains = append(raws, b...), append(vals, v...), append(trains, t...)
+	}
+	for _, cr := range singles {
 		ci := cr.r.color
 		pts, evs := window(cr.r, minStep)
 		if cs.series != seriesVal && len(pts) > 0 {
@@ -592,10 +598,24 @@ func xAxisLines(vis []chartRun, cs chartState, x0, x1 float64, dataStart, W, w i
 	// Ticks: evenly spaced labels that do not overlap.
 	tick := []rune(strings.Repeat(" ", dataStart+W+1))
 	n := max(2, W/14)
-	next := 0
+	// Steps and tokens are whole numbers: early in a run (steps 0..3) the
+	// labels sit at whole values, at most one per value, never "0 0 1 2 2".
+	whole := cs.axis != axisWall && x1 > x0
+	if whole {
+		n = max(2, min(n, int(x1-x0)+1))
+	}
+	next, last := 0, ""
 	for i := 0; i < n; i++ {
 		c := int(math.Round(float64(i) * float64(W-1) / float64(n-1)))
-		s := []rune(cs.axis.format(x0 + float64(c)/float64(max(W-1, 1))*(x1-x0)))
+		v := x0 + float64(c)/float64(max(W-1, 1))*(x1-x0)
+		if whole {
+			v = math.Round(v)
+			c = int(math.Round((v - x0) / (x1 - x0) * float64(W-1)))
+		}
+		s := []rune(cs.axis.format(v))
+		if string(s) == last {
+			continue // a label that says what the one before says
+		}
 		pos := dataStart + c - len(s)/2
 		if i == n-1 {
 			pos = dataStart + c - len(s) + 1
@@ -607,7 +627,7 @@ func xAxisLines(vis []chartRun, cs chartState, x0, x1 float64, dataStart, W, w i
 			continue
 		}
 		copy(tick[pos:], s)
-		next = pos + len(s) + 1
+		next, last = pos+len(s)+1, string(s)
 	}
 	ticks := strings.TrimRight(string(tick), " ")
 	if name := " " + cs.axis.String(); len([]rune(ticks))+len(name) <= w {
@@ -636,7 +656,11 @@ func eventX(r *runData, e trainer.Event, ax xAxis) (float64, bool) {
 // legendLine names the overlaid runs in their colours (or glyphs).
 func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 	var parts []string
-	for _, cr := range vis {
+	singles, groups := splitBands(vis, cs)
+	for _, g := range groups {
+		parts = append(parts, groupLegend(g, th))
+	}
+	for _, cr := range singles {
 		m := th.mark(cr.r.color)
 		if !th.color {
 			m = runGlyphs[cr.r.color%len(runGlyphs)] + cr.label[len(cr.label)-1:]
@@ -652,6 +676,13 @@ func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 		if smoothings[cs.smooth] > 0 {
 			key += " .=raw"
 		}
+	}
+	if len(groups) > 0 {
+		edge := "·"
+		if !th.color {
+			edge = ":"
+		}
+		key = cs.band.String() + " (" + edge + " band) · g  " + key
 	}
 	line := strings.Join(parts, "  ")
 	if width(line)+2+len([]rune(key)) <= w {

@@ -23,11 +23,13 @@ var formDevices = []string{"cpu", "cuda"}
 // they are typed; the rest comes from the selected run.
 type formDialog struct {
 	name, heads, kv, width, layers, lr, steps field
+	seeds                                     field // replicas (presets.Replicate)
 	variant                                   int
 	device                                    int
 	focus                                     int
 	base                                      []presets.Setting
 	spec                                      trainer.RunSpec
+	specs                                     []trainer.RunSpec // spec, or its replicas
 	callState
 }
 
@@ -52,7 +54,7 @@ var kvHint = func() string {
 	return strings.Join(parts, ", ")
 }()
 
-const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
+const formFields = 10 // name, variant, heads, kv, width, layers, lr, steps, device, seeds
 
 // specSettings turns the settings of a run that the form does not show into
 // preset settings, so a new run inherits data, batch and schedule from the
@@ -127,6 +129,7 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 	fd.layers = newField(strconv.Itoa(c.Layers), digits, 3)
 	fd.lr = newField(strconv.FormatFloat(spec.Sched.Peak, 'g', -1, 64), floatChrs, 12)
 	fd.steps = newField(strconv.Itoa(spec.Sched.Total), digits, 7)
+	fd.seeds = newField("1", digits, 2)
 	if spec.Device == "cuda" {
 		fd.device = 1
 	}
@@ -150,6 +153,8 @@ func (f *formDialog) fieldAt(i int) *field {
 		return &f.lr
 	case 7:
 		return &f.steps
+	case 9:
+		return &f.seeds
 	}
 	return nil
 }
@@ -182,10 +187,33 @@ func (f *formDialog) validate(st *store) {
 			return
 		}
 	}
+	n, err := strconv.Atoi(f.seeds.val)
+	if err != nil || n < 1 || n > presets.MaxSeeds {
+		f.err = fmt.Sprintf("seeds: give a number of replicas from 1 to %d", presets.MaxSeeds)
+		return
+	}
 	spec, err := presets.Build(f.name.val, set)
 	if err != nil {
 		f.err = strings.ReplaceAll(err.Error(), "\n", "; ")
 		return
+	}
+	if n > 1 {
+		specs, err := presets.Replicate([]trainer.RunSpec{spec}, n)
+		if err != nil {
+			f.err = err.Error()
+			return
+		}
+		for _, r := range st.list() {
+			for _, sp := range specs {
+				if r.info.Name == sp.Name {
+					f.err = "name: a run called " + sp.Name + " exists; choose another"
+					return
+				}
+			}
+		}
+		f.specs = specs
+	} else {
+		f.specs = []trainer.RunSpec{spec}
 	}
 	f.spec, f.err = spec, ""
 }
@@ -220,10 +248,23 @@ func (f *formDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 			return nil, false
 		}
 		f.pending = true
-		spec, lab := f.spec, e.lab
+		specs, lab := f.specs, e.lab
 		return func() tea.Msg {
-			id, err := lab.Add(spec)
-			return actionMsg{kind: "add", newRun: id, text: "started run " + spec.Name, err: err}
+			var first trainer.RunID
+			for i, spec := range specs {
+				id, err := lab.Add(spec)
+				if err != nil {
+					return actionMsg{kind: "add", newRun: first, err: err}
+				}
+				if i == 0 {
+					first = id
+				}
+			}
+			text := "started run " + specs[0].Name
+			if len(specs) > 1 {
+				text = fmt.Sprintf("started group %s: %d seeded replicas", specs[0].Group, len(specs))
+			}
+			return actionMsg{kind: "add", newRun: first, text: text}
 		}, false
 	default:
 		fl := f.fieldAt(f.focus)
@@ -272,7 +313,8 @@ func (f *formDialog) view(e env, w, _ int) []string {
 		}
 		ds = append(ds, d)
 	}
-	row5 := label(8, "device") + strings.Join(ds, " ")
+	row5 := padRight(label(8, "device")+strings.Join(ds, " "), 32) + label(9, "seeds") + f.seeds.view(f.focus == 9, th, 2) +
+		th.dim.Render(" replicas, compared as a group")
 	lines = append(lines, clip(row1, w), clip(row2, w), clip(row3, w), clip(row4, w), clip(row5, w))
 	if f.err == "" {
 		c := f.spec.Model

@@ -227,12 +227,13 @@ func (d *surgeryDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 		}
 		d.pending, d.err = true, ""
 		id, fork := d.run, d.fork
+		ids := replicasOf(e.st, r) // groups.go: surgery on a group is on every replica
 		if plan.restart {
 			h := plan.heads
-			return labCall(e.lab, "surgery", id, func(l Lab) (trainer.RunID, error) { return l.Restart(id, h) }), false
+			return labCall(e.lab, "surgery", id, eachReplica(ids, func(l Lab, id trainer.RunID) (trainer.RunID, error) { return l.Restart(id, h) })), false
 		}
 		op := plan.op
-		return labCall(e.lab, "surgery", id, func(l Lab) (trainer.RunID, error) { return l.Apply(id, op, fork) }), false
+		return labCall(e.lab, "surgery", id, eachReplica(ids, func(l Lab, id trainer.RunID) (trainer.RunID, error) { return l.Apply(id, op, fork) })), false
 	default:
 		f := &d.value
 		if d.focus == 1 {

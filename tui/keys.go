@@ -15,6 +15,8 @@ type keyMap struct {
 	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset, SavePreset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
+	// Seeded groups (groups.go).
+	Band, Baseline key.Binding
 	// KV tab.
 	CtxUp, CtxDown, BatchUp, BatchDown key.Binding
 	// Heads tab.
@@ -59,6 +61,9 @@ func newKeyMap() keyMap {
 		ZoomIn:  b([]string{"z"}, "z", "zoom in"),
 		ZoomOut: b([]string{"Z"}, "Z", "zoom out"),
 		Series:  b([]string{"v"}, "v", "train/val"),
+
+		Band:     b([]string{"g"}, "g", "groups: band/replicas"),
+		Baseline: b([]string{"G"}, "G", "baseline group"),
 
 		CtxUp:     b([]string{"c"}, "c/C", "context ±"),
 		CtxDown:   b([]string{"C"}, "C", "context down"),

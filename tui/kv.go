@@ -8,21 +8,73 @@ import (
 )
 
 // The context lengths and batch sizes the KV panel's keys step through:
-// from a laptop demo to a long-context server.
+// first each run's own context (0 here), then what-if sizes from a laptop
+// demo to a long-context server.
 var (
-	kvContexts = []int{256, 1024, 2048, 4096, 8192, 32768, 131072}
+	kvContexts = []int{0, 256, 1024, 2048, 4096, 8192, 32768, 131072}
 	kvBatches  = []int{1, 2, 4, 8, 16, 32, 64, 128, 256}
 )
 
-// kvState is the KV panel's user-chosen context length and batch.
+// kvState is the KV panel's user-chosen context length and batch. It
+// starts at what the runs really have: one sequence at each run's own
+// context; anything else is a what-if and says so.
 type kvState struct {
 	ctx, batch int // indexes into kvContexts, kvBatches
 }
 
-func defaultKV() kvState { return kvState{ctx: 2, batch: 3} }
+func defaultKV() kvState { return kvState{ctx: 0, batch: 0} }
 
+// context is the chosen what-if context, 0 for each run's own.
 func (k kvState) context() int { return kvContexts[k.ctx] }
 func (k kvState) batchN() int  { return kvBatches[k.batch] }
+
+// own reports whether the sizes are each run's own context, one sequence.
+func (k kvState) own() bool { return k.context() == 0 }
+
+// ctxOf is the context the sizes of run r are computed at.
+func (k kvState) ctxOf(r *runData) int {
+	if k.own() {
+		return r.info.Spec.Model.Context
+	}
+	return k.context()
+}
+
+// header describes the chosen sizes, what-if ones labelled as such.
+func (k kvState) header(runs []*runData) string {
+	if k.own() {
+		ctx := "own contexts"
+		if c := commonContext(runs); c > 0 {
+			ctx = "own context " + fmtInt(int64(c))
+		}
+		batch := fmt.Sprintf("batch %d", k.batchN())
+		if k.batchN() > 1 {
+			batch = "what-if " + batch
+		}
+		return fmt.Sprintf("%s (c: what-if) · %s", ctx, batch)
+	}
+	return fmt.Sprintf("what-if context %s · batch %d", fmtInt(int64(k.context())), k.batchN())
+}
+
+// column is the title of the chosen-size column.
+func (k kvState) column() string {
+	if k.own() {
+		return fmt.Sprintf("own ctx x %d", k.batchN())
+	}
+	return fmt.Sprintf("%s x %d", fmtInt(int64(k.context())), k.batchN())
+}
+
+// commonContext is the context all runs share, 0 when they differ.
+func commonContext(runs []*runData) int {
+	c := 0
+	for _, r := range runs {
+		rc := r.info.Spec.Model.Context
+		if c != 0 && rc != c {
+			return 0
+		}
+		c = rc
+	}
+	return c
+}
 
 // kvBaseline is the run savings are measured against: the MHA run with the
 // largest cache, or the largest cache of any run when there is no MHA run.
@@ -97,9 +149,9 @@ func renderKV(runs []*runData, sel int, ks kvState, w, h int, th theme) []string
 	if base != nil {
 		baseName = base.info.Name + " (" + base.info.Variant + ")"
 	}
-	ctx, batch := ks.context(), ks.batchN()
+	batch := ks.batchN()
 	out = append(out, clip(style(th.bold, "KV cache")+style(th.dim, " (float32) · ")+
-		fmt.Sprintf("context %s [c/C] · batch %d [b/B] · baseline %s", fmtInt(int64(ctx)), batch, baseName), w))
+		ks.header(runs)+" · baseline "+baseName, w))
 	if len(runs) == 0 {
 		return append(out, style(th.dim, "  no runs yet"))
 	}
@@ -109,7 +161,7 @@ func renderKV(runs []*runData, sel int, ks kvState, w, h int, th theme) []string
 		{title: "cached", prio: 4, right: true},
 		{title: "per token", prio: 1, right: true},
 		{title: "full context", prio: 5, right: true},
-		{title: fmt.Sprintf("%s x %d", fmtInt(int64(ctx)), batch), prio: 2, right: true},
+		{title: ks.column(), prio: 2, right: true},
 	}
 	cells := make([][]string, len(runs))
 	for i, r := range runs {
@@ -119,7 +171,14 @@ func renderKV(runs []*runData, sel int, ks kvState, w, h int, th theme) []string
 			full = fmtBytes(in.KVBytesPerToken*int64(c)) + " @" + fmtCount(float64(c))
 		}
 		cells[i] = []string{in.Name, in.Variant, cachedHeads(r), fmtBytes(in.KVBytesPerToken), full,
-			fmtBytes(in.KVBytesPerToken * int64(ctx) * int64(batch))}
+			fmtBytes(in.KVBytesPerToken * int64(ks.ctxOf(r)) * int64(batch))}
+	}
+	if ks.own() {
+		// The chosen column is the full context then; do not say it twice.
+		specs = append(specs[:4], specs[5])
+		for i := range cells {
+			cells[i] = append(cells[i][:4], cells[i][5])
+		}
 	}
 	barMin := 12
 	head, rows := layoutColumns(specs, cells, w-prefixW-barMin-12)

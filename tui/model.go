@@ -38,8 +38,10 @@ type Model struct {
 	wantSel trainer.RunID // a run to select as soon as it appears (forks)
 	tab     tab
 	chart   chartState
-	kv      kvState
-	heads   headsState
+	// baseline is the group the Groups panel compares with ("" = first).
+	baseline string
+	kv       kvState
+	heads    headsState
 
 	frames int // frames drawn, for tests of the redraw policy
 	// dlg is the open dialog, which owns the keys; nil when none is.
@@ -463,7 +465,9 @@ func (m *Model) quit() tea.Cmd {
 	case m.closed, m.opts.Detach, m.opts.Saver != nil && !m.unsaved:
 		return tea.Quit
 	case m.opts.Saver != nil:
-		m.open(&confirmDialog{kind: "quit-save", text: "The session has unsaved changes. Save before quitting?"})
+		// A recording session never loses work: save, then quit. A failed
+		// save keeps the lab open with the error shown.
+		return m.startSave(true)
 	default:
 		m.open(&confirmDialog{kind: "quit", text: "Quit? Training stops, and this lab is not being saved (no --session)."})
 	}
@@ -561,6 +565,16 @@ func (m *Model) chartKey(k tea.KeyPressMsg) {
 		c.zoom = max(c.zoom-1, 0)
 	case is(k, km.Series):
 		c.series = (c.series + 1) % numSeries
+	case is(k, km.Band):
+		c.band = (c.band + 1) % numBands
+		m.setStatus("chart: "+c.band.String(), false)
+	case is(k, km.Baseline):
+		if gs := groupsOf(m.st.list(), m.baseline); len(gs) > 0 {
+			m.baseline = nextBaseline(gs, m.baseline)
+			m.setStatus("groups are compared with "+m.baseline, false)
+		} else {
+			m.setStatus("no seeded groups: start runs with seeds (--seeds N, or seeds in the new-run form)", true)
+		}
 	}
 }
 

@@ -79,14 +79,19 @@ func TestKeys(t *testing.T) {
 		{name: "4 opens samples", keys: []string{"4"}, check: wantTab(tabSamples)},
 		{name: "tab cycles", keys: []string{"tab", "tab"}, check: wantTab(tabHeads)},
 		{name: "shift+tab wraps", keys: []string{"shift+tab"}, check: wantTab(tabSamples)},
-		{name: "c and b raise the KV context and batch", keys: []string{"2", "c", "b", "b"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.kv.context() != 4096 || m.kv.batchN() != 32 {
-				t.Errorf("context %d batch %d, want 4096 and 32", m.kv.context(), m.kv.batchN())
+		{name: "the KV tab starts at the runs' own context, one sequence", keys: []string{"2"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			if !m.kv.own() || m.kv.batchN() != 1 || !strings.Contains(m.View().Content, "own context 64") {
+				t.Errorf("context %d batch %d; want the runs' own context (64) and batch 1 in the header", m.kv.context(), m.kv.batchN())
 			}
 		}},
-		{name: "C and B lower them, not below the ladder", keys: []string{"2", "C", "C", "C", "B", "B", "B", "B", "B"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
-			if m.kv.context() != 256 || m.kv.batchN() != 1 {
-				t.Errorf("context %d batch %d, want 256 and 1", m.kv.context(), m.kv.batchN())
+		{name: "c and b raise the KV context and batch, labelled what-if", keys: []string{"2", "c", "c", "c", "b", "b"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			if m.kv.context() != 2048 || m.kv.batchN() != 4 || !strings.Contains(m.View().Content, "what-if context 2,048 · batch 4") {
+				t.Errorf("context %d batch %d, want a what-if 2048 and 4", m.kv.context(), m.kv.batchN())
+			}
+		}},
+		{name: "C and B lower them, not below the ladder", keys: []string{"2", "c", "C", "C", "b", "B", "B"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
+			if !m.kv.own() || m.kv.batchN() != 1 {
+				t.Errorf("context %d batch %d, want own (0) and 1", m.kv.context(), m.kv.batchN())
 			}
 		}},
 		{name: "3 opens heads and polls mixing and attention", keys: []string{"3"}, check: func(t *testing.T, m *Model, msg tea.Msg) {
@@ -191,14 +196,21 @@ func TestKeys(t *testing.T) {
 		{name: "q y quits", keys: []string{"q", "y"}, check: wantQuit},
 		{name: "q n stays", keys: []string{"q", "n"}, check: wantNoDialog},
 		{name: "q when saved quits at once", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = false }, keys: []string{"q"}, check: wantQuit},
-		{name: "q when unsaved offers to save", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = true }, keys: []string{"q", "y"},
+		{name: "q with a session saves and quits without asking", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = true }, keys: []string{"q"},
 			check: func(t *testing.T, m *Model, msg tea.Msg) {
 				wantQuit(t, m, msg)
-				if m.opts.Saver.(*fakeSaver).n != 1 || m.unsaved {
-					t.Errorf("saved %d times, unsaved %v; want one save before quitting", m.opts.Saver.(*fakeSaver).n, m.unsaved)
+				if m.opts.Saver.(*fakeSaver).n != 1 || m.unsaved || m.dlg != nil {
+					t.Errorf("saved %d times, unsaved %v, dialog %T; want one save and no question", m.opts.Saver.(*fakeSaver).n, m.unsaved, m.dlg)
 				}
 			}},
-		{name: "q n on unsaved quits without saving", setup: func(m *Model, _ *fakeLab) { m.opts.Saver = &fakeSaver{}; m.unsaved = true }, keys: []string{"q", "n"}, check: wantQuit},
+		{name: "q with a session whose save fails stays and says so", setup: func(m *Model, _ *fakeLab) {
+			m.opts.Saver = &fakeSaver{err: errors.New("disk full")}
+			m.unsaved = true
+		}, keys: []string{"q"}, check: func(t *testing.T, m *Model, msg tea.Msg) {
+			if _, ok := msg.(tea.QuitMsg); ok || m.status != "save failed: disk full" || !m.unsaved {
+				t.Errorf("got %T, status %q, unsaved %v; want to stay with the error shown", msg, m.status, m.unsaved)
+			}
+		}},
 		{name: "ctrl+c twice quits", keys: []string{"ctrl+c", "ctrl+c"}, check: wantQuit},
 		{name: "? shows all keys", keys: []string{"?"}, check: func(t *testing.T, m *Model, _ tea.Msg) {
 			if !m.help.ShowAll {

@@ -35,6 +35,12 @@ Useful FLOPs per token = 6 x (parameters of all matmul weights, LM head
 included) + 12 x layers x context x width (attention over the full context,
 the usual MFU convention, although causal kernels skip the upper half).
 
+"cpu ms" is the process's CPU time per step divided by the thread count, and
+"MFU/cpu" the MFU with it in place of the wall time: on a machine shared
+with other work, wall time counts the time the threads waited for a core;
+CPU time does not (but does count the pool's spinning while a thread waits
+for its partner), so it estimates the step on cores of its own.
+
 With --repeat N the variants of a config run interleaved N times (MHA, MEA,
 MEA h/2, MHA, ...) and each row gives the median step time and the median of
 the per-round ratios to the first variant ("vs first"), so ratios compare
@@ -77,6 +83,8 @@ type benchResult struct {
 	GFLOPS       float64 `json:"gflops"`
 	Peak         float64 `json:"peak_gflops,omitempty"` // the denominator of MFU
 	MFU          float64 `json:"mfu,omitempty"`         // GFLOPS / Peak
+	CPUStepMS    float64 `json:"cpu_step_ms,omitempty"` // process CPU time per step / threads
+	MFUCPU       float64 `json:"mfu_cpu,omitempty"`     // MFU with CPUStepMS in place of the wall time
 	VsFirst      float64 `json:"step_vs_first,omitempty"`
 	Rounds       int     `json:"rounds"`
 	DecodeTokSec float64 `json:"decode_tok_per_sec,omitempty"`
@@ -124,6 +132,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	bwBytes := fs.Int64("bw-bytes", 1<<30, "with --serving: bytes of the bandwidth probe's buffer (make it larger than the last-level cache)")
 	if err := parseFlags(fs, args, benchUsage, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q; mealab bench takes flags only (mealab bench --help)", fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -357,7 +368,7 @@ type trainTable struct {
 	mem     bool
 }
 
-const trainRow = "%-8s %-10s %7s %9s %9s %8s %6s %9s %12s %9s %9s\n"
+const trainRow = "%-8s %-10s %7s %9s %9s %8s %6s %8s %7s %9s %12s %9s %9s\n"
 
 func newTrainTable(w io.Writer, jsonOut, mem bool) *trainTable {
 	t := &trainTable{w: w, jsonOut: jsonOut, mem: mem}
@@ -367,7 +378,7 @@ func newTrainTable(w io.Writer, jsonOut, mem bool) *trainTable {
 		if mem {
 			last, c1, c2 = "", "RSS", "estimate"
 		}
-		fmt.Fprintf(w, trainRow, "config", "variant", "threads", "step ms", "tok/s", "GFLOP/s", "MFU", "vs first", last, c1, c2)
+		fmt.Fprintf(w, trainRow, "config", "variant", "threads", "step ms", "tok/s", "GFLOP/s", "MFU", "cpu ms", "MFU/cpu", "vs first", last, c1, c2)
 	}
 	return t
 }
@@ -377,9 +388,15 @@ func (t *trainTable) row(r benchResult) {
 		_ = json.NewEncoder(t.w).Encode(r)
 		return
 	}
-	mfu, vs := "-", "-"
+	mfu, vs, cms, mfuc := "-", "-", "-", "-"
 	if r.MFU > 0 {
 		mfu = fmt.Sprintf("%.0f%%", 100*r.MFU)
+	}
+	if r.CPUStepMS > 0 {
+		cms = fmt.Sprintf("%.1f", r.CPUStepMS)
+	}
+	if r.MFUCPU > 0 {
+		mfuc = fmt.Sprintf("%.0f%%", 100*r.MFUCPU)
 	}
 	if r.VsFirst > 0 {
 		vs = fmt.Sprintf("%.3f", r.VsFirst)
@@ -389,7 +406,7 @@ func (t *trainTable) row(r benchResult) {
 		last, c1, c2 = "", fmtBytes(r.RSSBytes), fmtBytes(r.EstBytes)
 	}
 	fmt.Fprintf(t.w, trainRow, r.Config, r.Variant, strconv.Itoa(r.Threads), fmt.Sprintf("%.1f", r.StepMS), commas(r.TokPerSec),
-		fmt.Sprintf("%.1f", r.GFLOPS), mfu, vs, last, c1, c2)
+		fmt.Sprintf("%.1f", r.GFLOPS), mfu, cms, mfuc, vs, last, c1, c2)
 }
 
 // FLOPsPerToken is 6 x matmul parameters + 12 x layers x context x width.
@@ -407,6 +424,7 @@ type benchTrainer struct {
 	opt   *model.AdamW[float32]
 	x, y  []int32
 	times []float64 // seconds per step, one per round
+	cpu   []float64 // process CPU seconds per step, one per round
 }
 
 func newTrainer(bc benchConfig, c model.Config) (*benchTrainer, error) {
@@ -438,13 +456,14 @@ func (tr *benchTrainer) step() error {
 
 // timeSteps runs steps timed steps and records their mean.
 func (tr *benchTrainer) timeSteps(steps int) error {
-	t0 := time.Now()
+	c0, t0 := processCPUSeconds(), time.Now()
 	for range steps {
 		if err := tr.step(); err != nil {
 			return err
 		}
 	}
 	tr.times = append(tr.times, time.Since(t0).Seconds()/float64(steps))
+	tr.cpu = append(tr.cpu, (processCPUSeconds()-c0)/float64(steps))
 	return nil
 }
 
@@ -510,8 +529,14 @@ func benchGroup(tw *trainTable, mi *machineInfo, bc benchConfig, vars []benchVar
 		r := benchResult{Config: bc.Name, Variant: tr.c.Variant(), Threads: th, StepMS: dt * 1000, TokPerSec: N / dt,
 			FLOPsPerTok: fpt, GFLOPS: fpt * N / dt / 1e9, Kernel: cpu.Features(), KVPerToken: tr.c.KVBytesPerToken(4),
 			Rounds: len(tr.times)}
+		if cs := median(tr.cpu) / float64(th); cs > 0 {
+			r.CPUStepMS = cs * 1000
+		}
 		if p := mi.PeakUsed[strconv.Itoa(th)]; p > 0 {
 			r.Peak, r.MFU = p, r.GFLOPS/p
+			if r.CPUStepMS > 0 {
+				r.MFUCPU = fpt * N / (r.CPUStepMS / 1000) / 1e9 / p
+			}
 		}
 		if i > 0 {
 			ratios := make([]float64, len(tr.times))

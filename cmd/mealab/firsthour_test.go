@@ -65,8 +65,16 @@ func TestStepsMustBePositive(t *testing.T) {
 		{"train", "--preset", "quick", "--threads", "-2"},
 		{"train", "--preset", "quick", "--checkpoint-every", "5"}, // without --session it cannot apply
 		{"train", "--preset", "quick", "--dir", "/tmp"},           // likewise
+		{"train", "--preset", "quick", "--quiet", "--json"},       // --quiet would be ignored
 	} {
 		wantUsage(t, args)
+	}
+	// Configs the trainer would refuse are refused before anything is printed.
+	for _, set := range []string{"vocab=5", "batch=100000000"} {
+		out, errs, code := runCLI("train", "--preset", "quick", "--set", set, "--quiet")
+		if code != 2 || out != "" || !strings.Contains(errs, "run mha") {
+			t.Errorf("--set %s: exit %d, stdout %q, stderr %q; want exit 2 before any output", set, code, out, errs)
+		}
 	}
 }
 
@@ -92,10 +100,19 @@ func TestFlagsBeforeSubcommand(t *testing.T) {
 	wantUsage(t, []string{"--dir", dir, "sessions", "show", "demo"}, "command first")
 	// Commands without flags refuse extra words instead of ignoring them.
 	wantUsage(t, []string{"doctor", "--verbose"})
+	wantUsage(t, []string{"bench", "extra"})
 	wantUsage(t, []string{"version", "x"})
 	out = mustRun(t, "help", "train")
 	if !strings.Contains(out, "Usage: mealab train") {
 		t.Errorf("help train: %q", out)
+	}
+	for _, c := range commands {
+		if c == "help" {
+			continue
+		}
+		if out := mustRun(t, "help", c); !strings.Contains(strings.ToLower(out), "usage") {
+			t.Errorf("help %s: %q", c, out)
+		}
 	}
 }
 
@@ -282,9 +299,15 @@ func TestCtrlCTableIsWhatTheSessionHolds(t *testing.T) {
 			t.Errorf("round %d: mha at step %d, mea at %d: runs step in lock-step and Ctrl-C ends the round in progress, so they stop at the same step\n%s", round, table["mha"], table["mea"], out)
 		}
 		for _, ld := range loadRuns(t, dir, "c") {
-			n := len(ld.History.Points)
-			if ld.State == nil || ld.State.Step != table[ld.Meta.Name] || n == 0 || ld.History.Points[n-1].Step != table[ld.Meta.Name] {
-				t.Errorf("round %d: run %s: table says step %d; the session's checkpoint is at %v and its curve ends at %d", round, ld.Meta.Name, table[ld.Meta.Name], ld.State.Step, ld.History.Points[n-1].Step)
+			ck, end := -1, -1
+			if ld.State != nil {
+				ck = ld.State.Step
+			}
+			if n := len(ld.History.Points); n > 0 {
+				end = ld.History.Points[n-1].Step
+			}
+			if ck != table[ld.Meta.Name] || end != table[ld.Meta.Name] {
+				t.Errorf("round %d: run %s: table says step %d; the session's checkpoint is at %d and its curve ends at %d", round, ld.Meta.Name, table[ld.Meta.Name], ck, end)
 			}
 		}
 		show := mustRun(t, "sessions", "show", "c", "--dir", dir)
@@ -310,7 +333,13 @@ func TestReopenExtendsSession(t *testing.T) {
 	// Refused: what cannot apply to the session's runs.
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--preset", "ablation"}, "--preset ablation cannot apply")
 	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--set", "lr=1e-2"}, "would change run")
-	wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended")
+	if out := wantUsage(t, []string{"train", "--session", "e", "--dir", dir, "--steps", "10"}, "only be extended"); strings.Contains(out, "reopening") {
+		t.Error("--steps below the budget printed the header first")
+	}
+	if out, _, _ := runCLI("train", "--session", "e", "--dir", dir, "--steps", "10"); out != "" {
+		t.Errorf("--steps below the budget printed %q before the error", out)
+	}
+	wantUsage(t, []string{"--session", "e", "--dir", dir, "--preset", "ablation"}, "cannot apply") // the lab: before it wants a terminal
 	// The same command line again resumes (here: nothing left to do).
 	out := mustRun(t, first...)
 	if s := tableSteps(out); s["mha"] != 20 || s["mea"] != 20 {
@@ -476,4 +505,27 @@ func TestReadmeFirstHour(t *testing.T) {
 	if !strings.Contains(sessionsUsage, "export NAME --checkpoint RUN FILE") || !strings.Contains(sessionsUsage, "--yes") {
 		t.Error("sessions --help should spell export NAME --checkpoint RUN FILE and document --yes")
 	}
+}
+
+// A run trained on a text file encodes prompts and eval files with that
+// file's characters.
+func TestSampleAndEvalOnText(t *testing.T) {
+	data := "../../../shared/data/tinyshakespeare.txt"
+	if _, err := os.Stat(data); err != nil {
+		t.Skip("no ../shared/data/tinyshakespeare.txt")
+	}
+	dir := t.TempDir()
+	mustRun(t, "train", "--preset", "quick", "--data", data, "--steps", "2", "--set", "sample_every=0", "--quiet", "--threads", "1", "--session", "s", "--dir", dir)
+	out := mustRun(t, "sample", "s", "mha", "--dir", dir, "--prompt", "ROMEO:", "--tokens", "8")
+	if !strings.HasPrefix(out, "ROMEO:") || !strings.Contains(out, "14 tokens (prompt 6 + generated 8)") {
+		t.Errorf("sample on text:\n%s", out)
+	}
+	f := filepath.Join(dir, "t.txt")
+	_ = os.WriteFile(f, []byte("First Citizen: we are accounted poor citizens, the patricians good.\n"), 0o644)
+	out = mustRun(t, "eval", "s", "mha", "--dir", dir, "--data", f)
+	if !strings.Contains(out, "bits per character") || !strings.Contains(out, "67 characters scored") {
+		t.Errorf("eval on text:\n%s", out)
+	}
+	_ = os.WriteFile(f, []byte("price: 5€ — ok"), 0o644)
+	wantUsage(t, []string{"eval", "s", "mha", "--dir", dir, "--data", f}, "'€'", "'—'", "tinyshakespeare.txt")
 }

@@ -15,7 +15,7 @@ func TestTrainSeedsGroups(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"mha#1", "mha#2", "mea#1", "mea#2", "per group:", "against mha", "paired over seeds"} {
+	for _, want := range []string{"mha@seed=1", "mha@seed=2", "mea@seed=1", "mea@seed=2", "per group:", "against its baseline", "paired over seeds"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

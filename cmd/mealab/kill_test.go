@@ -127,6 +127,15 @@ func TestKillAndResume(t *testing.T) {
 			}
 		}
 	}
+	// The files themselves hold every step once: a resumed run drops what
+	// it repeats (issue 11: metrics.jsonl held steps twice).
+	for name, got := range stepLines(t, dir, "k") {
+		for i, s := range got {
+			if s != i+1 || len(got) != steps {
+				t.Fatalf("%s/metrics.jsonl: %d step lines, line %d holds step %d; want steps 1..%d once each", name, len(got), i, s, steps)
+			}
+		}
+	}
 	t.Logf("final: both runs at step %d, continuous curves after 5 kills", steps)
 }
 

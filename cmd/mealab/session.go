@@ -97,6 +97,14 @@ func (s *sessionCtx) reopenConflicts(rf *runFlags) error {
 			flags = append(flags, "--"+f)
 		}
 	}
+	if rf.given["steps"] {
+		// Checked here, before anything is printed; start extends.
+		if err := record.CheckExtend(s.sess, rf.steps); errors.Is(err, record.ErrShorten) {
+			return usagef("--steps %d: %v", rf.steps, err)
+		} else if err != nil {
+			return err
+		}
+	}
 	if len(flags) == 0 {
 		return nil
 	}

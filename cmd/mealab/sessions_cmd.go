@@ -69,7 +69,7 @@ func interleaved(fs *flag.FlagSet, args []string, usage string, stdout io.Writer
 // unknown name is a usage error (exit 2), a broken session is not.
 func loadSession(store *sessions.Store, name string) (*sessions.Session, error) {
 	if err := sessions.ValidateName(name); err != nil {
-		return nil, usagef("session %v", err)
+		return nil, usagef("%v", err)
 	}
 	sess, err := store.Load(name)
 	if errors.Is(err, sessions.ErrNotFound) {
@@ -118,9 +118,6 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 			return usagef("usage: mealab sessions %s", what)
 		}
 		return nil
-	}
-	if *follow && sub != "show" {
-		return usagef("--follow goes with show: mealab sessions show NAME --follow")
 	}
 	switch sub {
 	case "list", "ls":
@@ -301,15 +298,23 @@ func exportCSV(dir string, runs []record.Loaded, stdout io.Writer) error {
 				v = [2]float64{math.NaN(), math.NaN()}
 			}
 			rows = append(rows, []string{strconv.Itoa(p.Step), strconv.FormatInt(p.Tokens, 10), num(p.Wall), num(p.Loss), num(v[0]), num(v[1]),
-				num(p.LR), num(p.GradNorm), num(p.MaxLogit), num(p.TokPerSec)})
+				num(p.LR), num(p.GradNorm), num(p.MaxLogit), num(p.TokPerSec), ld.Meta.Config.Group, replicaCol(ld.Meta.Config.Replica)})
 		}
 		path := filepath.Join(dir, safeFile(ld.Meta.Name)+".csv")
-		if err := sessions.ExportCSV(path, []string{"step", "tokens", "wall_s", "loss", "val_loss", "recall", "lr", "grad_norm", "max_logit", "tok_per_sec"}, rows); err != nil {
+		if err := sessions.ExportCSV(path, []string{"step", "tokens", "wall_s", "loss", "val_loss", "recall", "lr", "grad_norm", "max_logit", "tok_per_sec", "group", "replica"}, rows); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s (%d rows)\n", path, len(rows))
 	}
-	return nil
+	return exportGroupsCSV(dir, runs, stdout) // export_groups.go
+}
+
+// replicaCol is a run's replica index for CSV ("" when not a replica).
+func replicaCol(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return strconv.Itoa(i)
 }
 
 func safeFile(name string) string {
@@ -322,9 +327,20 @@ func safeFile(name string) string {
 }
 
 func exportPNG(path, title string, runs []record.Loaded) error {
-	var series []sessions.Series
 	var marks []sessions.Marker
-	for ri, ld := range runs {
+	for _, ld := range runs {
+		for _, e := range ld.History.Events {
+			switch e.Kind {
+			case "surgery", "lr", "diverged":
+				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
+			}
+		}
+	}
+	// Seeded groups are drawn as bands (export_groups.go), the rest as runs.
+	series, rest := groupSeries(runs)
+	off := len(series)
+	for ri, ld := range rest {
+		ri += off
 		var x, y []float64
 		for _, p := range ld.History.Points {
 			x, y = append(x, float64(p.Step)), append(y, p.Loss)
@@ -336,12 +352,6 @@ func exportPNG(path, title string, runs []record.Loaded) error {
 		}
 		if len(x) > 0 {
 			series = append(series, sessions.Series{Name: ld.Meta.Name + " val", X: x, Y: y, Dashed: true, Colour: ri + 1})
-		}
-		for _, e := range ld.History.Events {
-			switch e.Kind {
-			case "surgery", "lr", "diverged":
-				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
-			}
 		}
 	}
 	return sessions.ExportPNG(path, "mealab session "+title, series, marks)

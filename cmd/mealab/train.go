@@ -98,6 +98,11 @@ func (f *runFlags) specs() (*presets.Preset, []trainer.RunSpec, error) {
 	if err := f.checkDevices(p, specs); err != nil {
 		return nil, nil, err
 	}
+	for _, s := range specs {
+		if err := trainer.Check(s); err != nil {
+			return nil, nil, usagef("run %s: %v", s.Name, err)
+		}
+	}
 	return p, specs, nil
 }
 
@@ -136,8 +141,9 @@ func hasSet(s setFlags, key string) bool {
 	return false
 }
 
-const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json] [--only RUN]
+const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
        mealab train --session NAME [--steps N]    reopen a session, or extend it to N steps
+       mealab train [--preset P | --session S] --only RUN[,RUN]   some runs of the grid (a sweep's task)
 
 Runs every run of a preset side by side in lock-step: in each round every
 running run does one step, in the order of the table, so while a round is
@@ -227,6 +233,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(only) > 0 {
+		return trainOnly(only, fs, &rf, sc, *quiet, *jsonOut, stdout, stderr)
+	}
 	reopen := sc != nil && sc.existed
 	var p *presets.Preset
 	var specs []trainer.RunSpec
@@ -255,12 +264,6 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	defer sc.Close()
-	var oc *onlyCtx
-	if len(only) > 0 {
-		if oc, err = prepareOnly(only, fs, sc, p.Name, specs); err != nil {
-			return err
-		}
-	}
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
 	// The log, like the session, is pushed every update in order and loses
@@ -281,9 +284,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		steps = rf.steps
 	}
 	if !*jsonOut {
-		if oc != nil {
-			fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
-		} else if reopen {
+		if reopen {
 			fmt.Fprintf(stdout, "mealab train: reopening session %s (preset %s), %s\n", sc.Name(), sc.preset, computeLabel())
 		} else {
 			fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
@@ -301,12 +302,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 		_ = enc.Encode(map[string]any{"type": "start", "preset": name, "session": sc.nameOrEmpty(), "reopened": reopen, "runs": specs, "compute": computeLabel()})
 	}
-	var warnings []string
-	if oc != nil {
-		warnings, err = oc.start(lab)
-	} else {
-		warnings, err = sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
-	}
+	warnings, err := sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
 	if err != nil {
 		return err
 	}
@@ -440,23 +436,15 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		flushPending(id)
 	}
 	clearLine(stderr, tty)
-	var saveErr error
 	if sc != nil {
-		if saveErr = sc.Save(lab); saveErr != nil {
-			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
+		if err := sc.Save(lab); err != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
 		}
 	}
-	lab.Close()
 	final := lab.Runs()
-	done := func() error {
-		if oc != nil {
-			return oc.finish(final, interrupted, saveErr)
-		}
-		return nil
-	}
 	if *jsonOut {
 		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final), "groups": groupRows(final, *baseline)})
-		return done()
+		return nil
 	}
 	if interrupted {
 		fmt.Fprintln(stdout, "\ninterrupted: the table so far (stopped at the end of a round; a session holds exactly these steps)")
@@ -465,7 +453,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	printTable(stdout, final)
 	printStableLR(stdout, final)
 	printGroups(stdout, final, *baseline)
-	return done()
+	return nil
 }
 
 // updateQueue takes a lab's updates on the lab's goroutine (as part of its
