@@ -470,11 +470,11 @@ func TestFormatSurgery(t *testing.T) {
 }
 
 // TestFormatReplicas: a replica group (seeds = N) is written back as one
-// run with seeds = N, and reads back to the same runs.
+// run with seeds = N; a group missing a replica is written run by run.
 func TestFormatReplicas(t *testing.T) {
 	p := mustParse(t, "[defaults]\nlayers = 1\nwidth = 32\nseeds = 3\ngrid lr = 1e-3, 2e-3\n[run mha]\nvariant = mha\n[run mea]\nvariant = mea\nseeds = 2\n")
 	want := expand(t, p).Runs
-	if len(want) != 10 || p.Count() != 10 || want[1].Name != "mha@lr=1e-3,seed=2" {
+	if len(want) != 10 || p.Count() != 10 || want[0].Name != "mha@lr=1e-3,seed=1" {
 		t.Fatalf("%d runs (Count %d): %v", len(want), p.Count(), names(want))
 	}
 	var runs []LabRun
@@ -483,8 +483,15 @@ func TestFormatReplicas(t *testing.T) {
 	}
 	text, notes := Format("r", "", runs)
 	got := expand(t, mustParse(t, string(text))).Runs
-	if len(notes) != 0 || !reflect.DeepEqual(got, want) {
+	if len(notes) != 0 || !reflect.DeepEqual(got, want) || strings.Count(string(text), "seeds = ") != 4 {
 		t.Fatalf("replicas do not round-trip (notes %v):\n%s\n%v", notes, text, names(got))
+	}
+	text, notes = Format("r", "", runs[1:])
+	if !strings.Contains(strings.Join(notes, "\n"), "replicas of mha@lr=1e-3 are written as separate runs") || !strings.Contains(string(text), "[run mha@lr=1e-3,seed=2]") {
+		t.Fatalf("incomplete group: %v\n%s", notes, text)
+	}
+	if _, err := Parse("r", text); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -202,7 +202,8 @@ func List() []Entry {
 	return out
 }
 
-// Count is how many runs the preset expands to without overrides.
+// Count is how many runs the preset expands to without overrides: grid
+// combinations times each run's seeds.
 func (p *Preset) Count() int {
 	n := 0
 	for _, r := range p.Runs {
@@ -211,8 +212,13 @@ func (p *Preset) Count() int {
 			k *= len(g.Values)
 			k = min(k, 1<<30)
 		}
-		k = min(k*p.seedsOf(r), 1<<30)
-		n = min(n+k, 1<<30)
+		seeds := 1
+		for _, s := range append(append([]Setting(nil), p.Defaults...), r.Settings...) {
+			if s.Key == "seeds" {
+				seeds, _ = strconv.Atoi(s.Value)
+			}
+		}
+		n = min(n+k*max(seeds, 1), 1<<30)
 	}
 	return n
 }
@@ -267,20 +273,4 @@ func WriteUser(name string, text []byte) (string, error) {
 		return "", err
 	}
 	return path, nil
-}
-
-// seedsOf is a run section's `seeds` (its own, else [defaults]; 1 when
-// neither says), for Count.
-func (p *Preset) seedsOf(r RunDef) int {
-	n := 1
-	for _, list := range [][]Setting{p.Defaults, r.Settings} {
-		for _, st := range list {
-			if st.Key == "seeds" {
-				if v, err := strconv.Atoi(st.Value); err == nil && v > 0 {
-					n = v
-				}
-			}
-		}
-	}
-	return n
 }

@@ -68,6 +68,9 @@ type Chart struct {
 	Series         []Series
 	Markers        []Marker
 	Width, Height  vg.Length // Zero means 10 by 6 inches, 960 by 576 pixels.
+	// LogY draws the y axis on a log scale; values that are not positive
+	// are dropped.
+	LogY bool
 }
 
 // okabeIto is the Okabe-Ito palette, distinguishable with the common forms
@@ -100,6 +103,30 @@ func ExportChart(path string, c Chart) error {
 
 // RenderChart draws c and returns PNG bytes.
 func RenderChart(c Chart) ([]byte, error) {
+	p, err := newPlot(c)
+	if err != nil {
+		return nil, err
+	}
+	w, h := c.Width, c.Height
+	if w <= 0 {
+		w = 10 * vg.Inch
+	}
+	if h <= 0 {
+		h = 6 * vg.Inch
+	}
+	wt, err := p.WriterTo(w, h, "png")
+	if err != nil {
+		return nil, fmt.Errorf("render chart: %w", err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("render chart: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// newPlot builds the plot of c (series, markers, ranges) without drawing it.
+func newPlot(c Chart) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = c.Title
 	p.X.Label.Text = c.XLabel
@@ -116,7 +143,7 @@ func RenderChart(c Chart) ([]byte, error) {
 		}
 		pts := make(plotter.XYs, 0, len(s.X))
 		for j := range s.X {
-			if finite(s.X[j]) && finite(s.Y[j]) {
+			if finite(s.X[j]) && finite(s.Y[j]) && (!c.LogY || s.Y[j] > 0) {
 				pts = append(pts, plotter.XY{X: s.X[j], Y: s.Y[j]})
 			}
 		}
@@ -184,23 +211,11 @@ func RenderChart(c Chart) ([]byte, error) {
 	if p.Y.Min == p.Y.Max {
 		p.Y.Min, p.Y.Max = p.Y.Min-0.5, p.Y.Max+0.5
 	}
-
-	w, h := c.Width, c.Height
-	if w <= 0 {
-		w = 10 * vg.Inch
+	if c.LogY && anyPoint && p.Y.Min > 0 {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	if h <= 0 {
-		h = 6 * vg.Inch
-	}
-	wt, err := p.WriterTo(w, h, "png")
-	if err != nil {
-		return nil, fmt.Errorf("render chart: %w", err)
-	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("render chart: %w", err)
-	}
-	return buf.Bytes(), nil
+	return p, nil
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

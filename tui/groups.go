@@ -100,7 +100,7 @@ func (g bandGroup) series(cs chartState, x0, x1 float64, W, minStep int, th them
 			if len(pts) == 0 {
 				continue
 			}
-			raw, smooth := bucketRun(pts, cs.axis, x0, scale, W, cs.logY, alpha)
+			raw, smooth := bucketRun(pts, metLoss, cs.axis, x0, scale, W, cs.logY, alpha)
 			if alpha > 0 {
 				raw = smooth
 			}

@@ -29,6 +29,9 @@ const sessionsUsage = `Usage:
   mealab sessions rm NAME [--yes]              delete a session (asks first; --yes does not)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
+  mealab sessions export NAME --png FILE --grid
+                                               every metric, one panel each (loss, val, grad
+                                               norm, max logit, LR, tok/s, recall)
   mealab sessions export NAME --checkpoint RUN FILE
                                                the run's latest weights as safetensors
 All take --dir DIR (default $XDG_DATA_HOME/mealab/sessions); flags may go
@@ -45,7 +48,7 @@ var stdin io.Reader = os.Stdin
 // sessionFlags are the flags each sessions command takes (--dir: all).
 var sessionFlags = map[string][]string{
 	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow", "preset"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
-	"export": {"dir", "csv", "png", "checkpoint"},
+	"export": {"dir", "csv", "png", "grid", "checkpoint"},
 }
 
 // interleaved parses flags that may come before, between or after the
@@ -85,6 +88,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	yes := fs.Bool("yes", false, "rm: delete without asking")
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
+	grid := fs.Bool("grid", false, "export: with --png, draw every metric, one panel each")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest weights to FILE (export NAME --checkpoint RUN FILE)")
 	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
 	asPreset := fs.Bool("preset", false, "show: print the session's runs as a preset file (sessions_preset.go)")
@@ -237,9 +241,16 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if *grid && *png == "" {
+			return usagef("--grid draws the --png file as a grid of metrics; add --png FILE")
+		}
 		if *png != "" {
 			did = true
-			if err := exportPNG(*png, sess.Name(), runs); err != nil {
+			draw := exportPNG
+			if *grid {
+				draw = exportGridPNG
+			}
+			if err := draw(*png, sess.Name(), runs); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "wrote %s\n", *png)

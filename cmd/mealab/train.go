@@ -354,9 +354,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 			_ = enc.Encode(m)
 		} else if !*quiet {
 			clearLine(stderr, tty)
-			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  %s tok/s  kv %s/token\n",
+			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  gnorm %.3g  logit %.3g  %s tok/s  kv %s/token\n",
 				info.Name, digits(info.Steps), v.Step, info.Steps, v.Loss, fmtVal(val, ok, v.Step), v.LR,
-				commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
+				v.GradNorm, v.MaxLogit, commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
 		}
 	}
 	flushPending := func(id trainer.RunID) {
@@ -527,13 +527,15 @@ type summaryRow struct {
 	KVBytes    int64   `json:"kv_bytes_per_token"`
 	State      string  `json:"state"`
 	DivergedAt int     `json:"diverged_at,omitempty"`
+	LossSpikes int     `json:"loss_spikes"`
+	GradSpikes int     `json:"grad_spikes"`
 }
 
 func summaryRows(infos []trainer.RunInfo) []summaryRow {
 	var out []summaryRow
 	for _, r := range infos {
 		out = append(out, summaryRow{r.Name, r.Variant, r.Params, r.LR, r.Step, jsonNum(r.Loss), jsonNum(r.ValLoss), jsonNum(r.BestVal),
-			jsonNum(r.Recall), r.TokPerSec, r.KVBytesPerToken, r.State.String(), r.DivergedAt})
+			jsonNum(r.Recall), r.TokPerSec, r.KVBytesPerToken, r.State.String(), r.DivergedAt, r.LossSpikes, r.GradSpikes})
 	}
 	return out
 }
@@ -548,7 +550,7 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 	if recall {
 		head += "recall\t"
 	}
-	head += "tok/s\tKV/token\tstate\t"
+	head += "tok/s\tKV/token\tspikes\tstate\t"
 	fmt.Fprintln(tw, head)
 	for _, r := range infos {
 		state := r.State.String()
@@ -560,10 +562,12 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 		if recall {
 			line += fmtPct(r.Recall) + "\t"
 		}
-		line += fmt.Sprintf("%s\t%s\t%s\t", commas(r.TokPerSec), fmtBytes(r.KVBytesPerToken), state)
+		line += fmt.Sprintf("%s\t%s\t%d/%d\t%s\t", commas(r.TokPerSec), fmtBytes(r.KVBytesPerToken), r.LossSpikes, r.GradSpikes, state)
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "spikes: loss/grad-norm spike episodes (loss %.0f%% over its %d-step minimum, grad norm %gx its %d-step mean)\n",
+		100*trainer.SpikeLossRise, trainer.SpikeWindow, trainer.SpikeGradFactor, trainer.SpikeWindow)
 }
 
 // stableLR is one variant's stability over an LR ladder (the paper's "best
