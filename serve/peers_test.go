@@ -31,7 +31,7 @@ func TestReconnectKeepsTraining(t *testing.T) {
 	c := ts.dial(t, "alice")
 	first := openScreen(t, c, "", 100, 30)
 	first.waitFor(t, "alice's lab", 10*time.Second)
-	first.keys(t, "2") // the KV tab: it must come back
+	first.keys(t, "2")                            // the KV tab: it must come back
 	first.waitFor(t, "per token", 30*time.Second) // text of the KV tab only
 	u := ts.lookupUser("alice")
 	_ = c.Close()
