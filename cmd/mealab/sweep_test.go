@@ -321,7 +321,7 @@ func TestSweepFlagsApply(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"steps=7 seeds=2, 4 runs", "mha#2", "done     step 7/7"} {
+	for _, want := range []string{"steps=7 seeds=2, 4 runs", "mha@seed=2", "done     step 7/7"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
