@@ -146,8 +146,19 @@ func TestUninterruptedEqualsKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills real processes; skipped with -short")
 	}
-	dirA, dirB := t.TempDir(), t.TempDir()
 	base := []string{"train", "--preset", "quick", "--session", "x", "--steps", "120", "--checkpoint-every", "7", "--quiet", "--threads", "1"}
+	a, b := killedAgainstUninterrupted(t, base, "x", 700*time.Millisecond)
+	for name, la := range a {
+		equalCurves(t, name, la, b[name], 120)
+	}
+}
+
+// killedAgainstUninterrupted runs the train command base (which records
+// into session) once uninterrupted and once SIGKILLed after wait and run
+// again, and returns every run's per-step losses of both sessions.
+func killedAgainstUninterrupted(t *testing.T, base []string, session string, wait time.Duration) (a, b map[string][]float64) {
+	t.Helper()
+	dirA, dirB := t.TempDir(), t.TempDir()
 	if out, err := mealabCmd(t, append(base, "--dir", dirA)...).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -155,15 +166,15 @@ func TestUninterruptedEqualsKilled(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(wait)
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	if out, err := mealabCmd(t, append(base, "--dir", dirB)...).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+		t.Fatalf("reopen: %v\n%s", err, out)
 	}
 	load := func(dir string) map[string][]float64 {
 		store, _ := sessions.Open(dir)
-		sess, err := store.Load("x")
+		sess, err := store.Load(session)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,16 +187,18 @@ func TestUninterruptedEqualsKilled(t *testing.T) {
 		}
 		return out
 	}
-	a, b := load(dirA), load(dirB)
-	for name, la := range a {
-		lb := b[name]
-		if len(la) != 120 || len(lb) != 120 {
-			t.Fatalf("%s: %d and %d points", name, len(la), len(lb))
-		}
-		for i := range la {
-			if la[i] != lb[i] {
-				t.Fatalf("%s step %d: uninterrupted %v, killed+resumed %v", name, i+1, la[i], lb[i])
-			}
+	return load(dirA), load(dirB)
+}
+
+// equalCurves fails unless la and lb both have n points, equal bit for bit.
+func equalCurves(t *testing.T, name string, la, lb []float64, n int) {
+	t.Helper()
+	if len(la) != n || len(lb) != n {
+		t.Fatalf("%s: %d and %d points, want %d", name, len(la), len(lb), n)
+	}
+	for i := range la {
+		if la[i] != lb[i] {
+			t.Fatalf("%s step %d: uninterrupted %v, killed+resumed %v", name, i+1, la[i], lb[i])
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,53 +19,31 @@ func TestSeededGroupResumesAndExports(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills real processes; skipped with -short")
 	}
-	dirA, dirB := t.TempDir(), t.TempDir()
 	base := []string{"train", "--preset", "quick", "--seeds", "2", "--session", "g", "--steps", "60", "--checkpoint-every", "7",
 		"--set", "width=32", "--set", "layers=1", "--set", "eval_every=20", "--quiet", "--threads", "1"}
-	if out, err := mealabCmd(t, append(base, "--dir", dirA)...).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	cmd := mealabCmd(t, append(base, "--dir", dirB)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(600 * time.Millisecond)
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
-	if out, err := mealabCmd(t, append(base, "--dir", dirB)...).CombinedOutput(); err != nil {
-		t.Fatalf("reopen: %v\n%s", err, out)
-	}
-	load := func(dir string) map[string][]float64 {
-		store, _ := sessions.Open(dir)
-		sess, err := store.Load("g")
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, _ := record.Load(sess)
-		out := map[string][]float64{}
-		for _, ld := range runs {
-			if ld.Meta.Config.Group == "" || ld.Meta.Config.Replica == 0 {
-				t.Errorf("run %s lost its group in the session", ld.Meta.Name)
-			}
-			for _, p := range ld.History.Points {
-				out[ld.Meta.Name] = append(out[ld.Meta.Name], p.Loss)
-			}
-		}
-		return out
-	}
-	a, b := load(dirA), load(dirB)
+	a, b := killedAgainstUninterrupted(t, base, "g", 600*time.Millisecond)
 	if len(a) != 4 {
 		t.Fatalf("session holds %d runs, want 4 replicas", len(a))
 	}
 	for name, la := range a {
-		lb := b[name]
-		if len(la) != 60 || len(lb) != 60 {
-			t.Fatalf("%s: %d and %d points", name, len(la), len(lb))
+		if !strings.Contains(name, "@seed=") {
+			t.Errorf("run %s is not named as a replica", name)
 		}
-		for i := range la {
-			if la[i] != lb[i] {
-				t.Fatalf("%s step %d: uninterrupted %v, killed+resumed %v", name, i+1, la[i], lb[i])
-			}
+		equalCurves(t, name, la, b[name], 60)
+	}
+	dirA := t.TempDir()
+	if out, err := mealabCmd(t, append(base, "--dir", dirA)...).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	store, _ := sessions.Open(dirA)
+	sess, err := store.Load("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := record.Load(sess)
+	for _, ld := range runs {
+		if ld.Meta.Config.Group == "" || ld.Meta.Config.Replica == 0 {
+			t.Errorf("run %s lost its group in the session", ld.Meta.Name)
 		}
 	}
 	if a["mha@seed=1"][59] == a["mha@seed=2"][59] {
