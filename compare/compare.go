@@ -16,6 +16,7 @@ package compare
 import (
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/mealab/mealab/stats"
 	"github.com/mealab/mealab/trainer"
@@ -114,30 +115,53 @@ func Groups(infos []trainer.RunInfo, baseline string) []Group {
 	if len(out) == 0 {
 		return out
 	}
-	bi := 0
-	if baseline != "" {
-		i, ok := at[baseline]
-		if !ok {
-			return out
-		}
-		bi = i
-	}
-	base := out[bi]
+	base := baselineFor(out, at, baseline)
 	for i := range out {
-		if i == bi {
+		g := &out[i]
+		bn, ok := base(g.Name)
+		if !ok || bn == g.Name {
 			continue
 		}
-		g := &out[i]
-		g.Baseline = base.Name
-		iv, err := Diff(g.final, base.final)
+		b := out[at[bn]]
+		g.Baseline = b.Name
+		iv, err := Diff(g.final, b.final)
 		if err != nil {
 			g.Verdict = "needs 2 or more usable seeds in each group"
 			continue
 		}
 		g.Diff = &iv
-		g.Verdict = stats.Verdict(g.Name, base.Name, iv)
+		g.Verdict = stats.Verdict(g.Name, b.Name, iv)
 	}
 	return out
+}
+
+// baselineFor resolves what a group is compared with. baseline names a
+// group (every group is compared with it) or a run section of a grid
+// ("mha": mea@lr=1e-2 is compared with mha@lr=1e-2, the baseline's run at
+// the same grid point). "" picks the first group, or, when the first
+// group is a grid point (NAME@...), its section.
+func baselineFor(gs []Group, at map[string]int, baseline string) func(string) (string, bool) {
+	if baseline == "" {
+		baseline = gs[0].Name
+		if sec, _, ok := strings.Cut(baseline, "@"); ok {
+			baseline = sec
+		}
+	}
+	if _, ok := at[baseline]; ok {
+		return func(string) (string, bool) { return baseline, true }
+	}
+	return func(name string) (string, bool) {
+		sec, point, ok := strings.Cut(name, "@")
+		if !ok {
+			return "", false
+		}
+		if sec == baseline {
+			return name, true
+		}
+		b := baseline + "@" + point
+		_, ok = at[b]
+		return b, ok
+	}
 }
 
 // Diff compares two groups' per-replica values (replica index -> value):

@@ -12,7 +12,7 @@ func info(id int, group string, rep int, variant string, lr, val, best float64, 
 	in := trainer.RunInfo{ID: trainer.RunID(id), Name: group, Variant: variant, LR: lr, ValLoss: val, BestVal: best, State: st}
 	if rep > 0 {
 		in.Spec.Group, in.Spec.Replica = group, rep
-		in.Name = group + "#" + string(rune('0'+rep))
+		in.Name = group + "@seed=" + string(rune('0'+rep))
 	}
 	return in
 }
@@ -108,5 +108,46 @@ func TestStabilitiesCountSeeds(t *testing.T) {
 	}
 	if ss[1].MaxStable != 1e-1 || ss[1].BestLR != 1e-1 {
 		t.Errorf("MEA %+v", ss[1])
+	}
+}
+
+// In a grid, a section name as baseline compares every group with the
+// baseline section's group at the same grid point; the default for a grid
+// is the first group's section.
+func TestGroupsGridBaseline(t *testing.T) {
+	var infos []trainer.RunInfo
+	id := 1
+	for _, lr := range []string{"1e-2", "1e-1"} {
+		for _, sec := range []string{"mha", "mea"} {
+			for rep := 1; rep <= 3; rep++ {
+				v := 1.0 + 0.01*float64(rep)
+				if sec == "mea" && lr == "1e-1" {
+					v -= 0.2
+				}
+				infos = append(infos, info(id, sec+"@lr="+lr, rep, strings.ToUpper(sec), 0.01, v, v, trainer.Done))
+				id++
+			}
+		}
+	}
+	for _, baseline := range []string{"", "mha"} {
+		gs := Groups(infos, baseline)
+		by := map[string]Group{}
+		for _, g := range gs {
+			by[g.Name] = g
+		}
+		if g := by["mea@lr=1e-1"]; g.Baseline != "mha@lr=1e-1" || g.Verdict != "mea@lr=1e-1 better" {
+			t.Errorf("baseline %q: mea@lr=1e-1 vs %q: %q", baseline, g.Baseline, g.Verdict)
+		}
+		if g := by["mea@lr=1e-2"]; g.Baseline != "mha@lr=1e-2" || g.Diff == nil || g.Diff.Diff != 0 {
+			t.Errorf("baseline %q: mea@lr=1e-2 vs %q: %+v", baseline, g.Baseline, g.Diff)
+		}
+		if g := by["mha@lr=1e-1"]; g.Baseline != "" {
+			t.Errorf("the baseline section was compared with %q", g.Baseline)
+		}
+	}
+	// A group name as baseline: everything against it.
+	gs := Groups(infos, "mha@lr=1e-2")
+	if gs[3].Name != "mea@lr=1e-1" || gs[3].Baseline != "mha@lr=1e-2" {
+		t.Errorf("fixed baseline: %s vs %s", gs[3].Name, gs[3].Baseline)
 	}
 }

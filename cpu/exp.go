@@ -73,6 +73,23 @@ func SwiGLU(h, sig, a, b []float32) {
 	}
 }
 
+// SwiGLUBack is SwiGLU's backward pass for one row: from the gradient g at
+// h, the gate a, the up projection b and the sig = sigma(a) SwiGLU kept, it
+// sets da = g b sig (1 + a (1 - sig)) and db = g a sig.
+func SwiGLUBack(da, db, g, a, b, sig []float32) {
+	n := 0
+	db, g, a, b, sig = db[:len(da)], g[:len(da)], a[:len(da)], b[:len(da)], sig[:len(da)]
+	if swigluBackVec != nil && len(da) >= expLanes {
+		n = len(da) / expLanes * expLanes
+		swigluBackVec(da[:n], db[:n], g[:n], a[:n], b[:n], sig[:n])
+	}
+	for i := n; i < len(da); i++ {
+		s, x := sig[i], a[i]
+		da[i] = g[i] * b[i] * s * (1 + x*(1-s))
+		db[i] = g[i] * x * s
+	}
+}
+
 // MinMax returns the smallest and largest elements of x (not empty).
 func MinMax(x []float32) (lo, hi float32) {
 	if minMaxVec != nil {
@@ -102,15 +119,19 @@ func MaxF32(x []float32) float32 {
 // multiples of expLanes.
 // expVecAnyLen says expVec takes any length (its tail is masked).
 var (
-	expLanes     = 1
-	expVecAnyLen bool
-	expVec       func(x []float32, shift float32) float32
-	swigluVec    func(h, sig, a, b []float32)
-	minMaxVec    func(x []float32) (lo, hi float32)
+	expLanes      = 1
+	expVecAnyLen  bool
+	expVec        func(x []float32, shift float32) float32
+	swigluVec     func(h, sig, a, b []float32)
+	swigluBackVec func(da, db, g, a, b, sig []float32)
+	minMaxVec     func(x []float32) (lo, hi float32)
 )
 
 // ExpShiftSum is the package's ExpShiftSum (model.VecMath).
 func (Compute) ExpShiftSum(x []float32, shift float32) float32 { return ExpShiftSum(x, shift) }
+
+// SwiGLUBack is the package's SwiGLUBack (model.VecMath).
+func (Compute) SwiGLUBack(da, db, g, a, b, sig []float32) { SwiGLUBack(da, db, g, a, b, sig) }
 
 // MinMax is the package's MinMax (model.VecMath).
 func (Compute) MinMax(x []float32) (lo, hi float32) { return MinMax(x) }

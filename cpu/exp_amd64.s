@@ -339,6 +339,40 @@ swigluAVX512_loop:
 	VZEROUPPER
 	RET
 
+// func swigluBackAVX512(da, db, dh, a, b, sig *float32, n int)
+TEXT ·swigluBackAVX512(SB), NOSPLIT, $0-56
+	MOVQ da+0(FP), DI
+	MOVQ db+8(FP), R8
+	MOVQ dh+16(FP), R9
+	MOVQ a+24(FP), SI
+	MOVQ b+32(FP), DX
+	MOVQ sig+40(FP), R10
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	VMOVUPS expc<>+704(SB), Z7
+swigluBackAVX512_loop:
+	VMOVUPS (R9), Z0
+	VMOVUPS (SI), Z1
+	VMOVUPS (R10), Z2
+	VMULPS Z2, Z0, Z3
+	VMULPS Z1, Z3, Z4
+	VMOVUPS Z4, (R8)
+	VSUBPS Z2, Z7, Z5
+	VFMADD213PS Z7, Z1, Z5
+	VMULPS (DX), Z3, Z3
+	VMULPS Z5, Z3, Z3
+	VMOVUPS Z3, (DI)
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, R10
+	DECQ CX
+	JNZ swigluBackAVX512_loop
+	VZEROUPPER
+	RET
+
 // func minMaxAVX512(x *float32, n int) (lo, hi float32)
 TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI
@@ -482,6 +516,40 @@ swigluAVX2_loop:
 	ADDQ $32, R8
 	DECQ CX
 	JNZ swigluAVX2_loop
+	VZEROUPPER
+	RET
+
+// func swigluBackAVX2(da, db, dh, a, b, sig *float32, n int)
+TEXT ·swigluBackAVX2(SB), NOSPLIT, $0-56
+	MOVQ da+0(FP), DI
+	MOVQ db+8(FP), R8
+	MOVQ dh+16(FP), R9
+	MOVQ a+24(FP), SI
+	MOVQ b+32(FP), DX
+	MOVQ sig+40(FP), R10
+	MOVQ n+48(FP), CX
+	SHRQ $3, CX
+	VMOVUPS expc<>+704(SB), Y7
+swigluBackAVX2_loop:
+	VMOVUPS (R9), Y0
+	VMOVUPS (SI), Y1
+	VMOVUPS (R10), Y2
+	VMULPS Y2, Y0, Y3
+	VMULPS Y1, Y3, Y4
+	VMOVUPS Y4, (R8)
+	VSUBPS Y2, Y7, Y5
+	VFMADD213PS Y7, Y1, Y5
+	VMULPS (DX), Y3, Y3
+	VMULPS Y5, Y3, Y3
+	VMOVUPS Y3, (DI)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, R10
+	DECQ CX
+	JNZ swigluBackAVX2_loop
 	VZEROUPPER
 	RET
 

@@ -107,6 +107,31 @@ func TestSwiGLUMatchesReference(t *testing.T) {
 	})
 }
 
+// TestSwiGLUBackMatchesReference checks the vector backward pass against the
+// formula in float64.
+func TestSwiGLUBackMatchesReference(t *testing.T) {
+	expKernelSets(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		for _, n := range []int{1, 9, 16, 40, 688} {
+			g, a, b, sig := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range a {
+				g[i], a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()*3), float32(rng.NormFloat64())
+				sig[i] = float32(1 / (1 + math.Exp(-float64(a[i]))))
+			}
+			da, db := make([]float32, n), make([]float32, n)
+			SwiGLUBack(da, db, g, a, b, sig)
+			for i := range a {
+				s, x := float64(sig[i]), float64(a[i])
+				wa := float64(g[i]) * float64(b[i]) * s * (1 + x*(1-s))
+				wb := float64(g[i]) * x * s
+				if math.Abs(float64(da[i])-wa) > 1e-6*(1+math.Abs(wa)) || math.Abs(float64(db[i])-wb) > 1e-6*(1+math.Abs(wb)) {
+					t.Fatalf("n %d [%d]: da %v db %v, want %v %v", n, i, da[i], db[i], wa, wb)
+				}
+			}
+		}
+	})
+}
+
 func TestMinMax(t *testing.T) {
 	expKernelSets(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))

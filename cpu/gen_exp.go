@@ -223,6 +223,45 @@ func genMinMax() {
 	emit("")
 }
 
+// genSwigluBack writes swigluBack<W>: the backward pass of SwiGLU given
+// sigma(a) from the forward pass, n a positive multiple of the lanes:
+// da = g b s (1 + a (1 - s)), db = g a s.
+func (w width) genSwigluBack() {
+	vb := w.lanes * 4
+	name := "swigluBack" + w.suffix
+	emit("// func %s(da, db, dh, a, b, sig *float32, n int)", name)
+	emit("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	emit("\tMOVQ da+0(FP), DI")
+	emit("\tMOVQ db+8(FP), R8")
+	emit("\tMOVQ dh+16(FP), R9")
+	emit("\tMOVQ a+24(FP), SI")
+	emit("\tMOVQ b+32(FP), DX")
+	emit("\tMOVQ sig+40(FP), R10")
+	emit("\tMOVQ n+48(FP), CX")
+	emit("\tSHRQ $%d, CX", log2(w.lanes))
+	emit("\tVMOVUPS %s, %s", c("one"), w.r(7))
+	emit("%s_loop:", name)
+	emit("\tVMOVUPS (R9), %s", w.r(0))                  // g
+	emit("\tVMOVUPS (SI), %s", w.r(1))                  // a
+	emit("\tVMOVUPS (R10), %s", w.r(2))                 // s
+	emit("\tVMULPS %s, %s, %s", w.r(2), w.r(0), w.r(3)) // gs = g s
+	emit("\tVMULPS %s, %s, %s", w.r(1), w.r(3), w.r(4)) // db = gs a
+	emit("\tVMOVUPS %s, (R8)", w.r(4))
+	emit("\tVSUBPS %s, %s, %s", w.r(2), w.r(7), w.r(5))      // 1 - s
+	emit("\tVFMADD213PS %s, %s, %s", w.r(7), w.r(1), w.r(5)) // a (1-s) + 1
+	emit("\tVMULPS (DX), %s, %s", w.r(3), w.r(3))            // gs b
+	emit("\tVMULPS %s, %s, %s", w.r(5), w.r(3), w.r(3))
+	emit("\tVMOVUPS %s, (DI)", w.r(3))
+	for _, reg := range []string{"DI", "R8", "R9", "SI", "DX", "R10"} {
+		emit("\tADDQ $%d, %s", vb, reg)
+	}
+	emit("\tDECQ CX")
+	emit("\tJNZ %s_loop", name)
+	emit("\tVZEROUPPER")
+	emit("\tRET")
+	emit("")
+}
+
 func log2(n int) int {
 	l := 0
 	for 1<<l < n {
@@ -246,7 +285,9 @@ func main() {
 	emit("GLOBL expc<>(SB), RODATA|NOPTR, $%d", 64*len(consts))
 	emit("")
 	width{"AVX512", "Z", 16}.gen()
+	width{"AVX512", "Z", 16}.genSwigluBack()
 	genMinMax()
 	width{"AVX2", "Y", 8}.gen()
+	width{"AVX2", "Y", 8}.genSwigluBack()
 	os.Stdout.WriteString(out.String())
 }

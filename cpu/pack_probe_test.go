@@ -3,7 +3,6 @@ package cpu
 import (
 	"os"
 	"runtime"
-	"syscall"
 	"testing"
 )
 
@@ -16,11 +15,7 @@ func TestTransposeProbe(t *testing.T) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	threadCPU := func() float64 {
-		var ru syscall.Rusage
-		_ = syscall.Getrusage(1, &ru) // RUSAGE_THREAD
-		return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-	}
+	threadCPU := threadCPUSeconds
 	for _, w := range []int{12, 32} {
 		const kc, ld = 384, 512
 		src := make([]float32, w*ld)

@@ -90,6 +90,9 @@ type VecMath interface {
 	ExpShiftSum(x []float32, shift float32) float32
 	// SwiGLU sets sig = 1/(1+exp(-a)) and h = a*sig*b, element-wise.
 	SwiGLU(h, sig, a, b []float32)
+	// SwiGLUBack is SwiGLU's backward pass for one row, from sig = sigma(a):
+	// da = dh b sig (1 + a (1 - sig)), db = dh a sig.
+	SwiGLUBack(da, db, dh, a, b, sig []float32)
 	// MinMax returns the smallest and largest elements of x (not empty).
 	MinMax(x []float32) (lo, hi float32)
 }
@@ -98,6 +101,7 @@ type VecMath interface {
 type vecOps[T Float] struct {
 	expShiftSum func(x []T, shift T) T
 	swiglu      func(h, sig, a, b []T)
+	swigluBack  func(da, db, dh, a, b, sig []T)
 	minMax      func(x []T) (lo, hi T)
 }
 
@@ -107,10 +111,10 @@ func pickVec[T Float](c Compute) vecOps[T] {
 	var zero T
 	if vm, ok := c.(VecMath); ok {
 		if _, f32 := any(zero).(float32); f32 {
-			return any(vecOps[float32]{expShiftSum: vm.ExpShiftSum, swiglu: vm.SwiGLU, minMax: vm.MinMax}).(vecOps[T])
+			return any(vecOps[float32]{expShiftSum: vm.ExpShiftSum, swiglu: vm.SwiGLU, swigluBack: vm.SwiGLUBack, minMax: vm.MinMax}).(vecOps[T])
 		}
 	}
-	return vecOps[T]{expShiftSum: expShiftSumRef[T], swiglu: func(h, sig, a, b []T) { swigluRow(h, sig, a, b) }, minMax: minMax[T]}
+	return vecOps[T]{expShiftSum: expShiftSumRef[T], swiglu: swigluRow[T], swigluBack: swigluBackRow[T], minMax: minMax[T]}
 }
 
 // expShiftSumRef is the reference ExpShiftSum: float64 exps, a float64 sum.
@@ -122,6 +126,15 @@ func expShiftSumRef[T Float](x []T, shift T) T {
 		s += e
 	}
 	return T(s)
+}
+
+// swigluBackRow is swigluBackward on one row.
+func swigluBackRow[T Float](da, db, dh, a, b, sig []T) {
+	for i := range da {
+		s, x := sig[i], a[i]
+		da[i] = dh[i] * b[i] * s * (1 + x*(1-s))
+		db[i] = dh[i] * x * s
+	}
 }
 
 // swigluRow is swigluForward on one row of a and b.

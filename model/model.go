@@ -33,6 +33,8 @@ type Model[T Float] struct {
 	// MaxLogit is the largest |q.k|/sqrt(d) of the last Forward, over all
 	// layers and heads: the signal that grows before attention diverges.
 	MaxLogit float64
+	// LayerMaxLogit is the same per layer (see layerstats.go).
+	LayerMaxLogit []float64
 }
 
 type layerActs[T Float] struct {
@@ -243,7 +245,9 @@ func (m *Model[T]) Forward(tokens, targets []int32, B, T_ int) (float64, error) 
 			next = a.layers[l+1].resid
 		}
 		m.rmsForward(la.xn1, la.rstd1, la.resid, lw[pAttnNorm], N, D, 1, 1)
-		m.MaxLogit = max(m.MaxLogit, m.attentionForward(la, lw, l, B, T_))
+		layerMax := m.attentionForward(la, lw, l, B, T_)
+		m.MaxLogit = max(m.MaxLogit, layerMax)
+		m.noteLayerLogit(l, layerMax)
 		if c.GroupNorm {
 			m.rmsForward(la.gn, la.gnRstd, la.ao, lw[pHeadNorm], N, d, H, H)
 		}

@@ -74,6 +74,23 @@ func (o Op) String() string {
 	return b.String()
 }
 
+// Short is the operation in a few characters, the suffix a fork's name
+// gets: svd2, grow4, gqa2, mea+gn, hlc.
+func (o Op) Short() string {
+	switch o.Kind {
+	case OpCompress:
+		return fmt.Sprintf("svd%d", o.R)
+	case OpGrow:
+		return fmt.Sprintf("grow%d", o.R)
+	case OpToGQA:
+		return fmt.Sprintf("gqa%d", o.R)
+	}
+	if o.GN {
+		return "mea+gn"
+	}
+	return "hlc"
+}
+
 // ParseOp reads "compress 2", "grow 4", "gqa 2", "mea", "mea +gn", with an
 // optional "layers=1,2".
 func ParseOp(s string) (Op, error) {

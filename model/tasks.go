@@ -95,7 +95,10 @@ func (m *Model[T]) newTasks() {
 	}
 	sw.backward = func(lo, hi int) {
 		F := sw.f
-		swigluBackward(sw.dab[lo*2*F:], sw.dh[lo*F:], sw.ab[lo*2*F:], sw.sig[lo*F:], hi-lo, F)
+		for n := lo; n < hi; n++ {
+			ab, dab := sw.ab[n*2*F:(n+1)*2*F], sw.dab[n*2*F:(n+1)*2*F]
+			sw.vec.swigluBack(dab[:F], dab[F:], sw.dh[n*F:(n+1)*F], ab[:F], ab[F:], sw.sig[n*F:(n+1)*F])
+		}
 	}
 	ce := &o.ce
 	ce.forward = func(lo, hi int) {

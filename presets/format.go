@@ -2,6 +2,7 @@ package presets
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 		}
 	}
 	used := map[string]bool{}
+	var keep []LabRun
 	for _, r := range runs {
 		s := r.Spec
 		if par, ok := byName[r.Parent]; ok && r.Parent != "" && forkOf(par.Spec, s.Name) {
@@ -47,6 +49,12 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 		} else if r.Parent != "" && strings.Contains(s.Name, ">") && !ok {
 			notes = append(notes, fmt.Sprintf("run %s: forked from %s, which is gone; it is written as a run of its own that starts from step 0", s.Name, r.Parent))
 		}
+		keep = append(keep, r)
+	}
+	items, more := collapseReplicas(keep)
+	notes = append(notes, more...)
+	for _, it := range items {
+		s := it.Spec
 		m := s.Model
 		if s.Initial != nil {
 			m = *s.Initial
@@ -55,6 +63,9 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 			notes = append(notes, fmt.Sprintf("run %s: started with per-layer KV heads (%s), which preset keys cannot say; written with kv = %d", s.Name, m.KVLabel(), m.KV(0)))
 		}
 		set := settingsOf(s, m)
+		if it.seeds > 1 {
+			set = append(set, Setting{Key: "seeds", Value: strconv.Itoa(it.seeds)})
+		}
 		var ats []trainer.ScheduledOp
 		seen := map[string]bool{}
 		for _, o := range append(append([]trainer.ScheduledOp(nil), s.Ops...), s.Applied...) {
@@ -70,7 +81,7 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 		for _, o := range ats {
 			set = append(set, Setting{Key: "at", Value: o.String()})
 		}
-		n := s.Name
+		n := strings.ReplaceAll(s.Name, "#", "-r") // '#' starts a comment
 		kw, kv := variantOf(m)
 		if checkRunName(n) != nil || n == "" {
 			n = canonicalName(kw, kv, m.Heads)
@@ -154,31 +165,15 @@ func opsText(ops []trainer.ScheduledOp) string {
 // makes (the trainer names forks PARENT>OP).
 func forkOf(parent trainer.RunSpec, child string) bool {
 	for _, o := range append(append([]trainer.ScheduledOp(nil), parent.Ops...), parent.Applied...) {
-		want := parent.Name + ">" + shortOp(o.Op)
-		if parent.Group != "" { // a replica's fork: GROUP>OP#i (trainer.derived)
-			want = fmt.Sprintf("%s>%s#%d", parent.Group, shortOp(o.Op), parent.Replica)
+		want := parent.Name + ">" + o.Op.Short()
+		if parent.Group != "" { // a replica's fork: GROUP>OP@seed=S (trainer.derived)
+			want = trainer.ReplicaName(parent.Group+">"+o.Op.Short(), parent.Model.Seed)
 		}
 		if o.Fork && child == want {
 			return true
 		}
 	}
 	return false
-}
-
-// shortOp is the trainer's fork suffix for an operation.
-func shortOp(op model.Op) string {
-	switch op.Kind {
-	case model.OpCompress:
-		return fmt.Sprintf("svd%d", op.R)
-	case model.OpGrow:
-		return fmt.Sprintf("grow%d", op.R)
-	case model.OpToGQA:
-		return fmt.Sprintf("gqa%d", op.R)
-	}
-	if op.GN {
-		return "mea+gn"
-	}
-	return "hlc"
 }
 
 // settingsOf writes every key of a run (with model m) as settings that
@@ -190,7 +185,7 @@ func settingsOf(s trainer.RunSpec, m model.Config) []Setting {
 	m = m.Normalized()
 	kw, kv := variantOf(m)
 	out := []Setting{{Key: "variant", Value: kw}}
-	if kw == "gqa" || ((kw == "mea" || kw == "hlc") && kv != m.Heads) {
+	if v, _ := model.LookupVariant(kw); v.KV != "" && kv != m.Heads {
 		out = append(out, Setting{Key: "kv", Value: i(kv)})
 	}
 	out = append(out,
@@ -247,4 +242,82 @@ func settingsOf(s trainer.RunSpec, m model.Config) []Setting {
 		out = append(out, Setting{Key: "device", Value: s.Device})
 	}
 	return out
+}
+
+// seededRun is a run to write, with the number of replicas its `seeds`
+// line makes.
+type seededRun struct {
+	LabRun
+	seeds int
+}
+
+// collapseReplicas writes a complete replica group (NAME@seed=S..., as
+// Replicate makes them, with nothing done to one replica alone) back as
+// one run with seeds = N; an incomplete or diverging group stays as
+// separate runs, with a note.
+func collapseReplicas(runs []LabRun) ([]seededRun, []string) {
+	var out []seededRun
+	var notes []string
+	members := map[string][]LabRun{}
+	for _, r := range runs {
+		if g := r.Spec.Group; g != "" {
+			members[g] = append(members[g], r)
+		}
+	}
+	done := map[string]bool{}
+	for _, r := range runs {
+		g := r.Spec.Group
+		if g == "" {
+			out = append(out, seededRun{r, 1})
+			continue
+		}
+		if done[g] {
+			continue
+		}
+		done[g] = true
+		group := members[g]
+		if one, ok := sameReplicas(group); ok {
+			out = append(out, seededRun{LabRun{Spec: one}, len(group)})
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("replicas of %s are written as separate runs: the group is incomplete or its replicas differ (surgery or an LR change on one)", g))
+		for _, m := range group {
+			m.Spec.Group, m.Spec.Replica = "", 0
+			out = append(out, seededRun{m, 1})
+		}
+	}
+	return out, notes
+}
+
+// sameReplicas returns replica 1 as the group's one run (named after the
+// group) when the group is replicas 1..N that differ only in what
+// Replicate changes.
+func sameReplicas(group []LabRun) (trainer.RunSpec, bool) {
+	var first trainer.RunSpec
+	for i, r := range group {
+		s := r.Spec
+		if s.Replica != i+1 || r.Parent != "" {
+			return first, false
+		}
+		s.Name, s.Replica = s.Group, 0
+		s.Model.Seed -= uint64(i)
+		s.DataSeed -= uint64(i)
+		if i == 0 {
+			first = s
+			continue
+		}
+		a, b := first, s
+		a.Group, b.Group = "", ""
+		if !equalSpecs(a, b) {
+			return first, false
+		}
+	}
+	first.Group = ""
+	return first, true
+}
+
+func equalSpecs(a, b trainer.RunSpec) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
 }

@@ -8,24 +8,27 @@ import (
 	"github.com/mealab/mealab/model"
 )
 
-// variantOf names a model config's variant with the keyword that makes it,
-// and its kv (G for gqa, h' for mea/hlc; 0 for the others).
+// variantOf names a model config's variant with the keyword that makes it
+// (model.VariantOf, by layer 0's KV heads), and its kv (G for gqa, h' for
+// mea/hlc; 0 for the variants that take none).
 func variantOf(c model.Config) (string, int) {
 	c = c.Normalized()
+	c.KVHeads, c.LayerKV = c.KV(0), nil
 	v := model.VariantOf(c)
 	if v.KV == "" {
 		return v.Name, 0
 	}
-	return v.Name, c.KV(0)
+	return v.Name, c.KVHeads
 }
 
 // canonicalName is the name a run gets from what it is: mha, mha+gn, mqa,
 // gqa2, mea (h' = H), mea-h2, hlc, hlc-h2.
 func canonicalName(kw string, kv, heads int) string {
-	switch kw {
-	case "gqa":
-		return "gqa" + strconv.Itoa(kv)
-	case "mea", "hlc":
+	v, _ := model.LookupVariant(kw)
+	switch v.KV {
+	case "G":
+		return kw + strconv.Itoa(kv)
+	case "h'":
 		if kv != heads {
 			return kw + "-h" + strconv.Itoa(kv)
 		}
@@ -41,11 +44,10 @@ func claims(name string) (kw string, kv int, ok bool) {
 	base, _, _ := strings.Cut(name, "@")
 	parts := strings.Split(base, "-")
 	first := strings.ToLower(parts[0])
+	v, known := model.LookupVariant(first)
 	switch {
-	case first == "mha", first == "mha+gn", first == "mqa", first == "hlc", first == "mea", first == "gqa":
-		kw = first
-	case first == "gn":
-		kw = "mha+gn"
+	case known:
+		kw = v.Name
 	case strings.HasPrefix(first, "gqa"):
 		n, err := strconv.Atoi(first[3:])
 		if err != nil || n < 1 {
@@ -79,7 +81,7 @@ func claimHolds(claimKW string, claimKV int, kw string, kv, heads int) bool {
 	if claimKV == 0 {
 		return true
 	}
-	if (kw == "mea" || kw == "hlc") && kv == 0 {
+	if v, _ := model.LookupVariant(kw); v.KV == "h'" && kv == 0 {
 		kv = heads
 	}
 	return claimKV == kv

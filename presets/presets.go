@@ -699,7 +699,7 @@ var Keys = []struct{ Key, Help string }{
 	{"clip", "gradient-norm clipping (0 = off)"},
 	{"data", "synthetic, mqar, or a text file path"},
 	{"data_seed", "seed of the training batches (same for all runs = fair comparison)"},
-	{"seeds", "replicas per run, N from 1 to 64: run NAME becomes NAME#1..NAME#N with seeds seed+i-1 and data_seed+i-1, compared as a group"},
+	{"seeds", "replicas per run, N from 1 to 64: run NAME becomes NAME@seed=S for S = seed..seed+N-1 (data_seed moves with it), compared as a group"},
 	{"mqar_keys", "MQAR key vocabulary"},
 	{"mqar_values", "MQAR value vocabulary"},
 	{"mqar_pairs", "MQAR key-value pairs per sequence (0 = seq_len/4)"},
@@ -838,14 +838,14 @@ func (d *draft) set(s Setting) error {
 
 func (d *draft) build() (trainer.RunSpec, error) {
 	sp := d.spec
-	if v, ok := model.LookupVariant(d.variant); ok && d.kvSet && d.kv != 0 && v.KV == "" {
+	if v, ok := model.LookupVariant(d.variant); ok && v.KV == "" && d.kvSet && d.kv != 0 {
 		var takes []string
 		for _, x := range model.Variants {
 			if x.KV != "" {
 				takes = append(takes, fmt.Sprintf("%s (kv = %s)", x.Name, x.KV))
 			}
 		}
-		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv; the variants that do are %s", d.kv, v.Name, strings.Join(takes, ", "))
+		return sp, fmt.Errorf("kv = %d: variant %s cannot take kv (%s); use variant %s", d.kv, v.Name, v.Help, strings.Join(takes, " or "))
 	}
 	if err := sp.Model.ApplyVariant(d.variant, d.kv); err != nil {
 		return sp, err

@@ -469,6 +469,32 @@ func TestFormatSurgery(t *testing.T) {
 	}
 }
 
+// TestFormatReplicas: a replica group (seeds = N) is written back as one
+// run with seeds = N; a group missing a replica is written run by run.
+func TestFormatReplicas(t *testing.T) {
+	p := mustParse(t, "[defaults]\nlayers = 1\nwidth = 32\nseeds = 3\ngrid lr = 1e-3, 2e-3\n[run mha]\nvariant = mha\n[run mea]\nvariant = mea\nseeds = 2\n")
+	want := expand(t, p).Runs
+	if len(want) != 10 || p.Count() != 10 || want[0].Name != "mha@lr=1e-3,seed=1" {
+		t.Fatalf("%d runs (Count %d): %v", len(want), p.Count(), names(want))
+	}
+	var runs []LabRun
+	for _, s := range want {
+		runs = append(runs, LabRun{Spec: s})
+	}
+	text, notes := Format("r", "", runs)
+	got := expand(t, mustParse(t, string(text))).Runs
+	if len(notes) != 0 || !reflect.DeepEqual(got, want) || strings.Count(string(text), "seeds = ") != 4 {
+		t.Fatalf("replicas do not round-trip (notes %v):\n%s\n%v", notes, text, names(got))
+	}
+	text, notes = Format("r", "", runs[1:])
+	if !strings.Contains(strings.Join(notes, "\n"), "replicas of mha@lr=1e-3 are written as separate runs") || !strings.Contains(string(text), "[run mha@lr=1e-3,seed=2]") {
+		t.Fatalf("incomplete group: %v\n%s", notes, text)
+	}
+	if _, err := Parse("r", text); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, n := range Names() {
 		p, _ := Load(n)
@@ -478,6 +504,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[run a]\nat = 5 grow 2 layers=1\n"))
 	f.Add([]byte("[defaults]\ngrid lr = 1e-3, 2e-3\ngrid kv = 2, 1\nvariant = mea\n[run]\n[run b]\ngrid seed = 1, 2\n"))
 	f.Add([]byte("lr_ladder = 1e-3\n[run]\ngrid variant = mha, mqa, gqa\n"))
+	f.Add([]byte("[defaults]\nseeds = 2\ngrid lr = 1e-3, 2e-3\n[run a]\n[run b]\nseeds = 3\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Parse("fuzz", src)
 		if err != nil || strings.Contains(string(src), "data") {
@@ -495,7 +522,8 @@ func FuzzParse(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, s := range ex.Runs {
-			if seen[s.Name] || checkRunName(s.Name) != nil {
+			base, _, _ := strings.Cut(s.Name, "#") // replicas: NAME#i
+			if seen[s.Name] || checkRunName(base) != nil {
 				t.Fatalf("bad or duplicate name %q", s.Name)
 			}
 			seen[s.Name] = true

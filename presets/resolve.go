@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -201,7 +202,8 @@ func List() []Entry {
 	return out
 }
 
-// Count is how many runs the preset expands to without overrides.
+// Count is how many runs the preset expands to without overrides: grid
+// combinations times each run's seeds.
 func (p *Preset) Count() int {
 	n := 0
 	for _, r := range p.Runs {
@@ -210,7 +212,13 @@ func (p *Preset) Count() int {
 			k *= len(g.Values)
 			k = min(k, 1<<30)
 		}
-		n = min(n+k, 1<<30)
+		seeds := 1
+		for _, s := range append(append([]Setting(nil), p.Defaults...), r.Settings...) {
+			if s.Key == "seeds" {
+				seeds, _ = strconv.Atoi(s.Value)
+			}
+		}
+		n = min(n+k*max(seeds, 1), 1<<30)
 	}
 	return n
 }

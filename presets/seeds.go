@@ -14,8 +14,9 @@ const MaxSeeds = 64
 // the seeds Model.Seed+i-1 and DataSeed+i-1, so when the runs share their
 // seeds (as presets do by default) replica i of MHA and replica i of MEA
 // start from the same seed and see the same batches: groups compare
-// pairwise. Replica i of run NAME is named NAME#i, its Group is NAME and
-// its Replica is i. n = 1 returns the runs unchanged (no groups).
+// pairwise. A replica is named after its run and its seed
+// (trainer.ReplicaName: mha@seed=2, mea@lr=3e-2,seed=2), its Group is the
+// run's name and its Replica is i. n = 1 returns the runs unchanged (no groups).
 func Replicate(specs []trainer.RunSpec, n int) ([]trainer.RunSpec, error) {
 	if n < 1 || n > MaxSeeds {
 		return nil, fmt.Errorf("seeds must be between 1 and %d, got %d", MaxSeeds, n)
@@ -31,10 +32,10 @@ func Replicate(specs []trainer.RunSpec, n int) ([]trainer.RunSpec, error) {
 		for i := 1; i <= n; i++ {
 			r := s
 			r.Ops = append([]trainer.ScheduledOp(nil), s.Ops...)
-			r.Name = fmt.Sprintf("%s#%d", s.Name, i)
 			r.Group = s.Name
 			r.Replica = i
 			r.Model.Seed = s.Model.Seed + uint64(i-1)
+			r.Name = trainer.ReplicaName(s.Name, r.Model.Seed)
 			r.DataSeed = s.DataSeed + uint64(i-1)
 			out = append(out, r)
 		}

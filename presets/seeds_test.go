@@ -33,7 +33,7 @@ func TestReplicateSeeds(t *testing.T) {
 			if r.Group != g.Name {
 				continue
 			}
-			if want := g.Name + "#" + string(rune('0'+r.Replica)); r.Name != want {
+			if want := g.Name + "@seed=" + string(rune('0'+r.Replica)); r.Name != want {
 				t.Errorf("replica name %q, want %q", r.Name, want)
 			}
 			if seen[r.Model.Seed] {
@@ -89,7 +89,7 @@ func TestSeedsKey(t *testing.T) {
 	for _, r := range ex.Runs {
 		names = append(names, r.Name)
 	}
-	if got := strings.Join(names, " "); got != "mha#1 mha#2 mha#3 mea#1 mea#2" {
+	if got := strings.Join(names, " "); got != "mha@seed=1 mha@seed=2 mha@seed=3 mea@seed=1 mea@seed=2" {
 		t.Fatalf("runs %s", got)
 	}
 	if ex.Runs[4].Group != "mea" || ex.Runs[4].Replica != 2 || ex.Section[4] != "mea" {

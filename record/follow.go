@@ -45,6 +45,20 @@ type followed struct {
 	seenEvent                map[string]bool
 	metaStamp                string
 	inJournal                bool
+	// metaState is run.json's state. A finished state is shown only once
+	// the run's end event has been read: run.json is replaced at once while
+	// the last lines reach the logs a moment later (the recorder buffers
+	// them), and a table that said "done at step 50 of 60" would be wrong.
+	metaState trainer.State
+	sawEnd    bool
+}
+
+// effectiveState is the state to show (see metaState).
+func (fr *followed) effectiveState() trainer.State {
+	if fr.metaState.Finished() && !fr.sawEnd {
+		return trainer.Running
+	}
+	return fr.metaState
 }
 
 // ErrReadOnly is returned by the Follower's methods that would change a run.
@@ -138,9 +152,11 @@ func (f *Follower) Poll() ([]trainer.Update, error) {
 			}
 			f.runs[d] = fr
 			f.order = append(f.order, d)
+			fr.info.State = trainer.Running
 			var mine []trainer.Update
 			mine = append(mine, fr.info) // first, as a lab announces a run before its points
 			mine = append(mine, f.readLines(fr)...)
+			fr.info.State = fr.effectiveState()
 			mine = append(mine, fr.info) // with the numbers of its last point
 			for _, u := range mine {
 				f.journal(fr, u)
@@ -153,6 +169,9 @@ func (f *Follower) Poll() ([]trainer.Update, error) {
 			_, changed = f.readMeta(fr, sr)
 		}
 		mine := f.readLines(fr)
+		if st := fr.effectiveState(); st != fr.info.State {
+			fr.info.State, changed = st, true
+		}
 		if changed {
 			mine = append(mine, fr.info)
 		}
@@ -188,7 +207,7 @@ func (f *Follower) readMeta(fr *followed, sr *sessions.Run) (ok, changed bool) {
 	if c.Validate() == nil {
 		in.Params = model.NewLayout(c).Size
 	}
-	in.State = parseState(m.State)
+	fr.metaState = parseState(m.State)
 	return true, true
 }
 
@@ -252,6 +271,12 @@ func (f *Follower) readLines(fr *followed) []trainer.Update {
 			return nil
 		}
 		fr.seenEvent[key] = true
+		switch e.Kind {
+		case "done", "stop", "diverged":
+			fr.sawEnd = true
+		case "resume", "start":
+			fr.sawEnd = false
+		}
 		e.Event.Run = id
 		fr.hist.Events = append(fr.hist.Events, e.Event)
 		ups = append(ups, e.Event)

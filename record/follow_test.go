@@ -115,3 +115,43 @@ func TestFollowerSeesWhatALabWrites(t *testing.T) {
 		t.Errorf("Add on a follower: %v", err)
 	}
 }
+
+// TestFollowerWaitsForTheEndEvent: run.json says done before the last
+// buffered lines reach the logs; the follower keeps the run running until
+// it has read them, so it never shows "done at step 50 of 60".
+func TestFollowerWaitsForTheEndEvent(t *testing.T) {
+	store, _ := sessions.Open(t.TempDir())
+	sess, _ := store.Create("s")
+	s := spec("mha", "mha")
+	s.Sched.Total = 2
+	meta := RunMeta{ID: 1, Name: "mha", Config: s, State: "running"}
+	r, err := sess.CreateRun(DirName(1, "mha"), meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.AppendMetric(metricLine{Type: "step", Step: 1, Loss: 3})
+	f, err := Follow(sess, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta.State = "done"
+	if err := r.SaveMeta(meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Poll(); err != nil {
+		t.Fatal(err)
+	}
+	if in := f.Runs()[0]; in.State != trainer.Running || in.Step != 1 {
+		t.Fatalf("before the last lines: %s at step %d, want running at 1", in.State, in.Step)
+	}
+	_ = r.AppendMetric(metricLine{Type: "step", Step: 2, Loss: 2})
+	_ = r.AppendEvent(eventLine{Event: trainer.Event{Step: 2, Kind: "done"}})
+	ups, _ := f.Poll()
+	if in := f.Runs()[0]; in.State != trainer.Done || in.Step != 2 {
+		t.Fatalf("after them: %s at step %d, want done at 2", in.State, in.Step)
+	}
+	last, ok := ups[len(ups)-1].(trainer.RunInfo)
+	if !ok || last.State != trainer.Done {
+		t.Fatalf("the last update is %#v, want the run's info, done", ups[len(ups)-1])
+	}
+}

@@ -43,10 +43,13 @@ func LoadRun(sess *sessions.Session, dir string) (Loaded, error) {
 // ResumeRun continues one run of the session in the lab from its last
 // checkpoint (curves and events restored), as Resume does for every run.
 // It reports false when the run has no readable checkpoint (the caller
-// starts it afresh; its old lines are superseded by the new ones, see
-// readHistory). It never touches the session's other runs, so processes
+// starts it afresh; its old lines are dropped from its files first). It never touches the session's other runs, so processes
 // that each own one run of a session can resume side by side.
 func ResumeRun(sess *sessions.Session, l *trainer.Lab, rec *Recorder, ld Loaded) (bool, error) {
+	// The files keep only what the run will not report again.
+	if err := dropRepeated(sess, ld); err != nil {
+		return false, fmt.Errorf("run %s: %w", ld.Meta.Name, err)
+	}
 	if ld.State == nil {
 		return false, nil
 	}

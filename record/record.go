@@ -594,17 +594,8 @@ func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeO
 		if ld.Meta.Config.Model.Vocab == 0 {
 			continue
 		}
-		// The run repeats what it reported after its checkpoint (all of it
-		// without one): drop that from its files, so that they hold every
-		// step once.
-		upTo := 0
-		if ld.State != nil {
-			upTo = ld.State.Step
-		}
-		if sr, err := sess.OpenRun(dirName(ld.Meta.ID, ld.Meta.Name)); err == nil {
-			if err := sr.RewriteLogs(func(format string, lines []json.RawMessage) []json.RawMessage { return keepUpTo(format, lines, upTo) }); err != nil {
-				warnings = append(warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
-			}
+		if err := dropRepeated(sess, ld); err != nil {
+			warnings = append(warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
 		}
 		var id trainer.RunID
 		var err error
@@ -627,6 +618,21 @@ func ResumeWith(sess *sessions.Session, l *trainer.Lab, rec *Recorder, o ResumeO
 		}
 	}
 	return warnings, nil
+}
+
+// dropRepeated prepares a run's files for resuming: the run repeats what it
+// reported after its checkpoint (all of it without one), so that is dropped
+// and the files hold every step once.
+func dropRepeated(sess *sessions.Session, ld Loaded) error {
+	upTo := 0
+	if ld.State != nil {
+		upTo = ld.State.Step
+	}
+	sr, err := sess.OpenRun(dirName(ld.Meta.ID, ld.Meta.Name))
+	if err != nil {
+		return nil // nothing on disk to repeat
+	}
+	return sr.RewriteLogs(func(format string, lines []json.RawMessage) []json.RawMessage { return keepUpTo(format, lines, upTo) })
 }
 
 // keepUpTo keeps the log lines of steps up to step, each step once: a

@@ -36,9 +36,9 @@ for n in teacher alice bob guest; do
 done
 cat "$tmp/keys/teacher.pub" "$tmp/keys/alice.pub" "$tmp/keys/bob.pub" >"$tmp/class_keys"
 
-start_server() {
+start_server() { # extra flags (--open) as arguments
   "$tmp/mealab" serve --addr "127.0.0.1:$port" --authorized-keys "$tmp/class_keys" --data-dir "$tmp/data" \
-    --open --preset quick --set steps=100000 --set sample_every=0 --threads 1 --fps 4 \
+    "$@" --preset quick --set steps=100000 --set sample_every=0 --threads 1 --fps 4 \
     >>"$tmp/serve.out" 2>>"$out/serve.log" &
   server_pid=$!
   for _ in $(seq 50); do
@@ -77,7 +77,7 @@ wait_for() { # WINDOW WHAT SECONDS PATTERN
 }
 log_has() { grep -q -- "$1" "$out/serve.log" || fail "the server log lacks: $1"; }
 
-start_server
+start_server --open
 t new-session -d -s e2e -n idle -x 100 -y 30
 connect teacher teacher 100 30
 wait_for teacher "the teacher's lab" 30 "teacher's lab"
@@ -133,9 +133,6 @@ ssh "${sshopts[@]}" -o StrictHostKeyChecking=yes -i "$tmp/keys/alice" -W 127.0.0
 w_code=$?
 ssh "${sshopts[@]}" -o StrictHostKeyChecking=yes -i "$tmp/keys/alice" -s 127.0.0.1 sftp </dev/null >"$tmp/sftp.out" 2>&1
 sftp_code=$?
-stranger=$(mktemp -u "$tmp/keys/strangerXXXX")
-ssh-keygen -q -t ed25519 -N '' -f "$stranger"
-ssh "${sshopts[@]}" -o StrictHostKeyChecking=yes -o PasswordAuthentication=no -i "$stranger" -t 127.0.0.1 >/dev/null 2>&1 </dev/null
 set -e
 [ "$ls_code" = 2 ] || fail "ssh HOST ls exited $ls_code, want 2: $(cat "$tmp/ls.out")"
 grep -q "no shell" "$tmp/ls.out" || fail "ssh HOST ls did not say why: $(cat "$tmp/ls.out")"
@@ -146,7 +143,8 @@ log_has 'why="channel direct-tcpip"'
 log_has 'why="subsystem sftp"'
 echo "e2e_serve: exec (exit $ls_code), port forwarding (exit $w_code) and sftp (exit $sftp_code) refused and logged"
 
-# Restart: same host key (strict known_hosts), alice's lab is back.
+# Restart without --open: same host key (strict known_hosts), alice's lab
+# is back, and an unknown key is turned away.
 t kill-window -t e2e:alice
 stop_server
 log_has 'msg="host key"'
@@ -159,4 +157,14 @@ wait_for alice2 "alice's lab after the restart" 30 "alice's lab"
 wait_for alice2 "alice's runs after the restart" 30 "mea"
 save alice2 student-after-restart
 echo "e2e_serve: after a restart the host key is the same and alice's lab is back"
+ssh-keygen -q -t ed25519 -N '' -C stranger -f "$tmp/keys/stranger"
+set +e
+ssh "${sshopts[@]}" -o StrictHostKeyChecking=yes -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no \
+  -i "$tmp/keys/stranger" -tt 127.0.0.1 </dev/null >"$tmp/stranger.out" 2>&1
+stranger_code=$?
+set -e
+[ "$stranger_code" = 255 ] || fail "an unknown key without --open: ssh exit $stranger_code, want 255 (refused)"
+grep -q "Permission denied (publickey)" "$tmp/stranger.out" || fail "an unknown key was not refused as publickey-only: $(cat "$tmp/stranger.out")"
+log_has 'result=rejected'
+echo "e2e_serve: an unknown key is refused (publickey only) without --open"
 echo "e2e_serve: PASS (screens in $out)"

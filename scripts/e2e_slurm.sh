@@ -49,13 +49,13 @@ job=$(tail -1 "$work/submit.txt")
 
 # Cancel one task once it is past its first checkpoint (step 50).
 victim=""
-for _ in $(seq 240); do
+for _ in $(seq 480); do
   "$M" sweep status cluster --dir "$D" >"$work/status-running.txt" 2>&1
   victim=$(awk '$3 == "running" { split($4, s, "/"); if (s[1]+0 >= 80) { print $1; exit } }' "$work/status-running.txt")
   [ -n "$victim" ] && break
   sleep 0.25
 done
-[ -n "$victim" ] || { cat "$work/status-running.txt"; fail "no task reached step 80 within 60 s"; }
+[ -n "$victim" ] || { cat "$work/status-running.txt"; fail "no task reached step 80 within 2 minutes"; }
 say "status while it runs:"; cat "$work/status-running.txt"
 say "scancel ${job}_$victim"
 scancel "${job}_$victim" || fail "scancel"

@@ -46,7 +46,7 @@ func TestFollowReadOnlyAndTake(t *testing.T) {
 	}
 	// Take the selected (first) run.
 	f.keys(t, "T")
-	ts.waitLog(t, "msg=take user=alice from=teacher run=1 as=teacher.mha", 10*time.Second)
+	ts.waitLog(t, "msg=take user=alice from=teacher run=1 as=teacher.mha", 30*time.Second)
 	f.waitFor(t, "took teacher.mha", 5*time.Second)
 	au := ts.lookupUser("alice")
 	waitUntil(t, "the taken run to train in alice's lab", 20*time.Second, func() bool {

@@ -118,5 +118,5 @@ const guestPrefix = "guest-"
 // guest key gets the same name while it is connected.
 func guestName(key gossh.PublicKey) string {
 	sum := sha256.Sum256(key.Marshal())
-	return guestPrefix + hex.EncodeToString(sum[:3])
+	return guestPrefix + hex.EncodeToString(sum[:5])
 }

@@ -26,7 +26,10 @@ func totalSteps(u *user) int {
 func TestReconnectKeepsTraining(t *testing.T) {
 	ts := startServer(t, nil)
 	c := ts.dial(t, "alice")
-	openScreen(t, c, "", 100, 30).waitFor(t, "alice's lab", 10*time.Second)
+	first := openScreen(t, c, "", 100, 30)
+	first.waitFor(t, "alice's lab", 10*time.Second)
+	first.keys(t, "2") // the KV tab: it must come back
+	first.waitFor(t, "[2 KV cache]", 10*time.Second)
 	u := ts.lookupUser("alice")
 	_ = c.Close()
 	ts.waitLog(t, "msg=disconnect user=alice", 5*time.Second)
@@ -34,6 +37,7 @@ func TestReconnectKeepsTraining(t *testing.T) {
 	waitUntil(t, "training while alice is away", 20*time.Second, func() bool { return totalSteps(u) > s0+5 })
 	sc := openScreen(t, ts.dial(t, "alice"), "", 100, 30)
 	sc.waitFor(t, "alice's lab", 10*time.Second)
+	sc.waitFor(t, "[2 KV cache]", 10*time.Second) // the screen as she left it
 	sc.waitFor(t, "running", 10*time.Second)
 	if ts.lookupUser("alice") != u {
 		t.Fatal("reconnecting made a new lab")
@@ -280,5 +284,18 @@ func TestLimits(t *testing.T) {
 	u.limits.DiskBytes = 1
 	if _, err := v.Add(spec); err == nil || !strings.Contains(err.Error(), "MiB") {
 		t.Fatalf("over the disk limit: %v", err)
+	}
+}
+
+// TestGuestNamesNeverShareALab: two keys whose short guest names collide
+// do not get the same lab.
+func TestGuestNamesNeverShareALab(t *testing.T) {
+	a, b := newKey(t, "a"), newKey(t, "b")
+	u := &user{guest: true}
+	if !u.sameGuest(a.signer.PublicKey()) || !u.sameGuest(a.signer.PublicKey()) {
+		t.Fatal("a guest's own key was refused")
+	}
+	if u.sameGuest(b.signer.PublicKey()) {
+		t.Fatal("another key got the guest's lab")
 	}
 }

@@ -2,6 +2,8 @@ package serve
 
 import (
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,27 +39,66 @@ func steps(l *trainer.Lab) int {
 
 // TestFairSharePerPerson: a person with four runs gets about the same
 // number of (equal) steps as a person with one: the share is per person,
-// not per run; with weight 2 the teacher gets about twice a student's.
+// not per run.
 func TestFairSharePerPerson(t *testing.T) {
 	cpu.SetThreads(1)
 	s := NewScheduler(1)
 	many := labWith(t, s.Join("many", 1), 4)
 	one := labWith(t, s.Join("one", 1), 1)
-	teacher := labWith(t, s.Join("teacher", 2), 1)
 	time.Sleep(3 * time.Second)
-	a, b, c := steps(many), steps(one), steps(teacher)
-	t.Logf("steps: 4 runs %d, 1 run %d, teacher (weight 2) %d", a, b, c)
+	a, b := steps(many), steps(one)
+	t.Logf("steps: 4 runs %d, 1 run %d", a, b)
 	if r := float64(a) / float64(b); math.Abs(r-1) > 0.35 {
 		t.Fatalf("four runs got %.2fx the steps of one run's person; want about 1", r)
 	}
-	if r := float64(c) / float64(b); r < 1.5 || r > 2.6 {
+}
+
+// TestSchedulerWeights: with weight 2 the teacher gets about twice a
+// student's step time, and Usage says so. Steps here are sleeps, so the
+// result does not depend on how busy the machine is.
+func TestSchedulerWeights(t *testing.T) {
+	s := NewScheduler(1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	count := map[string]*atomic.Int64{}
+	for _, p := range []struct {
+		name string
+		w    float64
+	}{{"teacher", 2}, {"s1", 1}, {"s2", 1}} {
+		sh := s.Join(p.name, p.w)
+		n := &atomic.Int64{}
+		count[p.name] = n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				g, cancel := sh.Request()
+				select {
+				case <-stop:
+					cancel()
+					return
+				case <-g:
+				}
+				t0 := time.Now()
+				time.Sleep(2 * time.Millisecond)
+				sh.Done(time.Since(t0))
+				n.Add(1)
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	tc, s1, s2 := count["teacher"].Load(), count["s1"].Load(), count["s2"].Load()
+	t.Logf("steps: teacher %d, s1 %d, s2 %d", tc, s1, s2)
+	if r := 2 * float64(tc) / float64(s1+s2); r < 1.6 || r > 2.5 {
 		t.Fatalf("the teacher with weight 2 got %.2fx a student's steps; want about 2", r)
 	}
 	use := map[string]Usage{}
 	for _, u := range s.Usage() {
 		use[u.User] = u
 	}
-	if sh := use["teacher"].Share; sh < 0.38 || sh > 0.62 {
+	if sh := use["teacher"].Share; sh < 0.4 || sh > 0.6 {
 		t.Fatalf("teacher's CPU share %.2f, want about 0.5", sh)
 	}
 }

@@ -153,7 +153,7 @@ func (s *Server) pickScreenNote(u *user, note string) screen {
 				next = s.followScreen(u, row, false)
 				return "", true
 			case "esc", "b", "q":
-				next = s.ownScreen(u, "")
+				next = s.ownScreen(u)
 				return "", true
 			}
 			return "", false
@@ -215,7 +215,7 @@ func (s *Server) adminScreen(u *user) screen {
 				next = s.followScreen(u, row, false)
 				return "", true
 			case "esc", "b", "q":
-				next = s.ownScreen(u, "")
+				next = s.ownScreen(u)
 				return "", true
 			}
 			return "", false

@@ -168,6 +168,22 @@ func (s *Server) who(key gossh.PublicKey) (name string, guest bool, ok bool) {
 	return "", false, false
 }
 
+// sameGuest reports whether key is the key this guest's lab was opened
+// for (the first one to come with that name), so two guests whose short
+// names collide never share a lab.
+func (u *user) sameGuest(key gossh.PublicKey) bool {
+	if key == nil {
+		return false
+	}
+	k := string(key.Marshal())
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.key == "" {
+		u.key = k
+	}
+	return u.key == k
+}
+
 // admit turns connections beyond MaxConns away before any SSH work.
 func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	if n := s.conns.Add(1); n > int64(s.cfg.MaxConns) {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"charm.land/ssh"
+	"github.com/mealab/mealab/presets"
 	"github.com/mealab/mealab/sessions"
 	"github.com/mealab/mealab/trainer"
 	"github.com/mealab/mealab/tui"
@@ -14,9 +16,9 @@ import (
 )
 
 const commandsHelp = `mealab serve: commands
-  ssh -p PORT HOST                your own lab
-  ssh -p PORT HOST follow NAME    NAME's lab, read-only (when NAME lets you)
-  ssh -p PORT HOST admin          who is here, their share of the machine, kick (the teacher)
+  ssh -p PORT HOST                   your own lab
+  ssh -t -p PORT HOST follow NAME    NAME's lab, read-only (when NAME lets you)
+  ssh -t -p PORT HOST admin          who is here, their share of the machine, kick (the teacher)
 `
 
 // middleware is the whole SSH application: it never calls next (there is
@@ -58,6 +60,9 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	u, err := s.getUser(name, guest)
+	if err == nil && guest && !u.sameGuest(sess.PublicKey()) {
+		err = errors.New("another guest's key has the same short name; use another key")
+	}
 	if err != nil {
 		log.Error("opening lab", "err", err.Error())
 		fmt.Fprintf(sess.Stderr(), "mealab: could not open your lab: %v\n", err)
@@ -83,7 +88,7 @@ func (s *Server) handle(sess ssh.Session) {
 
 	switch {
 	case len(args) == 0:
-		first = s.ownScreen(u, "")
+		first = s.ownScreen(u)
 	case args[0] == "follow":
 		first = s.followScreen(u, args[1], true)
 	default:
@@ -133,58 +138,103 @@ type labSaver struct{ u *user }
 
 func (l labSaver) Save() error { return l.u.rec.SaveAll(l.u.lab) }
 
-// ownScreen is a person's own lab.
-func (s *Server) ownScreen(u *user, note string) screen {
+// ownScreen is a person's own lab. The screen's state (tab, selection,
+// chart settings, dialogs) is parked in the person when they leave and
+// comes back when they return; a second connection at the same time gets
+// a fresh screen.
+func (s *Server) ownScreen(u *user) screen {
 	return func(t *term) screen {
-		var next screen
-		sub := u.hub.subscribe()
-		defer u.hub.unsubscribe(sub)
-		opts := tui.Options{
-			FPS:     s.cfg.FPS,
-			Title:   u.name + "'s lab",
-			NoColor: hasEnv(t.env, "NO_COLOR"),
-			Detach:  true,
-			// The server's own preset files are nobody's to read or write.
-			NoPresetFiles: "presets are built-in here: saving a lab as a preset file is for mealab on your own machine",
+		sc := u.takeParked()
+		if sc == nil {
+			sc = s.newOwnScreen(u, t)
 		}
-		opts.FrameGate = s.frames.take
-		if u.guest {
-			opts.SaveHint = "a guest's lab is not kept after you leave"
-		} else {
-			opts.Saver = labSaver{u}
-		}
-		opts.HostLine = func() string { return s.hostLine(u) }
-		opts.HostKeys = []tui.HostKey{
-			{Key: "F", Help: "follow someone", Do: func(trainer.RunID) (string, bool, error) {
-				next = s.pickScreen(u)
-				return "", true, nil
-			}},
-			{Key: "O", Help: "let others follow", Do: func(trainer.RunID) (string, bool, error) {
-				on := !u.followable.Load()
-				u.followable.Store(on)
-				s.log.Info("followable", "user", u.name, "on", on)
-				if on {
-					return "others can follow your lab now (ssh ... follow " + u.name + ")", false, nil
-				}
-				return "others can no longer follow your lab", false, nil
-			}},
-		}
-		if u.teacher {
-			opts.HostKeys = append(opts.HostKeys, tui.HostKey{Key: "A", Help: "admin", Do: func(trainer.RunID) (string, bool, error) {
-				next = s.adminScreen(u)
-				return "", true, nil
-			}})
-		}
-		_ = note
-		m := tui.New(&ownView{Lab: u.lab, u: u, sub: sub}, opts)
-		if len(u.warnings) > 0 {
-			m.Notice(strings.Join(u.warnings, "; "), true)
-		}
-		if err := t.run(m); err != nil && !errors.Is(err, errEnded) {
+		sc.next = nil
+		sc.view.sub = u.hub.subscribe()
+		defer func() {
+			u.hub.unsubscribe(sc.view.sub)
+			u.park(sc)
+		}()
+		if err := t.run(sc.m); err != nil && !errors.Is(err, errEnded) {
 			s.log.Debug("screen", "user", u.name, "err", err.Error())
 		}
-		return next
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		return sc.next
 	}
+}
+
+// ownState is a person's own-lab screen, kept across connections.
+type ownState struct {
+	m    *tui.Model
+	view *ownView
+	mu   sync.Mutex
+	next screen // set by the host keys (on the program's Cmd goroutines)
+}
+
+func (sc *ownState) setNext(n screen) {
+	sc.mu.Lock()
+	sc.next = n
+	sc.mu.Unlock()
+}
+
+func (u *user) takeParked() *ownState {
+	u.pmu.Lock()
+	defer u.pmu.Unlock()
+	sc := u.parked
+	u.parked = nil
+	return sc
+}
+
+func (u *user) park(sc *ownState) {
+	u.pmu.Lock()
+	u.parked = sc
+	u.pmu.Unlock()
+}
+
+func (s *Server) newOwnScreen(u *user, t *term) *ownState {
+	sc := &ownState{view: &ownView{Lab: u.lab, u: u}}
+	opts := tui.Options{
+		FPS:     s.cfg.FPS,
+		Title:   u.name + "'s lab",
+		NoColor: hasEnv(t.env, "NO_COLOR"),
+		Detach:  true,
+		// The server's own preset files are nobody's to read or write.
+		NoPresetFiles: "presets are built-in here: saving a lab as a preset file is for mealab on your own machine",
+	}
+	opts.FrameGate = s.frames.take
+	if u.guest {
+		opts.SaveHint = "a guest's lab is not kept after you leave"
+	} else {
+		opts.Saver = labSaver{u}
+	}
+	opts.HostLine = func() string { return s.hostLine(u) }
+	opts.Presets = presets.Names() // the built-in ones: no file of the server is listed
+	opts.HostKeys = []tui.HostKey{
+		{Key: "F", Help: "follow someone", Do: func(trainer.RunID) (string, bool, error) {
+			sc.setNext(s.pickScreen(u))
+			return "", true, nil
+		}},
+		{Key: "O", Help: "let others follow", Do: func(trainer.RunID) (string, bool, error) {
+			on := !u.followable.Load()
+			u.followable.Store(on)
+			s.log.Info("followable", "user", u.name, "on", on)
+			if on {
+				return "others can follow your lab now (ssh ... follow " + u.name + ")", false, nil
+			}
+			return "others can no longer follow your lab", false, nil
+		}},
+	}
+	if u.teacher {
+		opts.HostKeys = append(opts.HostKeys, tui.HostKey{Key: "A", Help: "admin", Do: func(trainer.RunID) (string, bool, error) {
+			sc.setNext(s.adminScreen(u))
+			return "", true, nil
+		}})
+	}
+	sc.m = tui.New(sc.view, opts)
+	if len(u.warnings) > 0 {
+		sc.m.Notice(strings.Join(u.warnings, "; "), true)
+	}
+	return sc
 }
 
 var errEnded = errors.New("ended")
@@ -223,7 +273,7 @@ func (s *Server) connCount(u *user) int {
 // started with `follow NAME`: errors end it rather than going to u's lab.
 func (s *Server) followScreen(u *user, whom string, direct bool) screen {
 	return func(t *term) screen {
-		back := s.ownScreen(u, "")
+		back := s.ownScreen(u)
 		target, err := s.followable(u, whom)
 		if err != nil {
 			s.log.Info("refused", "why", "follow", "user", u.name, "target", whom, "err", err.Error())
@@ -237,7 +287,15 @@ func (s *Server) followScreen(u *user, whom string, direct bool) screen {
 		s.log.Info("follow", "user", u.name, "target", target.name)
 		sub := target.hub.subscribe()
 		defer target.hub.unsubscribe(sub)
+		// next is set by key handlers and by the watcher below, from
+		// different goroutines.
+		var mu sync.Mutex
 		var next screen
+		setNext := func(sc screen) {
+			mu.Lock()
+			next = sc
+			mu.Unlock()
+		}
 		opts := tui.Options{
 			FPS:      s.cfg.FPS,
 			Title:    "following " + target.name + " (read-only)",
@@ -262,7 +320,7 @@ func (s *Server) followScreen(u *user, whom string, direct bool) screen {
 				return "took " + name + " into your lab (b goes back to it)", false, nil
 			}},
 			{Key: "b", Help: "back to my lab", Do: func(trainer.RunID) (string, bool, error) {
-				next = back
+				setNext(back)
 				return "", true, nil
 			}},
 		}
@@ -272,20 +330,26 @@ func (s *Server) followScreen(u *user, whom string, direct bool) screen {
 		go func() {
 			tk := time.NewTicker(250 * time.Millisecond)
 			defer tk.Stop()
+			ended := false
 			for {
 				select {
 				case <-stop:
 					return
 				case <-tk.C:
 					if !target.followable.Load() || s.lookupUser(target.name) != target {
-						next = back
-						t.quit()
-						return
+						if !ended {
+							s.log.Info("follow ended", "user", u.name, "target", target.name, "why", "not shared any more")
+							setNext(back)
+							ended = true
+						}
+						t.quit() // again at each tick until the screen is gone
 					}
 				}
 			}
 		}()
 		_ = t.run(tui.New(&followView{lab: target.lab, sub: sub, whom: target.name}, opts))
+		mu.Lock()
+		defer mu.Unlock()
 		return next
 	}
 }

@@ -22,6 +22,7 @@ import (
 type user struct {
 	name    string
 	guest   bool
+	key     string // a guest's key (Marshal): the one key that is this guest
 	teacher bool
 	limits  Limits
 
@@ -39,7 +40,9 @@ type user struct {
 	// Guarded by Server.mu.
 	conns    map[*gossh.ServerConn]string // -> remote address
 	paused   []trainer.RunID              // paused by PauseOnLeave, resumed on return
-	mu       sync.Mutex                   // serialises limit checks with the calls they guard
+	mu       sync.Mutex                   // serialises limit checks with the calls they guard; guards key
+	pmu      sync.Mutex                   // guards parked
+	parked   *ownState                    // the own-lab screen of the last connection that left
 	diskUsed atomic.Int64
 }
 

@@ -23,6 +23,7 @@
 //	        events.jsonl
 //	        samples.jsonl
 //	        task.json                     {"format":"mealab.task","version":1,...}
+//	        writer.lock                   "pid N on HOST" of the writer (Run.Lock)
 //	                                      (only runs written by a sweep task)
 //	        ckpt/
 //	          step-00000123.safetensors   one file per saved step
@@ -70,10 +71,14 @@
 //
 // Several processes may write one session at once (the tasks of a Slurm
 // array job on a shared filesystem, each training one run), and others may
-// follow it live. The rules that make this safe, without locks:
+// follow it live. The rules that make this safe, with no lock shared
+// between runs:
 //
-//   - Each run directory has one writer. A process writes only inside its
-//     own run's directory; creating a run writes nothing else (session.json
+//   - Each run directory has one writer, which holds Run.Lock (an flock on
+//     writer.lock, dropped by the kernel when the process dies) so that a
+//     second process refuses instead of interleaving its lines. A process
+//     writes only inside its own run's directory; creating a run writes
+//     nothing else (session.json
 //     is written only when the session is created and by SaveMeta). The
 //     session's run list is discovered from the directories under runs/,
 //     so no file is shared between writers.
@@ -90,7 +95,7 @@
 //     status can be read without a scheduler's accounting database.
 //
 // These are additions that older mealab versions read correctly (they skip
-// hidden directories and ignore task.json and sweep/), so the format
+// hidden directories and ignore task.json, writer.lock and sweep/), so the format
 // versions below did not change.
 //
 // # Format versions

@@ -49,6 +49,9 @@ type Series struct {
 	// Colour picks the palette entry, 1-based, so that a run's train and
 	// validation lines can share a colour; 0 means by position.
 	Colour int
+	// Lo and Hi, when set (one per X), are a band drawn as a translucent
+	// area behind the line: a group of seeded runs' min and max, say.
+	Lo, Hi []float64
 }
 
 // Marker is a labelled vertical line on a chart, such as "lr drop" or
@@ -65,6 +68,9 @@ type Chart struct {
 	Series         []Series
 	Markers        []Marker
 	Width, Height  vg.Length // Zero means 10 by 6 inches, 960 by 576 pixels.
+	// LogY draws the y axis on a log scale; values that are not positive
+	// are dropped.
+	LogY bool
 }
 
 // okabeIto is the Okabe-Ito palette, distinguishable with the common forms
@@ -97,6 +103,30 @@ func ExportChart(path string, c Chart) error {
 
 // RenderChart draws c and returns PNG bytes.
 func RenderChart(c Chart) ([]byte, error) {
+	p, err := newPlot(c)
+	if err != nil {
+		return nil, err
+	}
+	w, h := c.Width, c.Height
+	if w <= 0 {
+		w = 10 * vg.Inch
+	}
+	if h <= 0 {
+		h = 6 * vg.Inch
+	}
+	wt, err := p.WriterTo(w, h, "png")
+	if err != nil {
+		return nil, fmt.Errorf("render chart: %w", err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("render chart: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// newPlot builds the plot of c (series, markers, ranges) without drawing it.
+func newPlot(c Chart) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = c.Title
 	p.X.Label.Text = c.XLabel
@@ -113,7 +143,7 @@ func RenderChart(c Chart) ([]byte, error) {
 		}
 		pts := make(plotter.XYs, 0, len(s.X))
 		for j := range s.X {
-			if finite(s.X[j]) && finite(s.Y[j]) {
+			if finite(s.X[j]) && finite(s.Y[j]) && (!c.LogY || s.Y[j] > 0) {
 				pts = append(pts, plotter.XY{X: s.X[j], Y: s.Y[j]})
 			}
 		}
@@ -128,6 +158,19 @@ func RenderChart(c Chart) ([]byte, error) {
 		ci := i
 		if s.Colour > 0 {
 			ci = s.Colour - 1
+		}
+		if s.Lo != nil || s.Hi != nil {
+			band, err := bandPolygon(s)
+			if err != nil {
+				return nil, err
+			}
+			if band != nil {
+				c := okabeIto[ci%len(okabeIto)]
+				c.A = 0x40
+				band.Color = c
+				band.LineStyle.Width = 0
+				p.Add(band)
+			}
 		}
 		line.Color = okabeIto[ci%len(okabeIto)]
 		line.Width = vg.Points(1.5)
@@ -168,23 +211,11 @@ func RenderChart(c Chart) ([]byte, error) {
 	if p.Y.Min == p.Y.Max {
 		p.Y.Min, p.Y.Max = p.Y.Min-0.5, p.Y.Max+0.5
 	}
-
-	w, h := c.Width, c.Height
-	if w <= 0 {
-		w = 10 * vg.Inch
+	if c.LogY && anyPoint && p.Y.Min > 0 {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	if h <= 0 {
-		h = 6 * vg.Inch
-	}
-	wt, err := p.WriterTo(w, h, "png")
-	if err != nil {
-		return nil, fmt.Errorf("render chart: %w", err)
-	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("render chart: %w", err)
-	}
-	return buf.Bytes(), nil
+	return p, nil
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -247,4 +278,27 @@ func (m *markerPlotter) DataRange() (xmin, xmax, ymin, ymax float64) {
 		xmax = math.Max(xmax, mk.X)
 	}
 	return xmin, xmax, math.Inf(1), math.Inf(-1)
+}
+
+// bandPolygon is the area between s.Lo and s.Hi over s.X (points with a
+// non-finite value left out), or nil when fewer than two points remain.
+func bandPolygon(s Series) (*plotter.Polygon, error) {
+	if len(s.Lo) != len(s.X) || len(s.Hi) != len(s.X) {
+		return nil, fmt.Errorf("series %q: the band has %d low and %d high values for %d x values; give one of each per x", s.Name, len(s.Lo), len(s.Hi), len(s.X))
+	}
+	var up, down plotter.XYs
+	for i := range s.X {
+		if finite(s.X[i]) && finite(s.Lo[i]) && finite(s.Hi[i]) {
+			up = append(up, plotter.XY{X: s.X[i], Y: s.Hi[i]})
+			down = append(down, plotter.XY{X: s.X[i], Y: s.Lo[i]})
+		}
+	}
+	if len(up) < 2 {
+		return nil, nil
+	}
+	ring := append(plotter.XYs(nil), up...)
+	for i := len(down) - 1; i >= 0; i-- {
+		ring = append(ring, down[i])
+	}
+	return plotter.NewPolygon(ring)
 }

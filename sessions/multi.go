@@ -121,3 +121,9 @@ func (s *Session) ReadAux(rel string) ([]byte, error) {
 	}
 	return b, err
 }
+
+// lockFile holds the run's writer lock (see Run.Lock).
+const lockFile = "writer.lock"
+
+// ErrLocked is wrapped by Lock when another process writes the run.
+var ErrLocked = errors.New("locked")

@@ -17,6 +17,16 @@ import (
 // TestMain lets the test binary act as a writer process for the
 // many-writers test.
 func TestMain(m *testing.M) {
+	if dir := os.Getenv("SESSIONS_TEST_LOCKER"); dir != "" {
+		r := &Run{name: "r", dir: dir}
+		if _, err := r.Lock(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Print("locked")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
 	if os.Getenv("SESSIONS_TEST_WRITER") == "1" {
 		if err := writerProcess(os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "writer:", err)
@@ -311,4 +321,35 @@ func TestConcurrentCreateOneWinner(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRunLock: a second process cannot lock a run another one holds, and
+// the lock is free again once the holder is gone (even killed).
+func TestRunLock(t *testing.T) {
+	st, _ := Open(t.TempDir())
+	sess, _ := st.Create("s")
+	r, err := sess.CreateRun("r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SESSIONS_TEST_LOCKER="+r.Dir())
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := stdout.Read(buf); err != nil || string(buf) != "locked" {
+		t.Fatalf("locker: %q %v", buf, err)
+	}
+	if _, err := r.Lock(); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("lock held elsewhere: %v", err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	release, err := r.Lock()
+	if err != nil {
+		t.Fatalf("after the holder was killed: %v", err)
+	}
+	release()
 }

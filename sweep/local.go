@@ -24,11 +24,18 @@ func Local(ctx context.Context, sess *sessions.Session, lab *trainer.Lab, rec *r
 	}
 	base := NewTaskRecord()
 	next := 0
+	var releases []func()
+	defer func() {
+		for _, r := range releases {
+			r()
+		}
+	}()
 	fill := func() error {
 		for next < len(runs) && unfinished(lab) < parallel {
 			r := runs[next]
 			next++
-			w, err := StartRuns(sess, lab, rec, []Run{r})
+			release, w, err := StartRuns(sess, lab, rec, []Run{r})
+			releases = append(releases, release)
 			warnings = append(warnings, w...)
 			if err != nil {
 				return err

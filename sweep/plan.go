@@ -51,7 +51,8 @@ type Job struct {
 	Submitted time.Time `json:"submitted"`
 }
 
-// Expand is the one place a sweep turns a preset and overrides into runs.
+// Expand turns a preset and overrides into runs: presets' one expansion
+// (grids over any key, stable run names), the same train and the lab use.
 func Expand(p *presets.Preset, over []presets.Setting) ([]trainer.RunSpec, error) {
 	ex, err := p.Expand(presets.Options{Overrides: over})
 	if err != nil {
@@ -60,12 +61,9 @@ func Expand(p *presets.Preset, over []presets.Setting) ([]trainer.RunSpec, error
 	return ex.Runs, nil
 }
 
-// NewPlan expands p with the overrides into a plan.
-func NewPlan(p *presets.Preset, over []presets.Setting) (*Plan, error) {
-	specs, err := Expand(p, over)
-	if err != nil {
-		return nil, err
-	}
+// NewPlan makes the plan of p with the overrides, whose expansion (by
+// Expand, or the command line's with its limits) is specs.
+func NewPlan(p *presets.Preset, over []presets.Setting, specs []trainer.RunSpec) (*Plan, error) {
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("preset %s has no runs", p.Name)
 	}

@@ -2,9 +2,12 @@ package sweep
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/mealab/mealab/sessions"
 )
@@ -15,7 +18,8 @@ const (
 	Running      = "running"
 	Done         = "done"
 	Failed       = "failed"
-	NotSubmitted = "not submitted"
+	NotSubmitted = "not submitted" // a Slurm sweep's run in no job yet
+	NotStarted   = "not started"   // a local sweep's run not begun yet
 )
 
 // RunStatus is what is known about one run of a sweep.
@@ -34,20 +38,22 @@ type RunStatus struct {
 // Status combines, per run: the queue (squeue), the accounting (sacct,
 // where the cluster has it) and what the task recorded in its run directory.
 // Accounting is false when sacct gave nothing, so the task records decided.
-func Status(sess *sessions.Session, pl *Plan, c Commands) (out []RunStatus, accounting bool, err error) {
+//
+// When squeue cannot be asked (no Slurm commands here, the controller does
+// not answer), the status comes from the task records alone and queueErr
+// says why; a run a task says is running is then shown running.
+func Status(sess *sessions.Session, pl *Plan, c Commands) (out []RunStatus, accounting bool, queueErr error) {
 	var queue []QueueEntry
 	if len(pl.Jobs) > 0 {
-		queue, err = c.Queue(sess.Name())
-		if err != nil {
-			return nil, false, err
-		}
+		queue, queueErr = c.Queue(sess.Name())
 	}
 	var ids []string
 	for _, j := range pl.Jobs {
 		ids = append(ids, j.ID)
 	}
 	acct, accounting := c.Accounting(ids)
-	return Combine(sess, pl, queue, acct), accounting, nil
+	out = combine(sess, pl, queue, acct, queueErr == nil)
+	return out, accounting, queueErr
 }
 
 // latestJob is the last job that covers index i.
@@ -64,6 +70,10 @@ func (pl *Plan) latestJob(i int) *Job {
 
 // Combine is Status on given squeue and sacct entries.
 func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEntry) []RunStatus {
+	return combine(sess, pl, queue, acct, true)
+}
+
+func combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEntry, queueKnown bool) []RunStatus {
 	var out []RunStatus
 	for _, r := range pl.Runs {
 		st := RunStatus{Run: r, Loss: math.NaN(), Val: math.NaN()}
@@ -120,6 +130,11 @@ func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 			case TaskRunning:
 				if job == nil {
 					st.State = Running // a local sweep
+					if gone(rec) {
+						st.State, st.Detail = Failed, fmt.Sprintf("process %d on %s is gone without saying why (killed?)", rec.PID, rec.Host)
+					}
+				} else if !queueKnown {
+					st.State, st.Detail = Running, "by its task record (the queue could not be read)"
 				} else {
 					st.State, st.Detail = Failed, fmt.Sprintf("the task on %s (pid %d) ended without saying why (killed?)", rec.Host, rec.PID)
 				}
@@ -129,6 +144,8 @@ func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 					st.Detail += ": " + rec.Detail
 				}
 			}
+		case job == nil && pl.Slurm == nil:
+			st.State = NotStarted
 		case job == nil:
 			st.State = NotSubmitted
 		default:
@@ -151,6 +168,20 @@ func Combine(sess *sessions.Session, pl *Plan, queue []QueueEntry, acct []AcctEn
 		out = append(out, st)
 	}
 	return out
+}
+
+// gone reports whether the process of a task record on this host has
+// ended (records from other hosts cannot be checked).
+func gone(rec TaskRecord) bool {
+	host, _ := os.Hostname()
+	if rec.Host != host || rec.PID <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(rec.PID)
+	if err != nil {
+		return true
+	}
+	return p.Signal(syscall.Signal(0)) != nil && !errors.Is(p.Signal(syscall.Signal(0)), os.ErrPermission)
 }
 
 // progress reads the run's last step and losses from its metrics.

@@ -18,7 +18,17 @@ var update = flag.Bool("update", false, "rewrite the golden batch scripts")
 
 func plan(t *testing.T, preset string, over ...string) *Plan {
 	t.Helper()
-	p, err := presets.Load(preset)
+	var p *presets.Preset
+	var err error
+	if strings.HasSuffix(preset, ".preset") {
+		src, rerr := os.ReadFile(filepath.Join("testdata", preset))
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		p, err = presets.Parse(strings.TrimSuffix(preset, ".preset"), src)
+	} else {
+		p, err = presets.Load(preset)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +40,11 @@ func plan(t *testing.T, preset string, over ...string) *Plan {
 		}
 		sets = append(sets, s)
 	}
-	pl, err := NewPlan(p, sets)
+	specs, err := Expand(p, sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := NewPlan(p, sets, specs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +76,10 @@ func TestScriptGolden(t *testing.T) {
 		name string
 		in   ScriptInput
 	}{
-		{"quick-all.sbatch", ScriptInput{Plan: plan(t, "quick", "steps=100"), Slurm: Slurm{CPUsPerTask: 2, ArrayLimit: 2, Time: "0:30:00", Mem: "2G", Partition: "cpu"},
+		{"grid-all.sbatch", ScriptInput{Plan: plan(t, "grid.preset", "steps=100"), Slurm: Slurm{CPUsPerTask: 2, ArrayLimit: 2, Time: "0:30:00", Mem: "2G", Partition: "cpu"},
 			Indices: []int{0, 1}}},
-		{"lr-sweep-resubmit.sbatch", ScriptInput{Plan: plan(t, "lr-sweep", "steps=50", "width=32"), Slurm: Slurm{CPUsPerTask: 1, SbatchArgs: []string{"--account=ml-lab", "--requeue"}},
-			Indices: []int{3, 7, 8, 9}}},
+		{"grid-resubmit.sbatch", ScriptInput{Plan: plan(t, "grid.preset", "steps=50", "width=64"), Slurm: Slurm{CPUsPerTask: 1, SbatchArgs: []string{"--account=ml-lab", "--requeue"}},
+			Indices: []int{1, 3, 4}}},
 	} {
 		in := c.in
 		in.Session, in.StoreDir, in.LogDir = "grid-1", "/shared/mealab", "/shared/mealab/grid-1/sweep/logs"
@@ -204,6 +218,7 @@ func TestCombine(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := plan(t, "lr-sweep") // 24 runs
+	pl.Slurm = &Slurm{CPUsPerTask: 1}
 	pl.Jobs = []Job{{ID: "100", Indices: []int{0, 1, 2, 3, 4, 5, 6, 7}}, {ID: "200", Indices: []int{5}}}
 	task := func(i int, state string) {
 		r, err := sess.CreateRun(pl.Runs[i].Dir, map[string]any{"name": pl.Runs[i].Name})
@@ -267,5 +282,59 @@ func TestPlanSelect(t *testing.T) {
 	back, err := LoadPlan(sess)
 	if err != nil || len(back.Runs) != 24 || back.Runs[20].Spec.Sched.Peak != 1e-2 {
 		t.Fatalf("loaded plan: %v", err)
+	}
+}
+
+// TestStatusWithoutQueue: when squeue cannot be asked, the task records
+// decide and a running task is not declared dead.
+func TestStatusWithoutQueue(t *testing.T) {
+	st, _ := sessions.Open(t.TempDir())
+	sess, _ := st.Create("s")
+	pl := plan(t, "quick")
+	pl.Jobs = []Job{{ID: "7", Indices: []int{0, 1}}}
+	r, _ := sess.CreateRun(pl.Runs[0].Dir, nil)
+	rec := NewTaskRecord()
+	_ = r.SaveTask(rec)
+	down := Commands{Run: func(name string, args ...string) ([]byte, error) {
+		return nil, fmt.Errorf("%s: slurm_load_jobs error: Unable to contact slurm controller", name)
+	}}
+	sts, acct, qerr := Status(sess, pl, down)
+	if qerr == nil || acct {
+		t.Fatalf("queue error %v, accounting %v", qerr, acct)
+	}
+	if sts[0].State != Running || sts[1].State != Failed {
+		t.Fatalf("states %s, %s", sts[0].State, sts[1].State)
+	}
+	// With the queue answering and sacct refusing (no accounting), as on the
+	// test machine.
+	up := Commands{Run: func(name string, args ...string) ([]byte, error) {
+		if name == "sacct" {
+			return nil, fmt.Errorf("sacct: Slurm accounting storage is disabled")
+		}
+		return []byte("8|7|1|PENDING|Resources\n"), nil
+	}}
+	sts, acct, qerr = Status(sess, pl, up)
+	if qerr != nil || acct || sts[0].State != Failed || sts[1].State != Queued || sts[1].Detail != "Resources" {
+		t.Fatalf("%v %v %+v %+v", qerr, acct, sts[0], sts[1])
+	}
+}
+
+// TestLocalStatus: a local sweep's runs are not started, running, or
+// failed when their process on this host is gone.
+func TestLocalStatus(t *testing.T) {
+	st, _ := sessions.Open(t.TempDir())
+	sess, _ := st.Create("s")
+	pl := plan(t, "quick")
+	for i, pid := range []int{os.Getpid(), 1 << 30} {
+		r, _ := sess.CreateRun(pl.Runs[i].Dir, nil)
+		rec := NewTaskRecord()
+		rec.PID = pid
+		_ = r.SaveTask(rec)
+	}
+	pl.Runs = append(pl.Runs, pl.Runs[0])
+	pl.Runs[2].Index, pl.Runs[2].Dir = 2, "r3-x"
+	sts := Combine(sess, pl, nil, nil)
+	if sts[0].State != Running || sts[1].State != Failed || sts[2].State != NotStarted {
+		t.Fatalf("states %s, %s (%s), %s", sts[0].State, sts[1].State, sts[1].Detail, sts[2].State)
 	}
 }

@@ -71,31 +71,52 @@ func LoadTask(sess *sessions.Session, dir string) (rec TaskRecord, ok bool, err 
 // StartRuns puts the selected runs into the lab, each under its own id:
 // a run with a checkpoint in the session continues from it exactly; one
 // without starts from step 0. The session's other runs are not touched.
-// It returns warnings for the person.
-func StartRuns(sess *sessions.Session, lab *trainer.Lab, rec *record.Recorder, runs []Run) ([]string, error) {
-	var warnings []string
+// Each run is locked for this process (sessions.Run.Lock) so that a run is
+// never trained by two processes at once (a resubmission while the first
+// task still runs fails instead); release drops the locks. It returns
+// warnings for the person.
+func StartRuns(sess *sessions.Session, lab *trainer.Lab, rec *record.Recorder, runs []Run) (release func(), warnings []string, err error) {
+	var locks []func()
+	release = func() {
+		for _, l := range locks {
+			l()
+		}
+	}
 	for _, r := range runs {
+		sr, err := sess.OpenRun(r.Dir)
+		if errors.Is(err, sessions.ErrNotFound) {
+			sr, err = sess.CreateRun(r.Dir, record.RunMeta{ID: r.ID, Name: r.Name, Config: r.Spec, State: trainer.Running.String()})
+			if errors.Is(err, sessions.ErrExists) {
+				sr, err = sess.OpenRun(r.Dir)
+			}
+		}
+		if err != nil {
+			return release, warnings, fmt.Errorf("run %s: %w", r.Name, err)
+		}
+		unlock, err := sr.Lock()
+		if err != nil {
+			return release, warnings, err
+		}
+		locks = append(locks, unlock)
 		ld, err := record.LoadRun(sess, r.Dir)
-		switch {
-		case errors.Is(err, sessions.ErrNotFound):
-		case err != nil:
+		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("run %s: %v; it starts again from step 0", r.Name, err))
-		default:
+		} else {
 			warnings = append(warnings, ld.Warnings...)
 			ok, err := record.ResumeRun(sess, lab, rec, ld)
 			if err != nil {
-				return warnings, err
+				return release, warnings, err
 			}
 			if ok {
 				continue
 			}
-			if ld.Meta.ID != 0 {
+			if len(ld.History.Points) > 0 {
 				warnings = append(warnings, fmt.Sprintf("run %s had no readable checkpoint; it starts again from step 0", r.Name))
 			}
 		}
 		if _, err := lab.AddAs(r.ID, r.Spec); err != nil {
-			return warnings, fmt.Errorf("run %s: %w", r.Name, err)
+			return release, warnings, fmt.Errorf("run %s: %w", r.Name, err)
 		}
 	}
-	return warnings, nil
+	return release, warnings, nil
 }

@@ -208,6 +208,9 @@ func (l *Lab) step(r *run) {
 		return
 	}
 	l.emit(p)
+	for _, e := range r.spikes.observe(p) {
+		l.emit(e)
+	}
 	if why := r.divergence(p); why != "" {
 		r.divAt = r.step
 		l.finish(r, Diverged, why)

@@ -162,6 +162,8 @@ type run struct {
 	bestVal   float64
 	recall    float64
 	tokPerSec float64
+	spikes    spikeDetector
+	layers    layerHist // per-layer signals (layers.go)
 }
 
 func newRun(id RunID, spec RunSpec, compute model.Compute, ds Dataset) (*run, error) {
@@ -243,6 +245,7 @@ func (r *run) trainStep() (Point, error) {
 		}
 		r.m.ZeroGrad()
 		r.m.Backward(1)
+		r.noteLayers()
 		gn = model.ClipGrads(r.m.Grads, s.Clip)
 		if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(gn) && !math.IsInf(gn, 0) {
 			r.opt.Step(r.m.Params, r.m.Grads, lr)
@@ -375,6 +378,7 @@ func (r *run) info() RunInfo {
 		State: r.state, DivergedAt: r.divAt, Reason: r.reason,
 		Loss: r.lastLoss, ValLoss: r.lastVal, BestVal: r.bestVal, Recall: r.recall,
 		TokPerSec: r.tokPerSec, KVBytesPerToken: c.KVBytesPerToken(4),
+		LossSpikes: r.spikes.lossN, GradSpikes: r.spikes.gradN,
 		Params: r.m.ParamCount(), Spec: r.spec,
 	}
 }

@@ -155,6 +155,7 @@ func (l *Lab) Restore(st RunState, h History, paused bool) (RunID, error) {
 		if n := len(h.Points); n > 0 {
 			r.tokPerSec = h.Points[n-1].TokPerSec
 		}
+		r.spikes.replay(h.Points)
 		l.nextID = max(l.nextID, want+1)
 		id = want
 		h = History{Points: slices.Clone(h.Points), Evals: slices.Clone(h.Evals), Events: slices.Clone(h.Events), Samples: slices.Clone(h.Samples)}

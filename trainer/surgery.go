@@ -150,7 +150,7 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 		child.id = l.nextID
 		l.nextID++
 		child.parent = r.id
-		child.spec = derived(r.spec, shortOp(op))
+		child.spec = derived(r.spec, op.Short())
 		// The child does not repeat its parent's schedule; its parent's
 		// fork (Applied) recreates it.
 		child.spec.Ops, child.spec.Initial, child.spec.Applied = nil, nil, nil
@@ -191,21 +191,6 @@ func (l *Lab) surgery(r *run, op model.Op, fork bool) (RunID, error) {
 	}
 	l.checkpointNow(target)
 	return target.id, nil
-}
-
-func shortOp(op model.Op) string {
-	switch op.Kind {
-	case model.OpCompress:
-		return fmt.Sprintf("svd%d", op.R)
-	case model.OpGrow:
-		return fmt.Sprintf("grow%d", op.R)
-	case model.OpToGQA:
-		return fmt.Sprintf("gqa%d", op.R)
-	}
-	if op.GN {
-		return "mea+gn"
-	}
-	return "hlc"
 }
 
 // describe is a surgery event's text: the operation, the KV cache before
@@ -293,14 +278,24 @@ func (l *Lab) Restart(id RunID, heads int) (RunID, error) {
 	return nid, nil
 }
 
+// ReplicaName is the name of a seeded replica of group: the group's name
+// with its initialisation seed as one more grid value, "mha@seed=2" or
+// "mha@lr=3e-2,seed=2", so that the name says what differs.
+func ReplicaName(group string, seed uint64) string {
+	if strings.Contains(group, "@") {
+		return fmt.Sprintf("%s,seed=%d", group, seed)
+	}
+	return fmt.Sprintf("%s@seed=%d", group, seed)
+}
+
 // derived names a run made from spec by an operation (a fork or a restart):
 // "mea>svd2". A replica's derived run is the same replica of a derived
 // group, so surgery on every replica of a group gives a group again:
-// "mea#3" becomes "mea>svd2#3" in group "mea>svd2".
+// "mea@seed=3" becomes "mea>svd2@seed=3" in group "mea>svd2".
 func derived(spec RunSpec, suffix string) RunSpec {
 	if spec.Group != "" {
 		spec.Group = spec.Group + ">" + suffix
-		spec.Name = fmt.Sprintf("%s#%d", spec.Group, spec.Replica)
+		spec.Name = ReplicaName(spec.Group, spec.Model.Seed)
 		return spec
 	}
 	spec.Name = spec.Name + ">" + suffix

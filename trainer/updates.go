@@ -98,6 +98,10 @@ type RunInfo struct {
 	KVBytesPerToken int64   `json:"kv_bytes_per_token"`
 	Params          int     `json:"params"`
 	Spec            RunSpec `json:"spec"`
+
+	// Spike episodes so far (see spikes.go for the rules).
+	LossSpikes int `json:"loss_spikes"`
+	GradSpikes int `json:"grad_spikes"`
 }
 
 func (p Point) RunOf() RunID     { return p.Run }

@@ -65,7 +65,10 @@ type chartState struct {
 	logY   bool
 	zoom   int // index into zooms
 	series seriesSel
-	band   bandMode // how seeded groups are drawn (groups.go)
+	// view is what the Overview's chart area shows: the loss chart, the
+	// metrics grid or one metric (see metrics.go); m and M cycle it.
+	view chartView
+	band bandMode // how seeded groups are drawn (groups.go)
 }
 
 func (c chartState) describe() string {
@@ -135,6 +138,10 @@ func eventLetter(kind string) string {
 		return "!"
 	case "error":
 		return "E"
+	case trainer.LossSpike:
+		return "^"
+	case trainer.GradSpike:
+		return "G"
 	case "refused", "skipped": // scheduled surgery that did not happen
 		return "R"
 	}
@@ -142,18 +149,23 @@ func eventLetter(kind string) string {
 }
 
 // markRank decides which event letter wins a shared column: divergence,
-// then surgery, then LR changes, then forks (a fork's child shows S).
+// then surgery, then LR changes, then forks (a fork's child shows S), then
+// loss spikes and grad-norm spikes (the most frequent, so the least news).
 func markRank(l string) int {
 	switch l {
 	case "!":
-		return 5
+		return 7
 	case "S":
-		return 4
+		return 6
 	case "E", "R":
-		return 3
+		return 5
 	case "L":
-		return 2
+		return 4
 	case "F":
+		return 3
+	case "^":
+		return 2
+	case "G":
 		return 1
 	}
 	return 0
@@ -325,7 +337,7 @@ func buildSeries(vis []chartRun, cs chartState, W int, th theme) (out []chartSer
 		ci := cr.r.color
 		pts, evs := window(cr.r, minStep)
 		if cs.series != seriesVal && len(pts) > 0 {
-			raw, smooth := bucketRun(pts, cs.axis, x0, scale, W, cs.logY, alpha)
+			raw, smooth := bucketRun(pts, metLoss, cs.axis, x0, scale, W, cs.logY, alpha)
 			color, chars := palette256[ci%len(palette256)], trainChars(ci, th)
 			if alpha > 0 {
 				raws = append(raws, chartSeries{ys: raw, color: paletteDim[ci%len(paletteDim)], chars: rawChars(th)})
@@ -380,12 +392,13 @@ func nanSlice(n int) []float64 {
 	return ys
 }
 
-// bucketRun averages a run's losses per column in one pass: the raw
-// values and, when alpha > 0, their bias-corrected EMA (TensorBoard's
-// smoothing, computed on the full-resolution data before downsampling).
-// Non-finite losses are skipped, never averaged in; log scale takes log10
-// after smoothing so the EMA is of the losses themselves.
-func bucketRun(pts []trainer.Point, ax xAxis, x0, scale float64, W int, logY bool, alpha float64) (raw, smooth []float64) {
+// bucketRun averages a run's values of metric k (a per-step metric) per
+// column in one pass: the raw values and, when alpha > 0, their
+// bias-corrected EMA (TensorBoard's smoothing, computed on the
+// full-resolution data before downsampling). Non-finite values (and
+// overflowing ones, see plottable) are skipped, never averaged in; log
+// scale takes log10 after smoothing so the EMA is of the values themselves.
+func bucketRun(pts []trainer.Point, k metric, ax xAxis, x0, scale float64, W int, logY bool, alpha float64) (raw, smooth []float64) {
 	rs, rc := make([]float64, W), make([]int32, W)
 	var ss []float64
 	var sc []int32
@@ -395,8 +408,8 @@ func bucketRun(pts []trainer.Point, ax xAxis, x0, scale float64, W int, logY boo
 	ema, corr := 0.0, 1.0
 	for i := range pts {
 		p := &pts[i]
-		v := p.Loss
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		v := k.point(p)
+		if !plottable(v) {
 			continue
 		}
 		var x float64
@@ -490,6 +503,11 @@ func plotSeries(ss []chartSeries, lo, hi float64, logY bool, W, h int, th theme)
 	if hi-lo < 1e-9 {
 		lo, hi = lo-0.5, hi+0.5
 	}
+	return plotSeriesFmt(ss, lo, hi, W, h, th, lossLabels(lo, hi, logY))
+}
+
+// lossLabels formats the loss chart's y labels: decimals by span, 7 cells.
+func lossLabels(lo, hi float64, logY bool) func(float64) string {
 	labelW := 7
 	decimals := 2
 	switch span := hi - lo; {
@@ -508,6 +526,16 @@ func plotSeries(ss []chartSeries, lo, hi float64, logY bool, W, h int, th theme)
 		}
 		return padLeft(fmt.Sprintf("%.*f", decimals, v), labelW)
 	}
+	return format
+}
+
+// plotSeriesFmt plots with format writing 7-cell y labels (of the plotted,
+// possibly log10, values).
+func plotSeriesFmt(ss []chartSeries, lo, hi float64, W, h int, th theme, format func(float64) string) ([]string, int) {
+	if hi-lo < 1e-9 {
+		lo, hi = lo-0.5, hi+0.5
+	}
+	const labelW = 7
 	data := make([][]float64, len(ss))
 	opts := []asciigraph.Option{
 		asciigraph.Height(max(h-1, 1)), asciigraph.Offset(2),

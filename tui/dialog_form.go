@@ -23,11 +23,13 @@ var formDevices = []string{"cpu", "cuda"}
 // they are typed; the rest comes from the selected run.
 type formDialog struct {
 	name, heads, kv, width, layers, lr, steps field
+	seeds                                     field // replicas (presets.Replicate)
 	variant                                   int
 	device                                    int
 	focus                                     int
-	base                                      []presets.Setting
+	base                                      trainer.RunSpec // what the fields do not show
 	spec                                      trainer.RunSpec
+	specs                                     []trainer.RunSpec // spec, or its replicas
 	callState
 }
 
@@ -52,53 +54,7 @@ var kvHint = func() string {
 	return strings.Join(parts, ", ")
 }()
 
-const formFields = 9 // name, variant, heads, kv, width, layers, lr, steps, device
-
-// specSettings turns the settings of a run that the form does not show into
-// preset settings, so a new run inherits data, batch and schedule from the
-// selected one (and the vocabulary, so validating never reads the data).
-func specSettings(s trainer.RunSpec) []presets.Setting {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	i := strconv.Itoa
-	out := []presets.Setting{
-		{Key: "context", Value: i(s.Model.Context)},
-		{Key: "vocab", Value: i(s.Model.Vocab)},
-		{Key: "seq_len", Value: i(s.SeqLen)},
-		{Key: "rope_theta", Value: f(s.Model.RopeTheta)},
-		{Key: "seed", Value: strconv.FormatUint(s.Model.Seed, 10)},
-		{Key: "batch", Value: i(s.Batch)},
-		{Key: "warmup", Value: i(s.Sched.Warmup)},
-		{Key: "lr_floor", Value: f(s.Sched.FloorFrac)},
-		{Key: "weight_decay", Value: f(s.Optim.WeightDecay)},
-		{Key: "beta1", Value: f(s.Optim.Beta1)},
-		{Key: "beta2", Value: f(s.Optim.Beta2)},
-		{Key: "clip", Value: f(s.Clip)},
-		{Key: "data_seed", Value: strconv.FormatUint(s.DataSeed, 10)},
-		{Key: "eval_every", Value: i(s.EvalEvery)},
-		{Key: "eval_batches", Value: i(s.EvalBatches)},
-		{Key: "sample_every", Value: i(s.SampleEvery)},
-		{Key: "sample_len", Value: i(s.SampleLen)},
-	}
-	switch s.Data.Kind {
-	case "file":
-		out = append(out, presets.Setting{Key: "data", Value: s.Data.Path})
-	case "mqar":
-		out = append(out, presets.Setting{Key: "data", Value: "mqar"},
-			presets.Setting{Key: "mqar_keys", Value: i(s.Data.Keys)},
-			presets.Setting{Key: "mqar_values", Value: i(s.Data.Values)},
-			presets.Setting{Key: "mqar_pairs", Value: i(s.Data.Pairs)})
-	}
-	if s.Device != "" {
-		out = append(out, presets.Setting{Key: "device", Value: s.Device})
-	}
-	var keep []presets.Setting
-	for _, st := range out {
-		if st.Value != "0" || st.Key == "clip" || st.Key == "sample_every" || st.Key == "eval_every" || st.Key == "lr_floor" {
-			keep = append(keep, st)
-		}
-	}
-	return keep
-}
+const formFields = 10 // name, variant, heads, kv, width, layers, lr, steps, device, seeds
 
 // newFormDialog fills the form from sel (nil: the lab's base values).
 func newFormDialog(sel *runData, st *store) *formDialog {
@@ -106,8 +62,11 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 	spec, _ := presets.Build("", nil)
 	if sel != nil && sel.info.Spec.Model.Layers > 0 {
 		spec = sel.info.Spec
-		fd.base = specSettings(spec)
 	}
+	// The new run inherits data, batch, optimiser and evaluation from spec;
+	// not its name or its scheduled surgery.
+	fd.base = spec
+	fd.base.Name, fd.base.Ops = "", nil
 	c := spec.Model.Normalized()
 	v := model.VariantOf(c)
 	kw := v.Name
@@ -127,6 +86,7 @@ func newFormDialog(sel *runData, st *store) *formDialog {
 	fd.layers = newField(strconv.Itoa(c.Layers), digits, 3)
 	fd.lr = newField(strconv.FormatFloat(spec.Sched.Peak, 'g', -1, 64), floatChrs, 12)
 	fd.steps = newField(strconv.Itoa(spec.Sched.Total), digits, 7)
+	fd.seeds = newField("1", digits, 2)
 	if spec.Device == "cuda" {
 		fd.device = 1
 	}
@@ -150,12 +110,14 @@ func (f *formDialog) fieldAt(i int) *field {
 		return &f.lr
 	case 7:
 		return &f.steps
+	case 9:
+		return &f.seeds
 	}
 	return nil
 }
 
 func (f *formDialog) validate(st *store) {
-	set := append([]presets.Setting(nil), f.base...)
+	var set []presets.Setting
 	add := func(k, v string) { set = append(set, presets.Setting{Key: k, Value: v}) }
 	add("variant", formVariants[f.variant])
 	for _, x := range []struct {
@@ -182,10 +144,34 @@ func (f *formDialog) validate(st *store) {
 			return
 		}
 	}
-	spec, err := presets.Build(f.name.val, set)
+	n, err := strconv.Atoi(f.seeds.val)
+	if err != nil || n < 1 || n > presets.MaxSeeds {
+		f.err = fmt.Sprintf("seeds: give a number of replicas from 1 to %d", presets.MaxSeeds)
+		return
+	}
+	spec, err := presets.Override(f.base, set)
+	spec.Name = f.name.val
 	if err != nil {
 		f.err = strings.ReplaceAll(err.Error(), "\n", "; ")
 		return
+	}
+	if n > 1 {
+		specs, err := presets.Replicate([]trainer.RunSpec{spec}, n)
+		if err != nil {
+			f.err = err.Error()
+			return
+		}
+		for _, r := range st.list() {
+			for _, sp := range specs {
+				if r.info.Name == sp.Name {
+					f.err = "name: a run called " + sp.Name + " exists; choose another"
+					return
+				}
+			}
+		}
+		f.specs = specs
+	} else {
+		f.specs = []trainer.RunSpec{spec}
 	}
 	f.spec, f.err = spec, ""
 }
@@ -220,10 +206,23 @@ func (f *formDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 			return nil, false
 		}
 		f.pending = true
-		spec, lab := f.spec, e.lab
+		specs, lab := f.specs, e.lab
 		return func() tea.Msg {
-			id, err := lab.Add(spec)
-			return actionMsg{kind: "add", newRun: id, text: "started run " + spec.Name, err: err}
+			var first trainer.RunID
+			for i, spec := range specs {
+				id, err := lab.Add(spec)
+				if err != nil {
+					return actionMsg{kind: "add", newRun: first, err: err}
+				}
+				if i == 0 {
+					first = id
+				}
+			}
+			text := "started run " + specs[0].Name
+			if len(specs) > 1 {
+				text = fmt.Sprintf("started group %s: %d seeded replicas", specs[0].Group, len(specs))
+			}
+			return actionMsg{kind: "add", newRun: first, text: text}
 		}, false
 	default:
 		fl := f.fieldAt(f.focus)
@@ -272,7 +271,8 @@ func (f *formDialog) view(e env, w, _ int) []string {
 		}
 		ds = append(ds, d)
 	}
-	row5 := label(8, "device") + strings.Join(ds, " ")
+	row5 := padRight(label(8, "device")+strings.Join(ds, " "), 32) + label(9, "seeds") + f.seeds.view(f.focus == 9, th, 2) +
+		th.dim.Render(" replicas, compared as a group")
 	lines = append(lines, clip(row1, w), clip(row2, w), clip(row3, w), clip(row4, w), clip(row5, w))
 	if f.err == "" {
 		c := f.spec.Model

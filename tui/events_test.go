@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mealab/mealab/trainer"
 )
@@ -30,5 +31,17 @@ func TestRefusedSurgeryIsShown(t *testing.T) {
 		if got := eventsLine(chartOf(r), 200, newTheme(false)); !strings.Contains(got, "R@30 mea: "+detail) {
 			t.Errorf("%s: events line %q, want the refusal with its reason", kind, got)
 		}
+	}
+}
+
+// The wide layout's events panel lists refusals with their reason too.
+func TestRefusedSurgeryInTheEventsPanel(t *testing.T) {
+	f := fixtureLab(t)
+	m := newTestModel(t, f, 170, 40)
+	f.j.Put(trainer.Event{Run: 1, Step: 290, Kind: "refused", Detail: "scheduled 290 gqa 2 refused: no"})
+	m.Update(pull(f, m.cursor)())
+	m.Update(tickMsg(time.Unix(200, 0)))
+	if got := frame(t, m); !strings.Contains(got, "scheduled 290 gqa 2 refused: no") {
+		t.Errorf("the events panel lacks the refusal:\n%s", got)
 	}
 }

@@ -100,7 +100,7 @@ func (g bandGroup) series(cs chartState, x0, x1 float64, W, minStep int, th them
 			if len(pts) == 0 {
 				continue
 			}
-			raw, smooth := bucketRun(pts, cs.axis, x0, scale, W, cs.logY, alpha)
+			raw, smooth := bucketRun(pts, metLoss, cs.axis, x0, scale, W, cs.logY, alpha)
 			if alpha > 0 {
 				raw = smooth
 			}
@@ -208,26 +208,19 @@ func groupLines(gs []compare.Group, w int, th theme) []string {
 	if len(gs) == 0 {
 		return nil
 	}
-	base := gs[0].Name
-	for _, g := range gs {
-		if g.Baseline != "" {
-			base = g.Baseline
-			break
-		}
-	}
-	out := []string{style(th.bold, "Groups") + style(th.dim, " final val, vs "+base+" (95%, paired) · G baseline")}
+	out := []string{style(th.bold, "Groups") + style(th.dim, " final val, vs baseline (95%, paired) · G baseline")}
 	for _, g := range gs {
 		s := fmt.Sprintf("%-8s ×%d %s", cut(g.Name, 8), g.Replicas(), fmtDist(g.FinalVal))
 		if g.Diverged > 0 {
 			s += fmt.Sprintf(" (%d div)", g.Diverged)
 		}
 		switch {
-		case g.Name == base:
-			s += "  baseline"
 		case g.Diff != nil:
 			s += fmt.Sprintf(" %+.3f [%+.3f,%+.3f] %s", g.Diff.Diff, g.Diff.Lo, g.Diff.Hi, shortVerdict(g.Verdict))
-		default:
+		case g.Baseline != "":
 			s += "  " + shortVerdict(g.Verdict)
+		default:
+			s += "  baseline"
 		}
 		out = append(out, cut(s, w))
 	}

@@ -19,7 +19,7 @@ func groupedLab(t testing.TB) *fakeLab {
 		floor         float64
 	}{{"mha", "mha", 0.70}, {"mea", "mea", 0.55}} {
 		for rep := 1; rep <= 3; rep++ {
-			spec := mustBuild(t, fmt.Sprintf("%s#%d", g.name, rep), "variant", g.variant, "seed", fmt.Sprint(rep))
+			spec := mustBuild(t, fmt.Sprintf("%s@seed=%d", g.name, rep), "variant", g.variant, "seed", fmt.Sprint(rep))
 			spec.Group, spec.Replica = g.name, rep
 			off := 0.05 * float64(rep-2)
 			floor := g.floor
@@ -62,8 +62,10 @@ func TestGroupBands(t *testing.T) {
 	if !strings.Contains(fr, ":") || !strings.Contains(fr, "mha×3") || !strings.Contains(fr, "mea×3") {
 		t.Errorf("no band or group legend:\n%s", fr)
 	}
-	if strings.Contains(fr, "mha#2  ") && strings.Contains(fr, "* mha#1") {
-		t.Errorf("replicas listed in the legend in group mode")
+	for _, l := range strings.Split(fr, "\n") {
+		if strings.Contains(l, "mha×3") && strings.Contains(l, "seed=") {
+			t.Errorf("replicas listed in the legend in group mode: %q", l)
+		}
 	}
 	keys(t, m, "g", "g")
 	if fr := frame(t, m); strings.Contains(fr, "mha×3") {
@@ -109,5 +111,31 @@ func TestGroupSurgery(t *testing.T) {
 	want := []string{"apply 4 compress 1 fork=true", "apply 5 compress 1 fork=true", "apply 6 compress 1 fork=true"}
 	if strings.Join(applied, "|") != strings.Join(want, "|") {
 		t.Errorf("surgery on a group: %q, want %q", applied, want)
+	}
+}
+
+// The new-run form's seeds field starts a group of seeded replicas.
+func TestFormSeeds(t *testing.T) {
+	f := fixtureLab(t)
+	m := newTestModel(t, f, 100, 30)
+	keys(t, m, "n", "shift+tab", "backspace", "3", "enter")
+	var adds []string
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "add") {
+			adds = append(adds, c)
+		}
+	}
+	if len(adds) != 3 {
+		t.Fatalf("the form started %d runs with seeds 3: %q", len(adds), f.Calls())
+	}
+	for i, want := range []string{"seed=1", "seed=2", "seed=3"} {
+		if !strings.Contains(adds[i], want) {
+			t.Errorf("run %d: %q lacks %s", i, adds[i], want)
+		}
+	}
+	m = newTestModel(t, f, 100, 30)
+	keys(t, m, "n", "shift+tab", "backspace", "0")
+	if fr := frame(t, m); !strings.Contains(fr, "seeds: give a number of replicas from 1 to 64") {
+		t.Errorf("seeds 0 accepted:\n%s", fr)
 	}
 }

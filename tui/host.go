@@ -28,7 +28,9 @@ type hostMsg struct {
 func (m *Model) hostBindings() []key.Binding {
 	var out []key.Binding
 	for _, hk := range m.opts.HostKeys {
-		out = append(out, key.NewBinding(key.WithKeys(hk.Key), key.WithHelp(hk.Key, hk.Help)))
+		if hk.Help != "" { // a key the host only takes away has no help
+			out = append(out, key.NewBinding(key.WithKeys(hk.Key), key.WithHelp(hk.Key, hk.Help)))
+		}
 	}
 	return out
 }
@@ -97,6 +99,11 @@ func (m *Model) hostHelp(short []key.Binding) []key.Binding {
 	out := m.hostBindings()
 	for _, b := range short {
 		keep := true
+		for _, hk := range m.opts.HostKeys {
+			if len(b.Keys()) > 0 && b.Keys()[0] == hk.Key {
+				keep = false // the host took this key over
+			}
+		}
 		if m.opts.ReadOnly != "" {
 			for _, ro := range m.readOnlyKeys() {
 				if len(b.Keys()) > 0 && len(ro.Keys()) > 0 && b.Keys()[0] == ro.Keys()[0] {

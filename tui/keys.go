@@ -15,6 +15,8 @@ type keyMap struct {
 	Up, Down, Toggle, ShowAll, Only, Pause, Stop, Remove, LR, Surgery, New, Preset, SavePreset key.Binding
 	// Chart.
 	Axis, Smooth, LogY, ZoomIn, ZoomOut, Series key.Binding
+	// Metrics view (metrics.go, layers.go).
+	Metric, MetricBack, Layers key.Binding
 	// Seeded groups (groups.go).
 	Band, Baseline key.Binding
 	// KV tab.
@@ -62,8 +64,11 @@ func newKeyMap() keyMap {
 		ZoomOut: b([]string{"Z"}, "Z", "zoom out"),
 		Series:  b([]string{"v"}, "v", "train/val"),
 
-		Band:     b([]string{"g"}, "g", "groups: band/replicas"),
-		Baseline: b([]string{"G"}, "G", "baseline group"),
+		Metric:     b([]string{"m"}, "m", "metrics"),
+		MetricBack: b([]string{"M"}, "M", "previous metric"),
+		Layers:     b([]string{"d"}, "d", "per layer"),
+		Band:       b([]string{"g"}, "g", "groups: band/replicas"),
+		Baseline:   b([]string{"G"}, "G", "baseline group"),
 
 		CtxUp:     b([]string{"c"}, "c/C", "context ±"),
 		CtxDown:   b([]string{"C"}, "C", "context down"),
@@ -121,7 +126,7 @@ func (m *Model) helpFor() helpKeys {
 	case r == nil:
 		short = []key.Binding{k.New, k.Preset}
 	case m.tab == tabOverview:
-		short = []key.Binding{sel, k.Surgery, pause, k.LR, k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.New, k.Preset, k.Save}
+		short = []key.Binding{sel, k.Surgery, pause, k.LR, h(k.Metric, "m", "metrics"), k.Toggle, k.Axis, k.Smooth, k.LogY, h(k.ZoomIn, "z/Z", "zoom"), k.Series, k.Layers, k.New, k.Preset, k.Save}
 	case m.tab == tabKV:
 		short = []key.Binding{h(k.CtxUp, "c/C", "context"), h(k.BatchUp, "b/B", "batch"), sel, k.Surgery, pause, k.Save}
 	case m.tab == tabHeads:

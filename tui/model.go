@@ -42,6 +42,8 @@ type Model struct {
 	baseline string
 	kv       kvState
 	heads    headsState
+	layers   layersState // per-layer detail (layers.go)
+	mcache   metricCache // the metrics grid's prefix sums (metricache.go)
 
 	frames int // frames drawn, for tests of the redraw policy
 	// dlg is the open dialog, which owns the keys; nil when none is.
@@ -135,6 +137,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onAction(msg)
 	case headsMsg:
 		return m, m.onHeads(msg)
+	case layersMsg:
+		return m, m.onLayers(msg)
 	case previewMsg:
 		if m.dlg != nil {
 			m.dlg.result(msg)
@@ -438,6 +442,7 @@ func (m *Model) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	switch m.tab {
 	case tabOverview:
 		m.chartKey(k)
+		return m.metricsKey(k)
 	case tabKV:
 		m.kvKey(k)
 	case tabHeads:

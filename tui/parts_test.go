@@ -68,7 +68,7 @@ func TestBucketRun(t *testing.T) {
 		losses = append(losses, float64(i))
 	}
 	pts := pointsOf(losses...)
-	raw, smooth := bucketRun(pts, axisStep, 1, 9.0/999, 10, false, 0)
+	raw, smooth := bucketRun(pts, metLoss, axisStep, 1, 9.0/999, 10, false, 0)
 	if smooth != nil || len(raw) != 10 {
 		t.Fatalf("got %d columns and smoothing %v", len(raw), smooth != nil)
 	}
@@ -81,7 +81,7 @@ func TestBucketRun(t *testing.T) {
 		t.Errorf("column 0 mean %g, want 27.5", raw[0])
 	}
 	// Two points far apart: the columns between are joined linearly.
-	raw, _ = bucketRun(pointsOf(1, 3), axisStep, 1, 4, 5, false, 0)
+	raw, _ = bucketRun(pointsOf(1, 3), metLoss, axisStep, 1, 4, 5, false, 0)
 	want := []float64{1, 1.5, 2, 2.5, 3}
 	for i := range want {
 		if math.Abs(raw[i]-want[i]) > 1e-9 {
@@ -89,14 +89,14 @@ func TestBucketRun(t *testing.T) {
 		}
 	}
 	// The bias-corrected EMA of a constant is that constant from step 1.
-	_, smooth = bucketRun(pointsOf(2, 2, 2, 2), axisStep, 1, 1, 4, false, 0.9)
+	_, smooth = bucketRun(pointsOf(2, 2, 2, 2), metLoss, axisStep, 1, 1, 4, false, 0.9)
 	for i, v := range smooth {
 		if math.Abs(v-2) > 1e-9 {
 			t.Errorf("EMA column %d = %g, want 2", i, v)
 		}
 	}
 	// Non-finite losses are skipped, not averaged in.
-	raw, _ = bucketRun(pointsOf(1, math.NaN(), math.Inf(1), 1), axisStep, 1, 0, 1, false, 0)
+	raw, _ = bucketRun(pointsOf(1, math.NaN(), math.Inf(1), 1), metLoss, axisStep, 1, 0, 1, false, 0)
 	if raw[0] != 1 {
 		t.Errorf("mean with NaN/Inf = %g, want 1", raw[0])
 	}

@@ -3,6 +3,8 @@ package tui
 import (
 	"strings"
 	"testing"
+
+	"github.com/mealab/mealab/trainer"
 )
 
 // The surgery dialog asks the model what an operation does, so it refuses
@@ -60,5 +62,23 @@ func TestSurgeryPreviewShowsErrors(t *testing.T) {
 	got = frame(t, m)
 	if !strings.Contains(got, "K/V projections unchanged; the function changes (per-head GroupNorm added)") {
 		t.Errorf("mea +gn preview should say it changes the function but not the projections:\n%s", got)
+	}
+}
+
+// A new run from the form inherits everything the fields do not show from
+// the selected run's spec itself (the form used to write a chosen subset
+// of it back out as preset settings, losing e.g. the MLP width), but not
+// its scheduled surgery.
+func TestFormInheritsTheSelectedSpec(t *testing.T) {
+	spec := mustBuild(t, "x", "variant", "mea", "kv", "2", "batch", "7", "data_seed", "9", "beta2", "0.9", "mlp", "96",
+		"data", "mqar", "mqar_keys", "16", "at", "300 compress 1 fork")
+	d := newFormDialog(&runData{info: trainer.RunInfo{Spec: spec}}, newStore())
+	if d.err != "" {
+		t.Fatal(d.err)
+	}
+	got := d.spec
+	if got.Batch != 7 || got.DataSeed != 9 || got.Optim.Beta2 != 0.9 || got.Model.MLP != 96 || got.Data != spec.Data ||
+		got.Model.Variant() != "MEA h'=2" || len(got.Ops) != 0 || got.Name != "mea-1" {
+		t.Errorf("form spec %+v\nfrom %+v", got, spec)
 	}
 }

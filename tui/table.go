@@ -32,6 +32,7 @@ var tableSpecs = []colSpec{
 	{title: "best", prio: 5, right: true},
 	{title: "tok/s", prio: 6, right: true},
 	{title: "KV/tok", prio: 3, right: true},
+	{title: "spikes", prio: 7, right: true}, // loss/grad-norm spike episodes
 	{title: "state", prio: 1},
 }
 
@@ -53,8 +54,9 @@ func tableCells(r *runData) []string {
 	if variant == "" {
 		variant = "-"
 	}
+	ls, gs := spikeCounts(r)
 	return []string{in.Name, variant, hkv, fmtLR(in.LR), step, fmtLoss(in.Loss), fmtLoss(in.ValLoss),
-		fmtLoss(in.BestVal), fmtRate(in.TokPerSec), kv, stateText(in)}
+		fmtLoss(in.BestVal), fmtRate(in.TokPerSec), kv, fmt.Sprintf("%d/%d", ls, gs), stateText(in)}
 }
 
 // prefixW is the cursor, the run's number and its legend mark.

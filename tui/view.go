@@ -191,13 +191,13 @@ func (m *Model) overview(runs []*runData, sel, w, h int) []string {
 	gs := groupsOf(runs, m.baseline)
 	if w < wideW {
 		if line := selectedGroupLine(gs, m.selected(), w, m.th); line != "" && chartH >= 8 {
-			return append(append(table, renderChart(m.chartRuns(), m.chart, w, chartH-1, m.th)...), line)
+			return append(append(table, m.chartArea(w, chartH-1)...), line)
 		}
-		return append(table, renderChart(m.chartRuns(), m.chart, w, chartH, m.th)...)
+		return append(table, m.chartArea(w, chartH)...)
 	}
 	sideW := min(64, w/3)
 	chartW := w - sideW - 3
-	left := renderChart(m.chartRuns(), m.chart, chartW, chartH, m.th)
+	left := m.chartArea(chartW, chartH)
 	right := m.sidePanel(runs, sideW, chartH)
 	return append(table, besides(left, right, chartW, chartH)...)
 }
@@ -288,7 +288,7 @@ func (m *Model) fullHelp(w, h int) []string {
 			withHelp(k.Surgery, "s", "head surgery"), k.New, withHelp(k.Preset, "P", "start a preset"), k.Stop, k.Remove}},
 		{"Chart (overview)", []key.Binding{withHelp(k.Toggle, "space", "run on/off chart"), k.ShowAll, withHelp(k.Only, "o", "only it and its forks"), withHelp(k.Axis, "x", "step/tokens/time"),
 			withHelp(k.Smooth, "e", "EMA smoothing"), withHelp(k.LogY, "L", "log-scale y"), withHelp(k.ZoomIn, "z", "zoom to last N"), k.ZoomOut,
-			withHelp(k.Series, "v", "train/val/both"), withHelp(k.Band, "g", "group bands"), withHelp(k.Baseline, "G", "baseline group")}},
+			withHelp(k.Series, "v", "train/val/both"), withHelp(k.Metric, "m/M d", "metrics; per layer"), withHelp(k.Band, "g", "group bands"), withHelp(k.Baseline, "G", "baseline group")}},
 		{"KV cache / Heads tabs", []key.Binding{withHelp(k.CtxUp, "c/C", "context up/down"), withHelp(k.BatchUp, "b/B", "batch up/down"),
 			withHelp(k.LayerNext, "[/]", "layer down/up"), withHelp(k.HeadNext, ",/.", "head down/up")}},
 		{"Surgery dialog", []key.Binding{withHelp(k.OpUp, "↑/↓", "operation"), withHelp(k.Field, "0-9", "r, G or H"),

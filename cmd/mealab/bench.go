@@ -53,8 +53,9 @@ model's own estimate (parameters, gradients, AdamW moments, activations).
 --serving decodes batches of sequences at serving shapes (config B's layers,
 width and heads, the context given): a prompt fills each cache (prefill), then
 --gen tokens are generated per sequence; it reports prefill and generation
-tok/s, the cache bytes, and the bytes of cache and weights read per generated
-token as a fraction of the measured memory bandwidth.
+tok/s (also over CPU time, see "cpu ms" below), the cache bytes, and the
+bytes of cache and weights read per step as a fraction of the measured memory
+bandwidth.
 
 Configs:  A  layers 4, width 128, heads 4, vocab 256, context 128, batch 16
           B  layers 6, width 256, heads 8, vocab 256, context 256, batch 8
@@ -115,7 +116,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configs := fs.String("config", "A,B", "configs to run: A, B")
-	variants := fs.String("variants", "mha,mea,mea-h2", "attention variants: mha, mea, mea-h2 (h'=h/2), gqa, mha+gn, hlc")
+	variants := fs.String("variants", "mha,mea,mea-h2", "attention variants: "+strings.Join(model.VariantNames(), ", ")+", mea-h2 (h'=h/2)")
 	threads := fs.String("threads", "", "thread counts to measure, e.g. 1,2 (default: all cores)")
 	var bf benchFlags
 	fs.IntVar(&bf.steps, "steps", 5, "timed training steps per measurement (after 2 warm-up steps)")
@@ -624,11 +625,13 @@ type servingResult struct {
 	Batch         int     `json:"batch"`
 	Context       int     `json:"context"`
 	PrefillTokSec float64 `json:"prefill_tok_per_sec"`
-	GenTokSec     float64 `json:"gen_tok_per_sec"` // generated tokens of all sequences per second
+	GenTokSec     float64 `json:"gen_tok_per_sec"`               // generated tokens of all sequences per second
+	GenTokCPU     float64 `json:"gen_tok_per_cpu_sec,omitempty"` // the same over process CPU time / threads
 	CacheBytes    int64   `json:"cache_bytes"`
 	BytesPerStep  int64   `json:"bytes_per_step"` // cache read + weights read per batched step
 	BWFraction    float64 `json:"bandwidth_fraction,omitempty"`
 	VsFirst       float64 `json:"gen_vs_first,omitempty"` // generation tok/s over the first variant's
+	VsFirstCPU    float64 `json:"gen_vs_first_cpu,omitempty"`
 }
 
 // benchServing decodes at serving shapes: config B's layers, width and heads
@@ -637,15 +640,15 @@ type servingResult struct {
 // prompt, so the forward pass runs once and the cache rows are copied), then
 // gen batched decoding steps, timed.
 func benchServing(w io.Writer, mi *machineInfo, vars []benchVariant, ths, batches, contexts []int, gen int, jsonOut bool) error {
-	const row = "%-10s %7s %6s %8s %12s %12s %10s %10s %9s %9s\n"
+	const row = "%-10s %7s %6s %8s %12s %10s %10s %10s %10s %7s %9s %9s\n"
 	if !jsonOut {
-		fmt.Fprintf(w, row, "variant", "threads", "batch", "context", "prefill t/s", "gen tok/s", "cache", "read/step", "of BW", "vs first")
+		fmt.Fprintf(w, row, "variant", "threads", "batch", "context", "prefill t/s", "gen tok/s", "cpu tok/s", "cache", "read/step", "of BW", "vs first", "(cpu)")
 	}
 	for _, th := range ths {
 		cpu.SetThreads(th)
 		for _, ctx := range contexts {
 			for _, B := range batches {
-				var first float64
+				var first, firstCPU float64
 				for vi, v := range vars {
 					c := model.Config{Vocab: 256, Context: ctx, Layers: 6, Width: 256, Heads: 8, Seed: 1}
 					if err := v.apply(&c); err != nil {
@@ -659,20 +662,26 @@ func benchServing(w io.Writer, mi *machineInfo, vars []benchVariant, ths, batche
 						r.BWFraction = float64(r.BytesPerStep) * r.GenTokSec / float64(B) / (bw * 1e9)
 					}
 					if vi == 0 {
-						first = r.GenTokSec
+						first, firstCPU = r.GenTokSec, r.GenTokCPU
 					} else {
 						r.VsFirst = r.GenTokSec / first
+						if firstCPU > 0 {
+							r.VsFirstCPU = r.GenTokCPU / firstCPU
+						}
 					}
 					if jsonOut {
 						_ = json.NewEncoder(w).Encode(r)
 						continue
 					}
-					vs := "-"
+					vs, vsc := "-", "-"
 					if r.VsFirst > 0 {
 						vs = fmt.Sprintf("%.2fx", r.VsFirst)
 					}
+					if r.VsFirstCPU > 0 {
+						vsc = fmt.Sprintf("%.2fx", r.VsFirstCPU)
+					}
 					fmt.Fprintf(w, row, r.Variant, strconv.Itoa(th), strconv.Itoa(B), strconv.Itoa(ctx), commas(r.PrefillTokSec),
-						commas(r.GenTokSec), fmtBytes(r.CacheBytes), fmtBytes(r.BytesPerStep), fmt.Sprintf("%.0f%%", 100*r.BWFraction), vs)
+						commas(r.GenTokSec), commas(r.GenTokCPU), fmtBytes(r.CacheBytes), fmtBytes(r.BytesPerStep), fmt.Sprintf("%.0f%%", 100*r.BWFraction), vs, vsc)
 				}
 			}
 		}
@@ -707,6 +716,7 @@ func serveOne(c model.Config, th, B, ctx, gen int) (servingResult, error) {
 	prefill := time.Since(t0).Seconds()
 	toks := make([]int32, B)
 	s := model.NewSampler(0, 0, 1)
+	c0 := processCPUSeconds()
 	t0 = time.Now()
 	for range gen {
 		for b := range toks {
@@ -717,11 +727,19 @@ func serveOne(c model.Config, th, B, ctx, gen int) (servingResult, error) {
 		}
 	}
 	dt := time.Since(t0).Seconds()
+	cpuSec := (processCPUSeconds() - c0) / float64(th)
 	// Bytes a step must read: every sequence's cache up to the mean length
 	// during generation, and the weights once.
 	meanLen := int64(ctx - gen + (gen+1)/2)
 	perStep := int64(B)*meanLen*c.KVBytesPerToken(4) + 4*int64(m.ParamCount())
 	return servingResult{Variant: c.Variant(), Threads: th, Batch: B, Context: ctx,
 		PrefillTokSec: float64(len(prompt)) / prefill, GenTokSec: float64(B*gen) / dt,
-		CacheBytes: kc.Bytes(), BytesPerStep: perStep}, nil
+		CacheBytes: kc.Bytes(), BytesPerStep: perStep, GenTokCPU: cpuTokPerSec(B*gen, cpuSec)}, nil
+}
+
+func cpuTokPerSec(tokens int, cpuSec float64) float64 {
+	if cpuSec <= 0 {
+		return 0
+	}
+	return float64(tokens) / cpuSec
 }

@@ -72,3 +72,41 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// TestBenchServing runs the serving rows at a tiny shape: every row has
+// prefill and generation rates, MEA h'=h/2 holds half MHA's cache, and the
+// bandwidth the fraction is taken of was measured in the same run.
+func TestBenchServing(t *testing.T) {
+	out, errs, code := runCLI("bench", "--serving", "--batch", "2", "--context", "24", "--gen", "4",
+		"--variants", "mha,mea-h2", "--bw-bytes", "16777216", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var head struct{ Machine machineInfo }
+	if err := json.Unmarshal([]byte(lines[0]), &head); err != nil || len(head.Machine.Bandwidth) == 0 {
+		t.Fatalf("no bandwidth measured: %v %s", err, lines[0])
+	}
+	var rows []servingResult
+	for _, l := range lines[1:] {
+		var r servingResult
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("want 2 rows:\n%s", out)
+	}
+	for _, r := range rows {
+		if r.PrefillTokSec <= 0 || r.GenTokSec <= 0 || r.BWFraction <= 0 || r.Batch != 2 || r.Context != 24 {
+			t.Errorf("row %+v", r)
+		}
+	}
+	if rows[1].CacheBytes*2 != rows[0].CacheBytes || rows[1].VsFirst <= 0 {
+		t.Errorf("MEA h'=h/2 cache %d, MHA %d, ratio %v", rows[1].CacheBytes, rows[0].CacheBytes, rows[1].VsFirst)
+	}
+	if _, _, code := runCLI("bench", "--serving", "--context", "4", "--gen", "8"); code != 2 {
+		t.Errorf("a context shorter than --gen: exit %d, want 2", code)
+	}
+}

@@ -106,6 +106,14 @@ func TestFlagsBeforeSubcommand(t *testing.T) {
 	if !strings.Contains(out, "Usage: mealab train") {
 		t.Errorf("help train: %q", out)
 	}
+	for _, c := range commands {
+		if c == "help" {
+			continue
+		}
+		if out := mustRun(t, "help", c); !strings.Contains(strings.ToLower(out), "usage") {
+			t.Errorf("help %s: %q", c, out)
+		}
+	}
 }
 
 func TestExitCodesOneRule(t *testing.T) {
@@ -291,9 +299,15 @@ func TestCtrlCTableIsWhatTheSessionHolds(t *testing.T) {
 			t.Errorf("round %d: mha at step %d, mea at %d: runs step in lock-step and Ctrl-C ends the round in progress, so they stop at the same step\n%s", round, table["mha"], table["mea"], out)
 		}
 		for _, ld := range loadRuns(t, dir, "c") {
-			n := len(ld.History.Points)
-			if ld.State == nil || ld.State.Step != table[ld.Meta.Name] || n == 0 || ld.History.Points[n-1].Step != table[ld.Meta.Name] {
-				t.Errorf("round %d: run %s: table says step %d; the session's checkpoint is at %v and its curve ends at %d", round, ld.Meta.Name, table[ld.Meta.Name], ld.State.Step, ld.History.Points[n-1].Step)
+			ck, end := -1, -1
+			if ld.State != nil {
+				ck = ld.State.Step
+			}
+			if n := len(ld.History.Points); n > 0 {
+				end = ld.History.Points[n-1].Step
+			}
+			if ck != table[ld.Meta.Name] || end != table[ld.Meta.Name] {
+				t.Errorf("round %d: run %s: table says step %d; the session's checkpoint is at %d and its curve ends at %d", round, ld.Meta.Name, table[ld.Meta.Name], ck, end)
 			}
 		}
 		show := mustRun(t, "sessions", "show", "c", "--dir", dir)
@@ -491,4 +505,27 @@ func TestReadmeFirstHour(t *testing.T) {
 	if !strings.Contains(sessionsUsage, "export NAME --checkpoint RUN FILE") || !strings.Contains(sessionsUsage, "--yes") {
 		t.Error("sessions --help should spell export NAME --checkpoint RUN FILE and document --yes")
 	}
+}
+
+// A run trained on a text file encodes prompts and eval files with that
+// file's characters.
+func TestSampleAndEvalOnText(t *testing.T) {
+	data := "../../../shared/data/tinyshakespeare.txt"
+	if _, err := os.Stat(data); err != nil {
+		t.Skip("no ../shared/data/tinyshakespeare.txt")
+	}
+	dir := t.TempDir()
+	mustRun(t, "train", "--preset", "quick", "--data", data, "--steps", "2", "--set", "sample_every=0", "--quiet", "--threads", "1", "--session", "s", "--dir", dir)
+	out := mustRun(t, "sample", "s", "mha", "--dir", dir, "--prompt", "ROMEO:", "--tokens", "8")
+	if !strings.HasPrefix(out, "ROMEO:") || !strings.Contains(out, "14 tokens (prompt 6 + generated 8)") {
+		t.Errorf("sample on text:\n%s", out)
+	}
+	f := filepath.Join(dir, "t.txt")
+	_ = os.WriteFile(f, []byte("First Citizen: we are accounted poor citizens, the patricians good.\n"), 0o644)
+	out = mustRun(t, "eval", "s", "mha", "--dir", dir, "--data", f)
+	if !strings.Contains(out, "bits per character") || !strings.Contains(out, "67 characters scored") {
+		t.Errorf("eval on text:\n%s", out)
+	}
+	_ = os.WriteFile(f, []byte("price: 5€ — ok"), 0o644)
+	wantUsage(t, []string{"eval", "s", "mha", "--dir", dir, "--data", f}, "'€'", "'—'", "tinyshakespeare.txt")
 }

@@ -47,14 +47,29 @@ func followLab(fs *flag.FlagSet, rf runFlags, fps int, stdout, stderr io.Writer)
 	}
 	f.Start()
 	defer f.Close()
+	idle := trainer.NewLab(trainer.Options{})
+	idle.Close()
 	title := "session " + sess.Name() + " (following, read-only)"
 	var meta record.SessionMeta
 	if sess.Meta(&meta) == nil && meta.Preset != "" {
 		title = meta.Preset + " · " + title
 	}
-	return tui.Run(f, tui.Options{FPS: fps, Title: title, NoColor: os.Getenv("NO_COLOR") != "",
+	return tui.Run(followView{f, closedLab{idle}}, tui.Options{FPS: fps, Title: title, NoColor: os.Getenv("NO_COLOR") != "",
 		SaveHint: "this lab follows a session that other processes write; they save it"})
 }
+
+// followView is what the lab's screen shows when following: the
+// follower's data, and for any lab method the follower lacks, a closed
+// empty lab's answer (an error), so the view keeps working as the screen's
+// Lab interface grows.
+type followView struct {
+	*record.Follower
+	closedLab
+}
+
+// closedLab puts the lab's methods one level deeper than the follower's,
+// so the follower's win.
+type closedLab struct{ *trainer.Lab }
 
 func loadNamedSession(name, dir string) (*sessions.Session, error) {
 	if err := sessions.ValidateName(name); err != nil {

@@ -22,7 +22,8 @@ func hasGroups(infos []trainer.RunInfo) bool {
 	return false
 }
 
-// checkBaseline refuses a --baseline that names no group of the runs.
+// checkBaseline refuses a --baseline that names no group of the runs and
+// no run section of a grid (the part of a group's name before '@').
 func checkBaseline(baseline string, specs []trainer.RunSpec) error {
 	if baseline == "" {
 		return nil
@@ -34,7 +35,12 @@ func checkBaseline(baseline string, specs []trainer.RunSpec) error {
 		if g == "" {
 			g = s.Name
 		}
-		if g == baseline {
+		sec, _, _ := strings.Cut(g, "@")
+		if g == baseline || sec == baseline {
+			return nil
+		}
+		// A group that scheduled surgery will fork: mha>gqa2 from mha.
+		if len(s.Ops) > 0 && strings.HasPrefix(baseline, g+">") {
 			return nil
 		}
 		if !seen[g] {
@@ -42,7 +48,7 @@ func checkBaseline(baseline string, specs []trainer.RunSpec) error {
 			names = append(names, g)
 		}
 	}
-	return usagef("--baseline %s: no such group; the groups are %s", baseline, strings.Join(names, ", "))
+	return usagef("--baseline %s: no such group, run section or fork of one; the groups are %s", baseline, strings.Join(names, ", "))
 }
 
 // groupRow is one group in --json output.
@@ -101,32 +107,31 @@ func printGroups(w io.Writer, infos []trainer.RunInfo, baseline string) {
 	if len(gs) == 0 {
 		return
 	}
-	base := gs[0].Name
-	for _, g := range gs {
-		if g.Baseline != "" {
-			base = g.Baseline
-			break
+	if baseline != "" {
+		compared := false
+		for _, g := range gs {
+			compared = compared || g.Baseline != "" || g.Name == baseline
+		}
+		if !compared {
+			fmt.Fprintf(w, "\n--baseline %s matched no group of the runs (a fork that never happened?); no comparisons\n", baseline)
 		}
 	}
 	fmt.Fprintf(w, "\nper group: final and best val loss over the seeds that did not diverge (mean ± std, [min, max]);\n")
-	fmt.Fprintf(w, "against %s: the mean difference of final val loss with its 95%% interval (paired over seeds; Welch when the seeds do not pair up):\n", base)
+	fmt.Fprintf(w, "against its baseline: the mean difference of final val loss (negative: lower than the baseline) with its 95%% interval\n")
+	fmt.Fprintf(w, "(paired over seeds; Welch when the seeds do not pair up):\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "group\tvariant\tlr\tseeds\tdiverged\tfinal val\t[min, max]\tbest val\tvs "+base+"\t95% interval\tverdict\t")
+	fmt.Fprintln(tw, "group\tvariant\tlr\tseeds\tdiverged\tfinal val\t[min, max]\tbest val\tbaseline\tdifference\t95% interval\tverdict\t")
 	for _, g := range gs {
-		diff, iv := "baseline", ""
-		if g.Baseline == "" && g.Name != base {
-			diff = "-"
+		base, diff, iv := "-", "", ""
+		if g.Baseline != "" {
+			base = g.Baseline
 		}
 		if d := g.Diff; d != nil {
 			diff = fmt.Sprintf("%+.4f", d.Diff)
 			iv = fmt.Sprintf("[%+.4f, %+.4f]", d.Lo, d.Hi)
 		}
-		verdict := g.Verdict
-		if g.Name == base {
-			verdict = ""
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Name, g.Variant, presets.FormatLR(g.LR), g.Replicas(), g.Diverged,
-			meanStd(g.FinalVal), minMax(g.FinalVal), meanStd(g.BestVal), diff, iv, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Name, g.Variant, presets.FormatLR(g.LR), g.Replicas(), g.Diverged,
+			meanStd(g.FinalVal), minMax(g.FinalVal), meanStd(g.BestVal), base, diff, iv, g.Verdict)
 	}
 	tw.Flush()
 }

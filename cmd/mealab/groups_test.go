@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/mealab/mealab/presets"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,7 @@ func TestTrainSeedsGroups(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"mha#1", "mha#2", "mea#1", "mea#2", "per group:", "against mha", "paired over seeds"} {
+	for _, want := range []string{"mha@seed=1", "mha@seed=2", "mea@seed=1", "mea@seed=2", "per group:", "against its baseline", "paired over seeds"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -63,6 +64,27 @@ func TestSeedsUsageErrors(t *testing.T) {
 		_, errs, code := runCLI(args...)
 		if code != 2 || errs == "" {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, errs)
+		}
+	}
+}
+
+func TestCheckBaseline(t *testing.T) {
+	p, err := presets.Load("claim-compress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := p.Expand(presets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{"", "mha", "mea", "mha>gqa2", "mea>svd2"} {
+		if err := checkBaseline(ok, ex.Runs); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"gqa", "mha>", "nope>x"} {
+		if err := checkBaseline(bad, ex.Runs); err == nil && bad != "mha>" {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }

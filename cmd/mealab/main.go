@@ -88,20 +88,24 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "train":
 		return cmdTrain(args[1:], stdout, stderr)
-	case "sweep":
-		return cmdSweep(args[1:], stdout, stderr)
 	case "presets", "preset":
 		return cmdPresets(args[1:], stdout)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "sessions", "session":
 		return cmdSessions(args[1:], stdout, stderr)
+	case "sweep":
+		return cmdSweep(args[1:], stdout, stderr)
 	case "sample":
 		return cmdSample(args[1:], stdout, stderr)
 	case "eval":
 		return cmdEval(args[1:], stdout, stderr)
 	case "doctor":
 		if len(args) > 1 {
+			if isHelp(args[1]) {
+				fmt.Fprintln(stdout, "Usage: mealab doctor\n\nSays which build this is, which CPU kernel runs, with how many threads, and which GPUs it sees.")
+				return nil
+			}
 			return usagef("mealab doctor takes no arguments, got %q", args[1])
 		}
 		return cmdDoctor(stdout)
@@ -117,6 +121,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		}
 		return usagef("usage: mealab help [COMMAND]; commands: %s", strings.Join(commands, ", "))
 	case "version":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprintln(stdout, "Usage: mealab version\n\nPrints the version.")
+			return nil
+		}
 		if len(args) > 1 {
 			return usagef("mealab version takes no arguments, got %q", args[1])
 		}
@@ -128,6 +136,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 
 // commands are the words dispatch knows.
 var commands = []string{"train", "presets", "bench", "sessions", "sample", "eval", "doctor", "sweep", "serve", "help", "version"}
+
+func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 
 func isCommand(s string) bool {
 	for _, c := range append(commands, "preset", "session") {

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/mealab/mealab/record"
 	"github.com/mealab/mealab/sessions"
@@ -32,38 +38,53 @@ type onlyCtx struct {
 
 // gridFlags are the flags that define a grid; a sweep session's grid is
 // fixed by its plan, so they cannot apply there.
-var gridFlags = []string{"preset", "set", "data", "steps", "device"}
+var gridFlags = []string{"preset", "set", "data", "steps", "seeds", "device", "max-runs"}
 
 // prepareOnly resolves --only against the session's sweep plan, or else
-// against the preset's runs.
-func prepareOnly(only []string, fs *flag.FlagSet, sc *sessionCtx, presetName string, specs []trainer.RunSpec) (*onlyCtx, error) {
+// against the preset's runs (the session's preset when it exists).
+func prepareOnly(only []string, rf *runFlags, sc *sessionCtx) (*onlyCtx, error) {
 	oc := &onlyCtx{sc: sc}
 	var grid []sweep.Run
 	if sc != nil && sc.existed {
+		var set []string
+		for _, g := range gridFlags {
+			if rf.given[g] && (g != "preset" || rf.preset != sc.preset) {
+				set = append(set, "--"+g)
+			}
+		}
 		pl, err := sweep.LoadPlan(sc.sess)
 		switch {
 		case err == nil:
-			var set []string
-			fs.Visit(func(f *flag.Flag) {
-				for _, g := range gridFlags {
-					if f.Name == g {
-						set = append(set, "--"+g)
-					}
-				}
-			})
 			if len(set) > 0 {
 				return nil, usagef("%s: session %s is a sweep whose runs are fixed by its plan (preset %s); drop %s", strings.Join(set, ", "), sc.Name(), pl.Preset, strings.Join(set, " "))
 			}
 			grid = pl.Runs
 		case errors.Is(err, sweep.ErrNoPlan):
-			if sc.preset != "" && sc.preset != presetName {
-				return nil, usagef("session %s was started with preset %s, not %s; add --preset %s", sc.Name(), sc.preset, presetName, sc.preset)
+			if len(set) > 0 {
+				return nil, usagef("%s: session %s exists and its runs keep their configs (preset %s); drop %s", strings.Join(set, ", "), sc.Name(), sc.preset, strings.Join(set, " "))
 			}
+			rf.preset = sc.preset
 		default:
 			return nil, err
 		}
 	}
 	if grid == nil {
+		p, specs, err := rf.specs()
+		if err != nil {
+			return nil, err
+		}
+		if sc != nil && !sc.existed {
+			if err := sc.create(p.Name); errors.Is(err, sessions.ErrExists) {
+				// Another task created it a moment ago.
+				again, lerr := findSession(sc.name, rf.dir, sc.every)
+				if lerr != nil {
+					return nil, lerr
+				}
+				*sc = *again
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		grid = sweep.GridRuns(specs)
 	}
 	runs, err := sweep.Select(grid, only)
@@ -73,6 +94,87 @@ func prepareOnly(only []string, fs *flag.FlagSet, sc *sessionCtx, presetName str
 	oc.runs = runs
 	oc.task = sweep.NewTaskRecord()
 	return oc, nil
+}
+
+// trainOnly is `mealab train --only RUN`: the runs train in one lab like
+// any others, under their grid ids; in a session each is resumed from its
+// checkpoint when it has one. SIGTERM checkpoints and exits non-zero.
+func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool, stdout, stderr io.Writer) error {
+	if jsonOut {
+		return usagef("--json does not go with --only yet; leave out --json (the session holds every point)")
+	}
+	oc, err := prepareOnly(only, rf, sc)
+	if err != nil {
+		return err
+	}
+	printNotes(stderr, rf.notes)
+	compute := setupCompute(rf.threads)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	defer sc.Close()
+	opts := trainer.Options{Compute: compute}
+	sc.options(&opts)
+	lab := trainer.NewLab(opts)
+	defer lab.Close()
+	fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
+	if sc != nil {
+		fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
+	}
+	warnings, err := oc.start(lab)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
+	}
+	if err != nil {
+		return err
+	}
+	every := 0
+	for _, r := range lab.Runs() {
+		every = max(every, r.Steps/30)
+	}
+	every = max(every, 1)
+	names := map[trainer.RunID]string{}
+	for _, r := range lab.Runs() {
+		names[r.ID] = r.Name
+	}
+	interrupted := false
+	// The log pulls what changed five times a second (see trainer.Tail);
+	// training never waits for it.
+	var tail trainer.Tail
+	pace := time.NewTicker(200 * time.Millisecond)
+	defer pace.Stop()
+	for finished := false; !finished && !interrupted; {
+		select {
+		case <-ctx.Done():
+			interrupted = true
+			continue
+		case <-pace.C:
+		}
+		finished = lab.AllFinished() // the pull after this holds the end
+		ups, closed := tail.Pull(lab)
+		if closed && !finished {
+			interrupted = true
+		}
+		for _, u := range ups {
+			if p, isPoint := u.(trainer.Point); isPoint && !quiet && (p.Step%every == 0 || p.Step == 1) {
+				fmt.Fprintf(stdout, "%-14s step %d  loss %.3f  lr %.1e  %s tok/s\n", names[p.Run], p.Step, p.Loss, p.LR, commas(p.TokPerSec))
+			}
+		}
+	}
+	// Stop stepping, then save: checkpoints at exactly the steps the logs end with.
+	lab.Close()
+	var saveErr error
+	if sc != nil {
+		if saveErr = sc.Save(lab); saveErr != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
+		}
+	}
+	final := lab.Runs()
+	if interrupted {
+		fmt.Fprintln(stdout, "\ninterrupted: the table so far")
+	}
+	fmt.Fprintln(stdout)
+	printTable(stdout, final)
+	return oc.finish(final, interrupted, saveErr)
 }
 
 func (oc *onlyCtx) names() string {
@@ -86,6 +188,11 @@ func (oc *onlyCtx) names() string {
 // start puts the runs into the lab (resuming those with checkpoints) and
 // records that this process owns them.
 func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
+	// Every run takes its first step in the same round.
+	if err := lab.Hold(); err != nil {
+		return nil, err
+	}
+	defer lab.Release()
 	if oc.sc == nil {
 		for _, r := range oc.runs {
 			if _, err := lab.AddAs(r.ID, r.Spec); err != nil {
@@ -94,7 +201,8 @@ func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
 		}
 		return nil, nil
 	}
-	warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
+	// The locks are dropped when the process ends.
+	_, warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
 	if err != nil {
 		return warnings, err
 	}

@@ -22,9 +22,9 @@ comment after each key names its person) types ` + "`ssh -p PORT HOST`" + ` and 
 their own lab, recorded under --data-dir/users/NAME/sessions. Runs keep
 training when people disconnect (--pause-on-leave pauses them instead).
 
-  ssh -p 2222 HOST                 your own lab
-  ssh -p 2222 HOST follow teacher  someone's lab, read-only (T takes a copy of a run)
-  ssh -p 2222 HOST admin           the teacher's view: who is here, CPU shares, kick
+  ssh -p 2222 HOST                    your own lab
+  ssh -t -p 2222 HOST follow teacher  someone's lab, read-only (T takes a copy of a run)
+  ssh -t -p 2222 HOST admin           the teacher's view: who is here, CPU shares, kick
 
 Examples:
   mealab serve --addr :2222 --authorized-keys class_keys

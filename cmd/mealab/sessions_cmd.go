@@ -29,6 +29,9 @@ const sessionsUsage = `Usage:
   mealab sessions rm NAME [--yes]              delete a session (asks first; --yes does not)
   mealab sessions export NAME --csv DIR        metrics per run as CSV files
   mealab sessions export NAME --png FILE       loss curves of all runs (legend, event markers)
+  mealab sessions export NAME --png FILE --grid
+                                               every metric, one panel each (loss, val, grad
+                                               norm, max logit, LR, tok/s, recall)
   mealab sessions export NAME --checkpoint RUN FILE
                                                the run's latest weights as safetensors
 All take --dir DIR (default $XDG_DATA_HOME/mealab/sessions); flags may go
@@ -45,7 +48,7 @@ var stdin io.Reader = os.Stdin
 // sessionFlags are the flags each sessions command takes (--dir: all).
 var sessionFlags = map[string][]string{
 	"list": {"dir"}, "ls": {"dir"}, "show": {"dir", "follow", "preset"}, "rm": {"dir", "yes"}, "remove": {"dir", "yes"},
-	"export": {"dir", "csv", "png", "checkpoint"},
+	"export": {"dir", "csv", "png", "grid", "checkpoint"},
 }
 
 // interleaved parses flags that may come before, between or after the
@@ -85,6 +88,7 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 	yes := fs.Bool("yes", false, "rm: delete without asking")
 	csvDir := fs.String("csv", "", "export: write CSV files into `DIR`")
 	png := fs.String("png", "", "export: draw loss curves into `FILE`")
+	grid := fs.Bool("grid", false, "export: with --png, draw every metric, one panel each")
 	ckpt := fs.Bool("checkpoint", false, "export: write RUN's latest weights to FILE (export NAME --checkpoint RUN FILE)")
 	follow := fs.Bool("follow", false, "show: keep showing new runs and points as other processes write them")
 	asPreset := fs.Bool("preset", false, "show: print the session's runs as a preset file (sessions_preset.go)")
@@ -118,9 +122,6 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 			return usagef("usage: mealab sessions %s", what)
 		}
 		return nil
-	}
-	if *follow && sub != "show" {
-		return usagef("--follow goes with show: mealab sessions show NAME --follow")
 	}
 	switch sub {
 	case "list", "ls":
@@ -240,9 +241,16 @@ func cmdSessions(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if *grid && *png == "" {
+			return usagef("--grid draws the --png file as a grid of metrics; add --png FILE")
+		}
 		if *png != "" {
 			did = true
-			if err := exportPNG(*png, sess.Name(), runs); err != nil {
+			draw := exportPNG
+			if *grid {
+				draw = exportGridPNG
+			}
+			if err := draw(*png, sess.Name(), runs); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "wrote %s\n", *png)
@@ -301,15 +309,23 @@ func exportCSV(dir string, runs []record.Loaded, stdout io.Writer) error {
 				v = [2]float64{math.NaN(), math.NaN()}
 			}
 			rows = append(rows, []string{strconv.Itoa(p.Step), strconv.FormatInt(p.Tokens, 10), num(p.Wall), num(p.Loss), num(v[0]), num(v[1]),
-				num(p.LR), num(p.GradNorm), num(p.MaxLogit), num(p.TokPerSec)})
+				num(p.LR), num(p.GradNorm), num(p.MaxLogit), num(p.TokPerSec), ld.Meta.Config.Group, replicaCol(ld.Meta.Config.Replica)})
 		}
 		path := filepath.Join(dir, safeFile(ld.Meta.Name)+".csv")
-		if err := sessions.ExportCSV(path, []string{"step", "tokens", "wall_s", "loss", "val_loss", "recall", "lr", "grad_norm", "max_logit", "tok_per_sec"}, rows); err != nil {
+		if err := sessions.ExportCSV(path, []string{"step", "tokens", "wall_s", "loss", "val_loss", "recall", "lr", "grad_norm", "max_logit", "tok_per_sec", "group", "replica"}, rows); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s (%d rows)\n", path, len(rows))
 	}
-	return nil
+	return exportGroupsCSV(dir, runs, stdout) // export_groups.go
+}
+
+// replicaCol is a run's replica index for CSV ("" when not a replica).
+func replicaCol(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return strconv.Itoa(i)
 }
 
 func safeFile(name string) string {
@@ -322,9 +338,20 @@ func safeFile(name string) string {
 }
 
 func exportPNG(path, title string, runs []record.Loaded) error {
-	var series []sessions.Series
 	var marks []sessions.Marker
-	for ri, ld := range runs {
+	for _, ld := range runs {
+		for _, e := range ld.History.Events {
+			switch e.Kind {
+			case "surgery", "lr", "diverged":
+				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
+			}
+		}
+	}
+	// Seeded groups are drawn as bands (export_groups.go), the rest as runs.
+	series, rest := groupSeries(runs)
+	off := len(series)
+	for ri, ld := range rest {
+		ri += off
 		var x, y []float64
 		for _, p := range ld.History.Points {
 			x, y = append(x, float64(p.Step)), append(y, p.Loss)
@@ -336,12 +363,6 @@ func exportPNG(path, title string, runs []record.Loaded) error {
 		}
 		if len(x) > 0 {
 			series = append(series, sessions.Series{Name: ld.Meta.Name + " val", X: x, Y: y, Dashed: true, Colour: ri + 1})
-		}
-		for _, e := range ld.History.Events {
-			switch e.Kind {
-			case "surgery", "lr", "diverged":
-				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
-			}
 		}
 	}
 	return sessions.ExportPNG(path, "mealab session "+title, series, marks)

@@ -133,17 +133,20 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 		return usagef("give the preset as the argument (mealab sweep %s), not --preset", pos[0])
 	}
 	f.rf.preset = pos[0]
+	if err := f.rf.check(fs); err != nil {
+		return err
+	}
 	if f.rf.session == "" {
 		return usagef("a sweep records into a session: add --session NAME")
 	}
 	if f.slurm {
-		if err := only("PRESET --slurm", "set", "data", "steps", "device", "session", "slurm", "partition", "time", "cpus-per-task", "mem",
+		if err := only("PRESET --slurm", "set", "data", "steps", "seeds", "max-runs", "device", "session", "slurm", "partition", "time", "cpus-per-task", "mem",
 			"array-limit", "sbatch-arg", "dry-run", "wait", "poll", "binary"); err != nil {
 			return err
 		}
 		return sweepSubmit(&f, stdout)
 	}
-	if err := only("PRESET (local; add --slurm for the Slurm flags)", "set", "data", "steps", "device", "session", "parallel", "threads"); err != nil {
+	if err := only("PRESET (local; add --slurm for the Slurm flags)", "set", "data", "steps", "seeds", "max-runs", "device", "session", "parallel", "threads"); err != nil {
 		return err
 	}
 	return sweepLocal(&f, stdout, stderr)
@@ -155,7 +158,7 @@ func newSweepSession(f *sweepFlags) (*sessions.Session, *sweep.Plan, bool, error
 	if err := sessions.ValidateName(f.rf.session); err != nil {
 		return nil, nil, false, usagef("--session: %v", err)
 	}
-	p, _, err := f.rf.specs()
+	p, specs, err := f.rf.specs()
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -163,13 +166,16 @@ func newSweepSession(f *sweepFlags) (*sessions.Session, *sweep.Plan, bool, error
 	if f.rf.data != "" {
 		over = append(over, presets.Setting{Key: "data", Value: f.rf.data})
 	}
-	if f.rf.steps > 0 {
+	if f.rf.given["steps"] {
 		over = append(over, presets.Setting{Key: "steps", Value: fmt.Sprint(f.rf.steps)})
+	}
+	if f.rf.seeds > 0 {
+		over = append(over, presets.Setting{Key: "seeds", Value: fmt.Sprint(f.rf.seeds)})
 	}
 	if f.rf.device != "" {
 		over = append(over, presets.Setting{Key: "device", Value: f.rf.device})
 	}
-	pl, err := sweep.NewPlan(p, over)
+	pl, err := sweep.NewPlan(p, over, specs)
 	if err != nil {
 		return nil, nil, false, usageError{err.Error()}
 	}
@@ -251,8 +257,7 @@ func sweepLocal(f *sweepFlags, stdout, stderr io.Writer) error {
 	if par == 0 {
 		par = len(pl.Runs)
 	}
-	fmt.Fprintf(stdout, "mealab %s: preset %s %s, %d runs, %d at a time, session %s in %s, %s\n", verb, pl.Preset,
-		strings.Join(pl.Overrides, " "), len(pl.Runs), par, sess.Name(), filepath.Dir(sess.Dir()), computeLabel())
+	fmt.Fprintf(stdout, "mealab %s: preset %s, %d runs, %d at a time, session %s in %s, %s\n", verb, strings.Join(append([]string{pl.Preset}, pl.Overrides...), " "), len(pl.Runs), par, sess.Name(), filepath.Dir(sess.Dir()), computeLabel())
 	onUpdate := func(u trainer.Update) {
 		if info, ok := u.(trainer.RunInfo); ok && info.State.Finished() {
 			fmt.Fprintf(stdout, "  %-16s %-8s step %d/%d  loss %s  val %s\n", info.Name, info.State, info.Step, info.Steps, fmtLoss(info.Loss), fmtLoss(info.ValLoss))
@@ -266,8 +271,9 @@ func sweepLocal(f *sweepFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	saveErr := rec.SaveAll(lab)
+	// Stop stepping, then save: checkpoints at exactly the steps the logs end with.
 	lab.Close()
+	saveErr := rec.SaveAll(lab)
 	infos := lab.Runs()
 	unfinished, rerr := sweep.RecordEnd(sess, base, infos, interrupted, saveErr)
 	if interrupted {
@@ -276,6 +282,7 @@ func sweepLocal(f *sweepFlags, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	printTable(stdout, sortedInfos(infos))
 	printStableLR(stdout, sortedInfos(infos))
+	printGroups(stdout, sortedInfos(infos), "")
 	if saveErr != nil {
 		return saveErr
 	}
@@ -365,7 +372,7 @@ func writeJob(sess *sessions.Session, pl *sweep.Plan, indices []int, binary stri
 		return err
 	}
 	if dryRun {
-		fmt.Fprintf(stdout, "wrote %s (not submitted: --dry-run); submit it with sbatch %s, or mealab sweep resubmit %s --failed\n", path, path, sess.Name())
+		fmt.Fprintf(stdout, "wrote %s (not submitted: --dry-run); submit it with mealab sweep resubmit %s --dir %s --failed, which records the job for sweep status\n", path, sess.Name(), filepath.Dir(sess.Dir()))
 		return nil
 	}
 	id, err := sweep.Exec.Submit(path)
@@ -423,11 +430,11 @@ func sweepResubmit(name string, f *sweepFlags, stdout io.Writer) error {
 	}
 	sts, _, err := sweep.Status(sess, pl, sweep.Exec)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot tell which runs failed: %w", err)
 	}
 	var idx []int
 	for _, s := range sts {
-		if s.State == sweep.Failed || s.State == sweep.NotSubmitted {
+		if s.State == sweep.Failed || s.State == sweep.NotSubmitted || s.State == sweep.NotStarted {
 			idx = append(idx, s.Run.Index)
 		}
 	}
@@ -452,11 +459,11 @@ func sweepStatus(name string, f *sweepFlags, stdout io.Writer) error {
 	if f.wait {
 		return waitSweep(sess, pl, f.poll, stdout)
 	}
-	sts, acct, err := sweep.Status(sess, pl, sweep.Exec)
-	if err != nil && pl.Slurm != nil {
-		return err
-	}
+	sts, acct, qerr := sweep.Status(sess, pl, sweep.Exec)
 	printSweepStatus(stdout, sess, pl, sts, acct)
+	if qerr != nil {
+		fmt.Fprintf(stdout, "warning: the queue could not be read (%v); states come from the task records only\n", qerr)
+	}
 	return nil
 }
 
@@ -476,10 +483,11 @@ func printSweepStatus(w io.Writer, sess *sessions.Session, pl *sweep.Plan, sts [
 	for _, s := range sts {
 		count[s.State]++
 	}
-	fmt.Fprintf(w, "sweep %s: preset %s %s, %d runs: %d queued, %d running, %d done, %d failed", sess.Name(), pl.Preset,
-		strings.Join(pl.Overrides, " "), len(pl.Runs), count[sweep.Queued], count[sweep.Running], count[sweep.Done], count[sweep.Failed])
-	if n := count[sweep.NotSubmitted]; n > 0 {
-		fmt.Fprintf(w, ", %d not submitted", n)
+	fmt.Fprintf(w, "sweep %s: preset %s, %d runs: %d queued, %d running, %d done, %d failed", sess.Name(), strings.Join(append([]string{pl.Preset}, pl.Overrides...), " "), len(pl.Runs), count[sweep.Queued], count[sweep.Running], count[sweep.Done], count[sweep.Failed])
+	for _, s := range []string{sweep.NotSubmitted, sweep.NotStarted} {
+		if n := count[s]; n > 0 {
+			fmt.Fprintf(w, ", %d %s", n, s)
+		}
 	}
 	fmt.Fprintf(w, "\n  jobs: %s; ended tasks from %s\n", orNone(strings.Join(jobs, ", ")), src)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -515,7 +523,7 @@ func waitSweep(sess *sessions.Session, pl *sweep.Plan, poll time.Duration, w io.
 	for {
 		sts, acct, err := sweep.Status(sess, pl, sweep.Exec)
 		if err != nil {
-			return err
+			return fmt.Errorf("waiting for the sweep: %w", err)
 		}
 		active := 0
 		for _, s := range sts {

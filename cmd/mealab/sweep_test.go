@@ -47,8 +47,8 @@ func losses(t *testing.T, dir, name string) map[string][]float64 {
 
 // TestSweepTasksEqualLocalSweep trains a grid twice: as a local sweep, and
 // as one `train --session S --only RUN` process per run, all at once on one
-// session (as Slurm array tasks would), one of them stopped by SIGTERM
-// mid-run and started again. Every run must end with the same losses at
+// session (as Slurm array tasks would), one stopped by SIGTERM and one
+// killed by SIGKILL mid-run, both started again. Every run must end with the same losses at
 // every step, bit for bit, and the task records must say done.
 func TestSweepTasksEqualLocalSweep(t *testing.T) {
 	if testing.Short() {
@@ -76,7 +76,17 @@ func TestSweepTasksEqualLocalSweep(t *testing.T) {
 	fail := func(format string, a ...any) { mu.Lock(); t.Errorf(format, a...); mu.Unlock() }
 	wg.Add(2)
 	go func() {
+		// Killed outright (SIGKILL, as Slurm does after the grace time),
+		// then started again.
 		defer wg.Done()
+		cmd := mealabCmd(t, args("mha")...)
+		if err := cmd.Start(); err != nil {
+			fail("%v", err)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
 		if b, err := mealabCmd(t, args("mha")...).CombinedOutput(); err != nil {
 			fail("task mha: %v\n%s", err, b)
 		}
@@ -232,7 +242,7 @@ func TestSessionsShowFollow(t *testing.T) {
 			t.Fatalf("%v\n%s", err, b)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(out.String(), "done at step 60/60") < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -251,5 +261,53 @@ func TestSessionsShowFollow(t *testing.T) {
 	}
 	if _, errs, code := runCLI("--session", "f", "--dir", dir, "--follow", "--preset", "quick"); code != 2 || !strings.Contains(errs, "--preset") {
 		t.Errorf("lab --follow --preset: exit %d %s", code, errs)
+	}
+}
+
+// TestOneWriterPerRun: a second process asked to train a run that another
+// is training (a resubmission while the first task still runs) refuses,
+// naming the holder, and leaves the run alone.
+func TestOneWriterPerRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	if _, errs, code := runCLI("sweep", "quick", "--set", "steps=100000", "--slurm", "--dry-run", "--session", "w", "--dir", dir, "--binary", os.Args[0]); code != 0 {
+		t.Fatal(errs)
+	}
+	args := []string{"train", "--dir", dir, "--session", "w", "--only", "mha", "--threads", "1", "--quiet"}
+	first := mealabCmd(t, args...)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Kill(); _ = first.Wait() }()
+	store, _ := sessions.Open(dir)
+	sess, _ := store.Load("w")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, ok, _ := sweep.LoadTask(sess, "r1-mha"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first task never started")
+		}
+	}
+	out, err := mealabCmd(t, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "being written by pid") {
+		t.Fatalf("second writer: %v\n%s", err, out)
+	}
+}
+
+// TestSweepFlagsApply: --steps and --seeds reach a sweep's runs and its
+// plan (--steps was once ignored).
+func TestSweepFlagsApply(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := runCLI("sweep", "quick", "--steps", "7", "--seeds", "2", "--session", "x", "--dir", dir, "--threads", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"steps=7 seeds=2, 4 runs", "mha@seed=2", "done     step 7/7"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

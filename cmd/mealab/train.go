@@ -142,8 +142,9 @@ func hasSet(s setFlags, key string) bool {
 	return false
 }
 
-const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json] [--only RUN]
+const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
        mealab train --session NAME [--steps N]    reopen a session, or extend it to N steps
+       mealab train [--preset P | --session S] --only RUN[,RUN]   some runs of the grid (a sweep's task)
 
 Runs every run of a preset side by side in lock-step: in each round every
 running run does one step, in the order of the table, so while a round is
@@ -233,6 +234,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(only) > 0 {
+		return trainOnly(only, fs, &rf, sc, *quiet, *jsonOut, stdout, stderr)
+	}
 	reopen := sc != nil && sc.existed
 	var p *presets.Preset
 	var specs []trainer.RunSpec
@@ -261,12 +265,6 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	defer sc.Close()
-	var oc *onlyCtx
-	if len(only) > 0 {
-		if oc, err = prepareOnly(only, fs, sc, p.Name, specs); err != nil {
-			return err
-		}
-	}
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
 	// The log, like the session, is pushed every update in order and loses
@@ -287,9 +285,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		steps = rf.steps
 	}
 	if !*jsonOut {
-		if oc != nil {
-			fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
-		} else if reopen {
+		if reopen {
 			fmt.Fprintf(stdout, "mealab train: reopening session %s (preset %s), %s\n", sc.Name(), sc.preset, computeLabel())
 		} else {
 			fmt.Fprintf(stdout, "mealab train: preset %s (%s), %d runs, %s\n", p.Name, p.Description, len(specs), computeLabel())
@@ -307,12 +303,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 		_ = enc.Encode(map[string]any{"type": "start", "preset": name, "session": sc.nameOrEmpty(), "reopened": reopen, "runs": specs, "compute": computeLabel()})
 	}
-	var warnings []string
-	if oc != nil {
-		warnings, err = oc.start(lab)
-	} else {
-		warnings, err = sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
-	}
+	warnings, err := sc.start(lab, specs, false, steps, func(n string) { notes = append(notes, n) })
 	if err != nil {
 		return err
 	}
@@ -364,9 +355,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 			_ = enc.Encode(m)
 		} else if !*quiet {
 			clearLine(stderr, tty)
-			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  %s tok/s  kv %s/token\n",
+			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  gnorm %.3g  logit %.3g  %s tok/s  kv %s/token\n",
 				info.Name, digits(info.Steps), v.Step, info.Steps, v.Loss, fmtVal(val, ok, v.Step), v.LR,
-				commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
+				v.GradNorm, v.MaxLogit, commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
 		}
 	}
 	flushPending := func(id trainer.RunID) {
@@ -446,23 +437,15 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		flushPending(id)
 	}
 	clearLine(stderr, tty)
-	var saveErr error
 	if sc != nil {
-		if saveErr = sc.Save(lab); saveErr != nil {
-			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
+		if err := sc.Save(lab); err != nil {
+			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), err)
 		}
 	}
-	lab.Close()
 	final := lab.Runs()
-	done := func() error {
-		if oc != nil {
-			return oc.finish(final, interrupted, saveErr)
-		}
-		return nil
-	}
 	if *jsonOut {
 		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final), "groups": groupRows(final, *baseline)})
-		return done()
+		return nil
 	}
 	if interrupted {
 		fmt.Fprintln(stdout, "\ninterrupted: the table so far (stopped at the end of a round; a session holds exactly these steps)")
@@ -471,7 +454,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	printTable(stdout, final)
 	printStableLR(stdout, final)
 	printGroups(stdout, final, *baseline)
-	return done()
+	return nil
 }
 
 // updateQueue takes a lab's updates on the lab's goroutine (as part of its
@@ -545,13 +528,15 @@ type summaryRow struct {
 	KVBytes    int64   `json:"kv_bytes_per_token"`
 	State      string  `json:"state"`
 	DivergedAt int     `json:"diverged_at,omitempty"`
+	LossSpikes int     `json:"loss_spikes"`
+	GradSpikes int     `json:"grad_spikes"`
 }
 
 func summaryRows(infos []trainer.RunInfo) []summaryRow {
 	var out []summaryRow
 	for _, r := range infos {
 		out = append(out, summaryRow{r.Name, r.Variant, r.Params, r.LR, r.Step, jsonNum(r.Loss), jsonNum(r.ValLoss), jsonNum(r.BestVal),
-			jsonNum(r.Recall), r.TokPerSec, r.KVBytesPerToken, r.State.String(), r.DivergedAt})
+			jsonNum(r.Recall), r.TokPerSec, r.KVBytesPerToken, r.State.String(), r.DivergedAt, r.LossSpikes, r.GradSpikes})
 	}
 	return out
 }
@@ -566,7 +551,7 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 	if recall {
 		head += "recall\t"
 	}
-	head += "tok/s\tKV/token\tstate\t"
+	head += "tok/s\tKV/token\tspikes\tstate\t"
 	fmt.Fprintln(tw, head)
 	for _, r := range infos {
 		state := r.State.String()
@@ -578,10 +563,12 @@ func printTable(w io.Writer, infos []trainer.RunInfo) {
 		if recall {
 			line += fmtPct(r.Recall) + "\t"
 		}
-		line += fmt.Sprintf("%s\t%s\t%s\t", commas(r.TokPerSec), fmtBytes(r.KVBytesPerToken), state)
+		line += fmt.Sprintf("%s\t%s\t%d/%d\t%s\t", commas(r.TokPerSec), fmtBytes(r.KVBytesPerToken), r.LossSpikes, r.GradSpikes, state)
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "spikes: loss/grad-norm spike episodes (loss %.0f%% over its %d-step minimum, grad norm %gx its %d-step mean)\n",
+		100*trainer.SpikeLossRise, trainer.SpikeWindow, trainer.SpikeGradFactor, trainer.SpikeWindow)
 }
 
 // stableLR is one variant's stability over an LR ladder (the paper's "best

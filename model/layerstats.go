@@ -1,0 +1,63 @@
+package model
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Per-layer stability signals, for seeing which layer blows up first. They
+// are reductions over buffers the step fills anyway: the largest attention
+// logit of each layer is kept by Forward (LayerMaxLogit, free), and the
+// gradient norm of each layer is one extra read of the gradient slab (the
+// same cost as GradNorm, small next to a step's matrix products).
+
+// LayerGradNorms writes into dst (grown to the number of layers) the L2 norm
+// of each transformer block's parameter gradients, summed in float64, and
+// returns it. Embeddings, the final norm and the output head belong to no
+// layer and are left out.
+func (m *Model[T]) LayerGradNorms(dst []float64) []float64 {
+	L := m.Cfg.Layers
+	if cap(dst) < L {
+		dst = make([]float64, L)
+	}
+	dst = dst[:L]
+	clear(dst)
+	for _, t := range m.Layout.Tensors {
+		l := layerOf(t.Name)
+		if l < 0 || l >= L {
+			continue
+		}
+		var s float64
+		for _, g := range m.Grads[t.Off : t.Off+t.Len] {
+			s += float64(g) * float64(g)
+		}
+		dst[l] += s
+	}
+	for i := range dst {
+		dst[i] = math.Sqrt(dst[i])
+	}
+	return dst
+}
+
+// layerOf is the block index of a tensor named "layers.N....", or -1.
+func layerOf(name string) int {
+	rest, ok := strings.CutPrefix(name, "layers.")
+	if !ok {
+		return -1
+	}
+	n, _, _ := strings.Cut(rest, ".")
+	l, err := strconv.Atoi(n)
+	if err != nil {
+		return -1
+	}
+	return l
+}
+
+// noteLayerLogit records layer l's largest logit of this Forward.
+func (m *Model[T]) noteLayerLogit(l int, v float64) {
+	if len(m.LayerMaxLogit) != m.Cfg.Layers {
+		m.LayerMaxLogit = make([]float64, m.Cfg.Layers)
+	}
+	m.LayerMaxLogit[l] = v
+}
