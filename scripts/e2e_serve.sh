@@ -37,12 +37,16 @@ done
 cat "$tmp/keys/teacher.pub" "$tmp/keys/alice.pub" "$tmp/keys/bob.pub" >"$tmp/class_keys"
 
 start_server() { # extra flags (--open) as arguments
+  # The log is appended across restarts: wait for a new "listening" line,
+  # not the previous server's.
+  local before
+  before=$(grep -c listening "$out/serve.log" 2>/dev/null || true)
   "$tmp/mealab" serve --addr "127.0.0.1:$port" --authorized-keys "$tmp/class_keys" --data-dir "$tmp/data" \
     "$@" --preset quick --set steps=100000 --set sample_every=0 --threads 1 --fps 4 \
     >>"$tmp/serve.out" 2>>"$out/serve.log" &
   server_pid=$!
   for _ in $(seq 50); do
-    grep -q listening "$out/serve.log" 2>/dev/null && return 0
+    [ "$(grep -c listening "$out/serve.log" 2>/dev/null || true)" -gt "${before:-0}" ] && return 0
     sleep 0.1
   done
   fail "the server did not start: $(cat "$out/serve.log")"
