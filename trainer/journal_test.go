@@ -232,9 +232,10 @@ func TestManyViewers(t *testing.T) {
 	var specs []RunSpec
 	for _, v := range []string{"mha", "mea", "gqa"} {
 		s := tinySpec(v, v, 2)
-		s.Sched.Total = 60
+		s.Model.Layers = 1
+		s.Sched.Total = 30
 		s.EvalEvery = 10
-		s.SampleEvery = 20
+		s.SampleEvery = 15
 		s.SampleLen = 4
 		specs = append(specs, s)
 	}
@@ -285,10 +286,10 @@ func TestManyViewers(t *testing.T) {
 		for _, id := range ids {
 			want, _ := l.History(id)
 			got := v.runs[id]
-			if got == nil || len(got.Points) != 60 || len(got.Evals) != len(want.Evals) || len(got.Events) != len(want.Events) || len(got.Samples) != len(want.Samples) {
+			if got == nil || len(got.Points) != 30 || len(got.Evals) != len(want.Evals) || len(got.Events) != len(want.Events) || len(got.Samples) != len(want.Samples) {
 				t.Fatalf("a viewer holds %+v of run %d", got, id)
 			}
-			if v.info[id].Step != 60 || v.info[id].State != Done {
+			if v.info[id].Step != 30 || v.info[id].State != Done {
 				t.Errorf("a viewer shows run %d at step %d (%v)", id, v.info[id].Step, v.info[id].State)
 			}
 		}

@@ -26,7 +26,7 @@ func tinySpec(name, variant string, kv int) RunSpec {
 // until cond holds, failing after 60 s.
 func waitFor(t *testing.T, l *Lab, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
+	deadline := time.After(120 * time.Second) // a safety net for a loaded machine under -race
 	for {
 		v := l.Version()
 		if cond() {
@@ -35,7 +35,7 @@ func waitFor(t *testing.T, l *Lab, what string, cond func() bool) {
 		select {
 		case <-l.Changed(v):
 		case <-deadline:
-			t.Fatalf("%s: not within 60 s", what)
+			t.Fatalf("%s: not within 120 s", what)
 		}
 	}
 }

@@ -38,7 +38,8 @@ func TestRefusedSurgeryIsShown(t *testing.T) {
 func TestRefusedSurgeryInTheEventsPanel(t *testing.T) {
 	f := fixtureLab(t)
 	m := newTestModel(t, f, 170, 40)
-	push(m, f, trainer.Event{Run: 1, Step: 290, Kind: "refused", Detail: "scheduled 290 gqa 2 refused: no"})
+	f.j.Put(trainer.Event{Run: 1, Step: 290, Kind: "refused", Detail: "scheduled 290 gqa 2 refused: no"})
+	m.Update(pull(f, m.cursor)())
 	m.Update(tickMsg(time.Unix(200, 0)))
 	if got := frame(t, m); !strings.Contains(got, "scheduled 290 gqa 2 refused: no") {
 		t.Errorf("the events panel lacks the refusal:\n%s", got)

@@ -15,41 +15,36 @@ import (
 	"github.com/mealab/mealab/trainer"
 )
 
-// fakeLab is a scripted Lab: fixed runs and histories in a
+// fakeLab is a scripted Lab: fixed runs and histories, served from a
 // trainer.Journal (what a real lab serves its viewers from), and a log of
 // every call so tests can check which lab method a key press led to.
+// Fixtures may edit infos and hist until the first pull; the journal is
+// made from them then, and tests change it (j) after that.
 type fakeLab struct {
 	mu     sync.Mutex
 	j      *trainer.Journal
 	infos  []trainer.RunInfo // as added, for tests to refer to
+	hist   map[trainer.RunID]trainer.History
 	calls  []string
 	fail   error // returned by every mutating call when set
 	nextID trainer.RunID
-	// hist is every run's history as addRun made it; tests that edit it
-	// call reload to rebuild the journal screens pull from.
-	hist map[trainer.RunID]trainer.History
-}
-
-// reload rebuilds the journal from infos and hist (after a test edited
-// hist), as if the runs had just been added.
-func (f *fakeLab) reload() {
-	f.j = trainer.NewJournal(0)
-	for _, in := range f.infos {
-		f.j.Add(in, f.hist[in.ID])
-	}
-}
-
-// push puts updates into the fake's journal and hands the model what it
-// would pull now.
-func push(m *Model, f *fakeLab, us ...trainer.Update) {
-	for _, u := range us {
-		f.j.Put(u)
-	}
-	m.Update(pulledMsg(f.Since(m.cursor)))
 }
 
 func newFakeLab() *fakeLab {
-	return &fakeLab{j: trainer.NewJournal(0), nextID: 100, hist: map[trainer.RunID]trainer.History{}}
+	return &fakeLab{hist: map[trainer.RunID]trainer.History{}, nextID: 100}
+}
+
+// journal returns the journal, made from infos and hist at the first call.
+func (f *fakeLab) journal() *trainer.Journal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.j == nil {
+		f.j = trainer.NewJournal(0)
+		for _, in := range f.infos {
+			f.j.Add(in, f.hist[in.ID])
+		}
+	}
+	return f.j
 }
 
 func (f *fakeLab) record(format string, args ...any) error {
@@ -65,9 +60,9 @@ func (f *fakeLab) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *fakeLab) Since(c trainer.Cursor) trainer.Changes { return f.j.Since(c) }
+func (f *fakeLab) Since(c trainer.Cursor) trainer.Changes { return f.journal().Since(c) }
 
-func (f *fakeLab) Runs() []trainer.RunInfo { return f.j.Runs() }
+func (f *fakeLab) Runs() []trainer.RunInfo { return f.journal().Runs() }
 
 func (f *fakeLab) Add(spec trainer.RunSpec) (trainer.RunID, error) {
 	if err := f.record("add %s", spec.Name); err != nil {
@@ -242,9 +237,11 @@ func (f *fakeLab) addRun(id trainer.RunID, fr fixtureRun) {
 		h.Samples = append(h.Samples, trainer.Sample{Run: id, Step: s, Prompt: "ada has a ", Text: fmt.Sprintf("red cup. pip has a %d blue hats and the dog naps", s),
 			TokPerSec: 20000, CacheBytes: b, CacheTokens: 58, FormulaBytes: b})
 	}
-	f.j.Add(in, h)
 	f.hist[id] = h
 	f.infos = append(f.infos, in)
+	if f.j != nil {
+		f.j.Add(in, h)
+	}
 }
 
 // fixtureLab is four runs in the states the UI must show: two training

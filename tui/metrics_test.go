@@ -45,7 +45,6 @@ func metricsLab(t testing.TB) *fakeLab {
 	add(4, trainer.Event{Run: 4, Step: 44, Kind: trainer.GradSpike, Detail: "grad-norm spike: 9.1 is 3.2x its 50-step mean 2.84"},
 		trainer.Event{Run: 4, Step: 48, Kind: trainer.LossSpike, Detail: "loss spike: 3.30 is 25% above its 50-step minimum 2.64"})
 	add(1, trainer.Event{Run: 1, Step: 120, Kind: trainer.GradSpike, Detail: "grad-norm spike: 3.0 is 3.1x its 50-step mean 0.97"})
-	f.reload()
 	return f
 }
 
@@ -113,7 +112,6 @@ func TestMetricsCycle(t *testing.T) {
 	h := f.hist[1]
 	h.Evals[0].Recall = 0.5
 	f.hist[1] = h
-	f.reload()
 	m := newTestModel(t, f, 80, 24)
 	keys(t, m, "M")
 	if m.chart.view != one(metRecall) {
@@ -252,7 +250,6 @@ func TestMetricsHostileValues(t *testing.T) {
 		}
 		f.hist[id] = h
 	}
-	f.reload()
 	// A run with nothing but non-finite values.
 	spec := mustBuild(t, "allbad", "variant", "mha")
 	f.addRun(5, fixtureRun{spec: spec, from: 1, to: 20, state: trainer.Diverged, divAt: 1, loss: func(int) float64 { return math.NaN() }})
@@ -418,7 +415,6 @@ func BenchmarkMetricsGrid(b *testing.B) {
 					}
 					f.hist[id] = h
 				}
-				f.reload()
 				m := newTestModel(b, f, sz[0], sz[1], func(o *Options) { o.NoColor = false })
 				keys(b, m, "m")
 				if m.chart.view != viewGrid {

@@ -31,10 +31,9 @@ func (l *listFlag) Set(v string) error {
 // (a sweep's array task). In a session it touches only those runs'
 // directories and keeps a task record in each.
 type onlyCtx struct {
-	sc      *sessionCtx
-	runs    []sweep.Run
-	task    sweep.TaskRecord
-	release func() // the runs' writer locks
+	sc   *sessionCtx
+	runs []sweep.Run
+	task sweep.TaskRecord
 }
 
 // gridFlags are the flags that define a grid; a sweep session's grid is
@@ -122,11 +121,6 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 		fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
 	}
 	warnings, err := oc.start(lab)
-	defer func() {
-		if oc.release != nil {
-			oc.release()
-		}
-	}()
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "mealab: warning: %s\n", w)
 	}
@@ -143,25 +137,27 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 		names[r.ID] = r.Name
 	}
 	interrupted := false
-	var cur trainer.Cursor // what of the lab this log has shown (the pull protocol)
-	for !lab.AllFinished() && !interrupted {
+	// The log pulls what changed five times a second (see trainer.Tail);
+	// training never waits for it.
+	var tail trainer.Tail
+	pace := time.NewTicker(200 * time.Millisecond)
+	defer pace.Stop()
+	for finished := false; !finished && !interrupted; {
 		select {
 		case <-ctx.Done():
 			interrupted = true
-		case <-lab.Changed(cur.Version):
-			ch := lab.Since(cur)
-			cur = ch.Next
-			for _, rc := range ch.Runs {
-				for _, u := range rc.Updates() {
-					if p, isPoint := u.(trainer.Point); isPoint && !quiet && (p.Step%every == 0 || p.Step == 1) {
-						fmt.Fprintf(stdout, "%-14s step %d  loss %.3f  lr %.1e  %s tok/s\n", names[p.Run], p.Step, p.Loss, p.LR, commas(p.TokPerSec))
-					}
-				}
+			continue
+		case <-pace.C:
+		}
+		finished = lab.AllFinished() // the pull after this holds the end
+		ups, closed := tail.Pull(lab)
+		if closed && !finished {
+			interrupted = true
+		}
+		for _, u := range ups {
+			if p, isPoint := u.(trainer.Point); isPoint && !quiet && (p.Step%every == 0 || p.Step == 1) {
+				fmt.Fprintf(stdout, "%-14s step %d  loss %.3f  lr %.1e  %s tok/s\n", names[p.Run], p.Step, p.Loss, p.LR, commas(p.TokPerSec))
 			}
-			if ch.Closed {
-				interrupted = true
-			}
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	// Stop stepping, then save: checkpoints at exactly the steps the logs end with.
@@ -205,8 +201,8 @@ func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
 		}
 		return nil, nil
 	}
-	release, warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
-	oc.release = release
+	// The locks are dropped when the process ends.
+	_, warnings, err := sweep.StartRuns(oc.sc.sess, lab, oc.sc.rec, oc.runs)
 	if err != nil {
 		return warnings, err
 	}
