@@ -639,6 +639,10 @@ func printStableLR(w io.Writer, infos []trainer.RunInfo) {
 		if r.BestLR > 0 {
 			bestLR = fmt.Sprintf("%s (val %.3f)", presets.FormatLR(r.BestLR), r.BestVal)
 		}
+		if seeded {
+			fmt.Fprintf(w, "  %-10s max stable %-7s diverged seeds per LR: %s  best %s\n", r.Variant, best, div, bestLR)
+			continue
+		}
 		fmt.Fprintf(w, "  %-10s max stable %-7s diverged at %-14s best %s\n", r.Variant, best, div, bestLR)
 	}
 }
