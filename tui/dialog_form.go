@@ -209,15 +209,9 @@ func (f *formDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 		f.pending = true
 		specs, lab := f.specs, e.lab
 		return func() tea.Msg {
-			var first trainer.RunID
-			for i, spec := range specs {
-				id, err := lab.Add(spec)
-				if err != nil {
-					return actionMsg{kind: "add", newRun: first, err: err}
-				}
-				if i == 0 {
-					first = id
-				}
+			first, err := addRuns(lab, specs)
+			if err != nil {
+				return actionMsg{kind: "add", newRun: first, err: err}
 			}
 			text := "started run " + specs[0].Name
 			if len(specs) > 1 {

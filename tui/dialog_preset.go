@@ -5,7 +5,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"github.com/mealab/mealab/trainer"
 )
 
 // presetDialog starts every run of a preset beside the current ones.
@@ -48,16 +47,12 @@ func (p *presetDialog) key(k tea.KeyPressMsg, e env) (tea.Cmd, bool) {
 			if err != nil {
 				return actionMsg{kind: "preset", err: err}
 			}
-			var first trainer.RunID
-			for i, s := range specs {
-				s.Name = uniqueName(s.Name, taken)
-				id, err := lab.Add(s)
-				if err != nil {
-					return actionMsg{kind: "preset", err: fmt.Errorf("run %s: %w", s.Name, err)}
-				}
-				if i == 0 {
-					first = id
-				}
+			for i := range specs {
+				specs[i].Name = uniqueName(specs[i].Name, taken)
+			}
+			first, err := addRuns(lab, specs)
+			if err != nil {
+				return actionMsg{kind: "preset", err: err}
 			}
 			return actionMsg{kind: "preset", newRun: first, text: fmt.Sprintf("started %d runs from preset %s", len(specs), name)}
 		}, false

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -150,4 +151,36 @@ func pollHeads(lab Lab, id trainer.RunID, layer, head int) tea.Cmd {
 
 func save(s Saver, quit bool) tea.Cmd {
 	return func() tea.Msg { return savedMsg{err: s.Save(), quit: quit} }
+}
+
+// batchAdder is a lab that can start several runs in the same lock-step
+// round (trainer.Lab.AddAll); a lab without it gets them one by one.
+type batchAdder interface {
+	AddAll(specs []trainer.RunSpec) ([]trainer.RunID, error)
+}
+
+// addRuns starts specs in the lab, together when it can, and returns the
+// first new run's id.
+func addRuns(lab Lab, specs []trainer.RunSpec) (trainer.RunID, error) {
+	if len(specs) == 0 {
+		return 0, nil
+	}
+	if b, ok := lab.(batchAdder); ok {
+		ids, err := b.AddAll(specs)
+		if err != nil {
+			return 0, err
+		}
+		return ids[0], nil
+	}
+	var first trainer.RunID
+	for i, s := range specs {
+		id, err := lab.Add(s)
+		if err != nil {
+			return first, fmt.Errorf("run %s: %w", s.Name, err)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	return first, nil
 }

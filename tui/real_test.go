@@ -113,3 +113,44 @@ func TestRealLab(t *testing.T) {
 		t.Error("the closed lab is not shown")
 	}
 }
+
+// addRuns starts a group through trainer.Lab.AddAll: its replicas take their
+// first step in the same round, so once the lab closes (it ends the round
+// in progress) every replica is at the same step.
+func TestAddRunsStartsTogether(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a real model")
+	}
+	spec, err := presets.Build("g", []presets.Setting{{Key: "layers", Value: "1"}, {Key: "width", Value: "32"},
+		{Key: "context", Value: "32"}, {Key: "batch", Value: "2"}, {Key: "steps", Value: "100000"}, {Key: "eval_every", Value: "0"}, {Key: "sample_every", Value: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := presets.Replicate([]trainer.RunSpec{spec}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := trainer.NewLab(trainer.Options{Compute: cpu.Compute{}})
+	first, err := addRuns(lab, specs)
+	if err != nil || first == 0 {
+		t.Fatalf("addRuns: %v %v", first, err)
+	}
+	deadline := time.After(20 * time.Second)
+	for v := uint64(0); ; {
+		rs := lab.Runs()
+		if len(rs) == 3 && rs[2].Step >= 5 {
+			break
+		}
+		select {
+		case <-lab.Changed(v):
+			v = lab.Version()
+		case <-deadline:
+			t.Fatal("the runs did not step")
+		}
+	}
+	lab.Close()
+	rs := lab.Runs()
+	if rs[0].Step != rs[1].Step || rs[1].Step != rs[2].Step {
+		t.Errorf("replicas stopped at steps %d, %d, %d; want one step", rs[0].Step, rs[1].Step, rs[2].Step)
+	}
+}
