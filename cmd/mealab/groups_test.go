@@ -88,3 +88,19 @@ func TestCheckBaseline(t *testing.T) {
 		}
 	}
 }
+
+// --quiet prints only the final table: no event lines, even for a run that
+// diverges (the table says where).
+func TestQuietPrintsOnlyTheTable(t *testing.T) {
+	out, errs, code := runCLI("train", "--preset", "none", "--set", "lr=30", "--set", "clip=0", "--set", "width=32",
+		"--set", "layers=1", "--steps", "30", "--set", "eval_every=0", "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Contains(out, " ** ") {
+		t.Errorf("--quiet printed event lines:\n%s", out)
+	}
+	if !strings.Contains(out, "diverged at") {
+		t.Errorf("the table does not say the run diverged:\n%s", out)
+	}
+}

@@ -398,7 +398,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 					ev["err_k"], ev["err_v"] = v.ErrK, v.ErrV
 				}
 				_ = enc.Encode(ev)
-			} else {
+			} else if !*quiet {
 				clearLine(stderr, tty)
 				fmt.Fprintf(stdout, "%-14s step %d  ** %s: %s\n", infos[v.Run].Name, v.Step, v.Kind, v.Detail)
 			}
