@@ -1,7 +1,6 @@
 package record
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/mealab/mealab/sessions"
@@ -23,20 +22,7 @@ func LoadRun(sess *sessions.Session, dir string) (Loaded, error) {
 	if err := sr.LoadMeta(&ld.Meta); err != nil {
 		return ld, fmt.Errorf("run %s: %w", dir, err)
 	}
-	readHistory(sr, &ld)
-	step, ts, meta, warns, err := sr.LoadLatestCheckpoint()
-	ld.Warnings = append(ld.Warnings, warns...)
-	if err == nil {
-		st, derr := Decode(ts, meta)
-		if derr != nil {
-			ld.Warnings = append(ld.Warnings, fmt.Sprintf("run %s: checkpoint at step %d: %v", ld.Meta.Name, step, derr))
-		} else {
-			ld.State = &st
-			ld.History = trimAfter(ld.History, st.Step)
-		}
-	} else if !errors.Is(err, sessions.ErrNoCheckpoint) {
-		ld.Warnings = append(ld.Warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
-	}
+	loadBody(sr, &ld)
 	return ld, nil
 }
 

@@ -384,20 +384,7 @@ func Load(sess *sessions.Session) ([]Loaded, error) {
 			out = append(out, ld)
 			continue
 		}
-		readHistory(sr, &ld)
-		step, ts, meta, warns, err := sr.LoadLatestCheckpoint()
-		ld.Warnings = append(ld.Warnings, warns...)
-		if err == nil {
-			st, derr := Decode(ts, meta)
-			if derr != nil {
-				ld.Warnings = append(ld.Warnings, fmt.Sprintf("run %s: checkpoint at step %d: %v", ld.Meta.Name, step, derr))
-			} else {
-				ld.State = &st
-				ld.History = trimAfter(ld.History, st.Step)
-			}
-		} else if !errors.Is(err, sessions.ErrNoCheckpoint) {
-			ld.Warnings = append(ld.Warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
-		}
+		loadBody(sr, &ld)
 		out = append(out, ld)
 	}
 	slices.SortFunc(out, func(a, b Loaded) int { return int(a.Meta.ID - b.Meta.ID) })
@@ -691,4 +678,24 @@ func (r *Recorder) adopt(ld Loaded) {
 	_ = sr.SetBuffered(true)
 	r.runs[ld.Meta.ID] = sr
 	r.meta[ld.Meta.ID] = ld.Meta
+}
+
+// loadBody reads a run's curves and its latest readable checkpoint into ld
+// (whose Meta is loaded); the history is cut at the checkpoint's step, and
+// problems become warnings.
+func loadBody(sr *sessions.Run, ld *Loaded) {
+	readHistory(sr, ld)
+	step, ts, meta, warns, err := sr.LoadLatestCheckpoint()
+	ld.Warnings = append(ld.Warnings, warns...)
+	if err == nil {
+		st, derr := Decode(ts, meta)
+		if derr != nil {
+			ld.Warnings = append(ld.Warnings, fmt.Sprintf("run %s: checkpoint at step %d: %v", ld.Meta.Name, step, derr))
+		} else {
+			ld.State = &st
+			ld.History = trimAfter(ld.History, st.Step)
+		}
+	} else if !errors.Is(err, sessions.ErrNoCheckpoint) {
+		ld.Warnings = append(ld.Warnings, fmt.Sprintf("run %s: %v", ld.Meta.Name, err))
+	}
 }
