@@ -9,7 +9,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
-STEPS=${MEALAB_E2E_STEPS:-400}
+# Long enough that a task caught early is still running when scancel lands,
+# on a machine twice as fast as this one (a 400-step task was cancelled at
+# step 141 here, after being caught at 100).
+STEPS=${MEALAB_E2E_STEPS:-1200}
 T0=$(date +%s)
 fail() { echo "e2e_slurm: FAIL: $*" >&2; exit 1; }
 say() { echo "e2e_slurm: [$(( $(date +%s) - T0 ))s] $*"; }
@@ -51,11 +54,11 @@ job=$(tail -1 "$work/submit.txt")
 victim=""
 for _ in $(seq 480); do
   "$M" sweep status cluster --dir "$D" >"$work/status-running.txt" 2>&1
-  victim=$(awk '$3 == "running" { split($4, s, "/"); if (s[1]+0 >= 80) { print $1; exit } }' "$work/status-running.txt")
+  victim=$(awk -v most=$((STEPS / 3)) '$3 == "running" { split($4, s, "/"); if (s[1]+0 >= 80 && s[1]+0 <= most) { print $1; exit } }' "$work/status-running.txt")
   [ -n "$victim" ] && break
   sleep 0.25
 done
-[ -n "$victim" ] || { cat "$work/status-running.txt"; fail "no task reached step 80 within 2 minutes"; }
+[ -n "$victim" ] || { cat "$work/status-running.txt"; fail "no task was caught running between step 80 and $((STEPS / 3)) within 2 minutes"; }
 say "status while it runs:"; cat "$work/status-running.txt"
 say "scancel ${job}_$victim"
 scancel "${job}_$victim" || fail "scancel"

@@ -719,7 +719,26 @@ func legendLine(vis []chartRun, cs chartState, w int, th theme) string {
 	return clip(line, w)
 }
 
-// eventsLine lists the newest marked events, newest first.
+// isSpike tells a loss or grad-norm spike warning (frequent, automatic)
+// from news: surgery, refusals, LR changes, forks, divergence.
+func isSpike(kind string) bool { return kind == trainer.LossSpike || kind == trainer.GradSpike }
+
+// newsFirst orders events for the events line and panel: news before spike
+// warnings, so that a stream of spikes on a fast machine never pushes the
+// surgery a person just applied out of sight; within each, newest first,
+// and at the same step the weightier mark first.
+func newsFirst(a, b trainer.Event) bool {
+	if sa, sb := isSpike(a.Kind), isSpike(b.Kind); sa != sb {
+		return sb
+	}
+	if a.Step != b.Step {
+		return a.Step > b.Step
+	}
+	return markRank(eventLetter(a.Kind)) > markRank(eventLetter(b.Kind))
+}
+
+// eventsLine lists the marked events that fit: news (surgery, refusals, LR
+// changes, forks, divergence) newest first, then spike warnings newest first.
 func eventsLine(vis []chartRun, w int, th theme) string {
 	type ev struct {
 		e    trainer.Event
@@ -736,13 +755,7 @@ func eventsLine(vis []chartRun, w int, th theme) string {
 	if len(evs) == 0 {
 		return style(th.dim, cut("events: none yet (S surgery, F fork, L lr change, R surgery refused, ! diverged)", w))
 	}
-	sort.SliceStable(evs, func(i, j int) bool {
-		a, b := evs[i].e, evs[j].e
-		if a.Step != b.Step {
-			return a.Step > b.Step
-		}
-		return markRank(eventLetter(a.Kind)) > markRank(eventLetter(b.Kind))
-	})
+	sort.SliceStable(evs, func(i, j int) bool { return newsFirst(evs[i].e, evs[j].e) })
 	var parts []string
 	used := 0
 	for _, x := range evs {

@@ -45,3 +45,34 @@ func TestRefusedSurgeryInTheEventsPanel(t *testing.T) {
 		t.Errorf("the events panel lacks the refusal:\n%s", got)
 	}
 }
+
+// Spike warnings, however many and however recent, never push news (a
+// surgery, an LR change) out of the events line or the wide layout's
+// events panel: on a fast machine spikes arrive every few hundred steps
+// after the surgery a person just applied.
+func TestSpikesDoNotBuryNews(t *testing.T) {
+	r := &runData{info: trainer.RunInfo{Name: "mha"}, points: pointsOf(make([]float64, 3000)...)}
+	r.events = append(r.events, trainer.Event{Step: 126, Kind: "surgery", Detail: "compress 1"})
+	for s := 600; s < 3000; s += 100 {
+		r.events = append(r.events, trainer.Event{Step: s, Kind: trainer.GradSpike, Detail: "grad-norm spike"})
+	}
+	line := eventsLine(chartOf(r), 100, newTheme(false))
+	if !strings.HasPrefix(line, "S@126 mha: compress 1") {
+		t.Errorf("events line %q, want the surgery first", line)
+	}
+	if !strings.Contains(line, "G@2900") {
+		t.Errorf("events line %q, want the newest spike after the news", line)
+	}
+
+	f := fixtureLab(t)
+	m := newTestModel(t, f, 170, 40)
+	f.j.Put(trainer.Event{Run: 1, Step: 100, Kind: "surgery", Detail: "compress 1 (the news)"})
+	for s := 110; s < 300; s += 5 {
+		f.j.Put(trainer.Event{Run: 1, Step: s, Kind: trainer.GradSpike, Detail: "grad-norm spike"})
+	}
+	m.Update(pull(f, m.cursor)())
+	m.Update(tickMsg(time.Unix(200, 0)))
+	if got := frame(t, m); !strings.Contains(got, "compress 1 (the news)") {
+		t.Errorf("the events panel lost the surgery under spikes:\n%s", got)
+	}
+}

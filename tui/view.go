@@ -239,7 +239,7 @@ func (m *Model) sidePanel(runs []*runData, w, h int) []string {
 			}
 		}
 	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].e.Step > evs[j].e.Step })
+	sort.SliceStable(evs, func(i, j int) bool { return newsFirst(evs[i].e, evs[j].e) })
 	room := max(h-len(out)-4, 1)
 	if len(evs) == 0 {
 		out = append(out, style(th.dim, "none yet"))
