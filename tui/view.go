@@ -239,7 +239,15 @@ func (m *Model) sidePanel(runs []*runData, w, h int) []string {
 			}
 		}
 	}
-	sort.SliceStable(evs, func(i, j int) bool { return newsFirst(evs[i].e, evs[j].e) })
+	// News before spikes, newest first; at one step, in the order they
+	// happened (a fork, then the surgery on the child).
+	sort.SliceStable(evs, func(i, j int) bool {
+		a, b := evs[i].e, evs[j].e
+		if sa, sb := isSpike(a.Kind), isSpike(b.Kind); sa != sb {
+			return sb
+		}
+		return a.Step > b.Step
+	})
 	room := max(h-len(out)-4, 1)
 	if len(evs) == 0 {
 		out = append(out, style(th.dim, "none yet"))
