@@ -62,3 +62,51 @@ func mixRowsDW[T Float](dw, _, in []T, ldi int, g []T, ldg int, n, G, H, d int) 
 // into one partial: partials are then added in chunk order, so the result
 // depends on the batch shape only, never on the thread count.
 const mixChunk = 64
+
+// GainMath is what a backend may add to Compute for the gain gradients of
+// RMSNorm and GroupNorm: acc[i] += (a[i]*b[i])*s, rounded after each
+// operation, in float32 (cpu.AddMulScaled). The model then sums each column
+// over chunks of gainChunk rows in float32 and the chunks in float64;
+// without it (and for float64 models) every row is summed in float64.
+type GainMath interface {
+	AddMulScaled(acc, a, b []float32, s float32)
+}
+
+// gainChunk is the number of rows a column of a gain gradient sums in
+// float32 before the sum joins the float64 total.
+const gainChunk = 32
+
+func pickGainMul[T Float](c Compute) func(acc, a, b []T, s T) {
+	var zero T
+	if gm, ok := c.(GainMath); ok {
+		if _, f32 := any(zero).(float32); f32 {
+			return any(gm.AddMulScaled).(func(acc, a, b []T, s T))
+		}
+	}
+	return nil
+}
+
+// rmsnormGainGradChunked is rmsnormGainGrad with float32 chunk sums through
+// mul (GainMath.AddMulScaled); tmp has P*dim elements. Each column's sum
+// depends only on the rows, never on how columns are split over threads.
+func rmsnormGainGradChunked[T Float](mul func(acc, a, b []T, s T), dgain, dout, x, rstd []T, acc []float64, tmp []T, R, dim, P, c0, c1 int) {
+	clear(acc[c0:c1])
+	for r0 := 0; r0 < R; r0 += gainChunk {
+		clear(tmp[c0:c1])
+		for r := r0; r < min(R, r0+gainChunk); r++ {
+			p := r % P
+			lo, hi := max(c0, p*dim), min(c1, (p+1)*dim)
+			if lo >= hi {
+				continue
+			}
+			base := r*dim - p*dim
+			mul(tmp[lo:hi], dout[base+lo:base+hi], x[base+lo:base+hi], rstd[r])
+		}
+		for c := c0; c < c1; c++ {
+			acc[c] += float64(tmp[c])
+		}
+	}
+	for c := c0; c < c1; c++ {
+		dgain[c] += T(acc[c])
+	}
+}

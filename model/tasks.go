@@ -75,6 +75,10 @@ func (m *Model[T]) newTasks() {
 		rmsnormBackwardRowsFast(rb.dx[r0*d:], rb.dout[r0*d:], rb.x[r0*d:], rb.gain, rb.rstd[r0:], (hi-lo)*P, d, P, rb.add)
 	}
 	rb.gainCols = func(lo, hi int) {
+		if m.gainMul != nil {
+			rmsnormGainGradChunked(m.gainMul, rb.dgain, rb.dout, rb.x, rb.rstd, rb.acc, m.acts.gainTmp, rb.r, rb.dim, rb.p, lo, hi)
+			return
+		}
 		rmsnormGainGrad(rb.dgain, rb.dout, rb.x, rb.rstd, rb.acc, rb.r, rb.dim, rb.p, lo, hi)
 	}
 	rp := &o.rope
