@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // HeadMixer is what a backend may add to Compute for HLC with virtual heads
 // (h' < h): float32 kernels that mix whole component heads per token and
 // give the mixing matrix's gradient. The model uses them when the backend
@@ -108,5 +110,48 @@ func rmsnormGainGradChunked[T Float](mul func(acc, a, b []T, s T), dgain, dout, 
 	}
 	for c := c0; c < c1; c++ {
 		dgain[c] += T(acc[c])
+	}
+}
+
+// crossEntropyRowsVec is crossEntropyRows with the backend's float32 exps
+// (vec): each row's exps go to scratch (the row's dlogits, which Backward
+// overwrites), their float32 sum gives the log-sum-exp, the loss stays
+// float64.
+func crossEntropyRowsVec[T Float](vec vecOps[T], lse []T, rowLoss []float64, logits, scratch []T, targets []int32, N, V int) {
+	for n := 0; n < N; n++ {
+		row := logits[n*V : (n+1)*V]
+		_, mx := vec.minMax(row)
+		s := copy(scratch[n*V:(n+1)*V], row)
+		sum := vec.expShiftSum(scratch[n*V:n*V+s], mx)
+		l := float64(mx) + math.Log(float64(sum))
+		lse[n] = T(l)
+		rowLoss[n] = 0
+		if tg := targets[n]; tg >= 0 {
+			rowLoss[n] = l - float64(row[tg])
+		}
+	}
+}
+
+// crossEntropyBackwardVec is crossEntropyBackward with the backend's exps:
+// exp(logit - lse + log(scale)) is the probability times scale in one call.
+func crossEntropyBackwardVec[T Float](vec vecOps[T], dlogits, logits, lse []T, targets []int32, N, V int, scale float64) {
+	logScale := math.Log(scale)
+	for n := 0; n < N; n++ {
+		d := dlogits[n*V : (n+1)*V]
+		tg := targets[n]
+		if tg < 0 {
+			clear(d)
+			continue
+		}
+		copy(d, logits[n*V:(n+1)*V])
+		if scale > 0 && !math.IsInf(logScale, 0) {
+			vec.expShiftSum(d, T(float64(lse[n])-logScale))
+		} else {
+			vec.expShiftSum(d, lse[n])
+			for i := range d {
+				d[i] = T(float64(d[i]) * scale)
+			}
+		}
+		d[tg] -= T(scale)
 	}
 }

@@ -21,6 +21,7 @@ type Model[T Float] struct {
 	vec     vecOps[T]
 	mix     mixOps[T]
 	gainMul func(acc, a, b []T, s T) // GainMath, or nil
+	fastVec bool                     // vec is the backend's (float32 exps): the cross-entropy uses it too
 	ops     tasks[T]
 	cos     []T
 	sin     []T
@@ -101,6 +102,7 @@ func newEmpty[T Float](c Config, compute Compute) *Model[T] {
 		vec:     pickVec[T](compute),
 		mix:     pickMix[T](compute),
 		gainMul: pickGainMul[T](compute),
+		fastVec: hasVecMath[T](compute),
 	}
 	m.w = bindWeights(c, l, m.Params)
 	m.g = bindWeights(c, l, m.Grads)

@@ -106,9 +106,17 @@ func (m *Model[T]) newTasks() {
 	}
 	ce := &o.ce
 	ce.forward = func(lo, hi int) {
+		if m.fastVec {
+			crossEntropyRowsVec(m.vec, ce.lse[lo:], ce.rowLoss[lo:], ce.logits[lo*ce.v:], ce.dlogits[lo*ce.v:], ce.targets[lo:hi], hi-lo, ce.v)
+			return
+		}
 		crossEntropyRows(ce.lse[lo:], ce.rowLoss[lo:], ce.logits[lo*ce.v:], ce.targets[lo:hi], hi-lo, ce.v)
 	}
 	ce.backward = func(lo, hi int) {
+		if m.fastVec {
+			crossEntropyBackwardVec(m.vec, ce.dlogits[lo*ce.v:], ce.logits[lo*ce.v:], ce.lse[lo:], ce.targets[lo:hi], hi-lo, ce.v, ce.scale)
+			return
+		}
 		crossEntropyBackward(ce.dlogits[lo*ce.v:], ce.logits[lo*ce.v:], ce.lse[lo:], ce.targets[lo:hi], hi-lo, ce.v, ce.scale)
 	}
 	m.newAttnTask()
