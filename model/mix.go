@@ -155,3 +155,33 @@ func crossEntropyBackwardVec[T Float](vec vecOps[T], dlogits, logits, lse []T, t
 		d[tg] -= T(scale)
 	}
 }
+
+// NormMath is what a backend may add to Compute for the rows of RMSNorm and
+// the per-head GroupNorm in float32 (cpu.RMSNormRows, cpu.RMSNormBackRows):
+// the same arithmetic as rmsnormRowsFast and rmsnormBackwardRowsFast with
+// vector partial sums.
+type NormMath interface {
+	RMSNormRows(out, rstd, x, gain []float32, R, dim, P int, eps float64)
+	RMSNormBackRows(dx, dout, x, gain, rstd []float32, R, dim, P int, add bool)
+}
+
+// normOps are the model's RMSNorm row kernels for its element type.
+type normOps[T Float] struct {
+	rows     func(out, rstd, x, gain []T, R, dim, P int)
+	backRows func(dx, dout, x, gain, rstd []T, R, dim, P int, add bool)
+}
+
+func pickNorm[T Float](c Compute) normOps[T] {
+	var zero T
+	if nm, ok := c.(NormMath); ok {
+		if _, f32 := any(zero).(float32); f32 {
+			return any(normOps[float32]{
+				rows: func(out, rstd, x, gain []float32, R, dim, P int) {
+					nm.RMSNormRows(out, rstd, x, gain, R, dim, P, normEps)
+				},
+				backRows: nm.RMSNormBackRows,
+			}).(normOps[T])
+		}
+	}
+	return normOps[T]{rows: rmsnormRowsFast[T], backRows: rmsnormBackwardRowsFast[T]}
+}

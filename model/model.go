@@ -20,6 +20,7 @@ type Model[T Float] struct {
 	gemm    gemmFunc[T]
 	vec     vecOps[T]
 	mix     mixOps[T]
+	norm    normOps[T]
 	gainMul func(acc, a, b []T, s T) // GainMath, or nil
 	fastVec bool                     // vec is the backend's (float32 exps): the cross-entropy uses it too
 	ops     tasks[T]
@@ -101,6 +102,7 @@ func newEmpty[T Float](c Config, compute Compute) *Model[T] {
 		gemm:    pickGemm[T](compute),
 		vec:     pickVec[T](compute),
 		mix:     pickMix[T](compute),
+		norm:    pickNorm[T](compute),
 		gainMul: pickGainMul[T](compute),
 		fastVec: hasVecMath[T](compute),
 	}

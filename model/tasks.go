@@ -65,14 +65,14 @@ func (m *Model[T]) newTasks() {
 	rf := &o.rmsFwd
 	rf.run = func(lo, hi int) {
 		r0 := lo * rf.mult
-		rmsnormRowsFast(rf.out[r0*rf.dim:], rf.rstd[r0:], rf.x[r0*rf.dim:], rf.gain, (hi-lo)*rf.mult, rf.dim, rf.p)
+		m.norm.rows(rf.out[r0*rf.dim:], rf.rstd[r0:], rf.x[r0*rf.dim:], rf.gain, (hi-lo)*rf.mult, rf.dim, rf.p)
 	}
 	rb := &o.rmsBwd
 	rb.rows = func(lo, hi int) {
 		// Chunks are items of P rows, so row r's gain is gain[r%P] in every chunk.
 		d, P := rb.dim, rb.p
 		r0 := lo * P
-		rmsnormBackwardRowsFast(rb.dx[r0*d:], rb.dout[r0*d:], rb.x[r0*d:], rb.gain, rb.rstd[r0:], (hi-lo)*P, d, P, rb.add)
+		m.norm.backRows(rb.dx[r0*d:], rb.dout[r0*d:], rb.x[r0*d:], rb.gain, rb.rstd[r0:], (hi-lo)*P, d, P, rb.add)
 	}
 	rb.gainCols = func(lo, hi int) {
 		if m.gainMul != nil {
