@@ -21,6 +21,11 @@ func saxpyAVX2(x, y *float32, n int, alpha float32)
 //go:noescape
 func addMulScaledAVX2(acc, a, b *float32, n int, s float32)
 
+// adamWAVX2 is AdamWUpdate for n floats, n a positive multiple of 8.
+//
+//go:noescape
+func adamWAVX2(p, grad, m, v *float32, n int, b1, c1, b2, c2, shrink, step, invSqrtBC2, eps float32)
+
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		sdotVec = func(x, y []float32) float32 {
@@ -32,5 +37,6 @@ func init() {
 			saxpyAVX2(&x[0], &y[0], len(x), alpha)
 		}
 		addMulScaledVec = addMulScaledAVX2
+		adamWVec = adamWAVX2
 	}
 }

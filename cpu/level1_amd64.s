@@ -122,3 +122,49 @@ one:
 done:
 	VZEROUPPER
 	RET
+
+// func adamWAVX2(p, grad, m, v *float32, n int, b1, c1, b2, c2, shrink, step, invSqrtBC2, eps float32)
+// c1 = 1-b1, c2 = 1-b2. Each operation rounds (no fusing), as the scalar
+// loop in AdamWUpdate.
+TEXT ·adamWAVX2(SB), NOSPLIT, $0-72
+	MOVQ p+0(FP), DI
+	MOVQ grad+8(FP), SI
+	MOVQ m+16(FP), DX
+	MOVQ v+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS b1+40(FP), Y8
+	VBROADCASTSS c1+44(FP), Y9
+	VBROADCASTSS b2+48(FP), Y10
+	VBROADCASTSS c2+52(FP), Y11
+	VBROADCASTSS shrink+56(FP), Y12
+	VBROADCASTSS step+60(FP), Y13
+	VBROADCASTSS invSqrtBC2+64(FP), Y14
+	VBROADCASTSS eps+68(FP), Y15
+
+adam_loop:
+	VMOVUPS (SI), Y0          // g
+	VMULPS (DX), Y8, Y1       // b1*m
+	VMULPS Y0, Y9, Y2         // (1-b1)*g
+	VADDPS Y2, Y1, Y1         // m
+	VMOVUPS Y1, (DX)
+	VMULPS (BX), Y10, Y3      // b2*v
+	VMULPS Y0, Y11, Y4        // (1-b2)*g
+	VMULPS Y0, Y4, Y4         // ((1-b2)*g)*g
+	VADDPS Y4, Y3, Y3         // v
+	VMOVUPS Y3, (BX)
+	VSQRTPS Y3, Y3
+	VMULPS Y14, Y3, Y3
+	VADDPS Y15, Y3, Y3        // denominator
+	VMULPS Y1, Y13, Y1        // step*m
+	VDIVPS Y3, Y1, Y1
+	VMULPS (DI), Y12, Y5      // p*shrink
+	VSUBPS Y1, Y5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, BX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ adam_loop
+	VZEROUPPER
+	RET

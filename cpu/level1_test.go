@@ -101,3 +101,40 @@ func TestAddMulScaledPathIndependent(t *testing.T) {
 		}
 	}
 }
+
+// AdamWUpdate gives every element the same bits on the vector and scalar
+// paths, at every offset, and follows the float64 formula to rounding.
+func TestAdamWUpdatePathIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n = 53
+	p0, g, m0, v0 := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range p0 {
+		p0[i], g[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()*0.1)
+		m0[i], v0[i] = float32(rng.NormFloat64()*0.01), float32(rng.Float64()*0.001)
+	}
+	const b1, b2, shrink, step, inv, eps = 0.9, 0.95, 0.9999, 1e-3, 1.3, 1e-8
+	run := func(lo, hi int) (p, m, v []float32) {
+		p, m, v = append([]float32(nil), p0...), append([]float32(nil), m0...), append([]float32(nil), v0...)
+		AdamWUpdate(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], b1, b2, shrink, step, inv, eps)
+		return
+	}
+	wp, wm, wv := run(0, n)
+	for i := range wp {
+		mm := 0.9*float64(m0[i]) + 0.1*float64(g[i])
+		vv := 0.95*float64(v0[i]) + 0.05*float64(g[i])*float64(g[i])
+		pp := float64(p0[i])*0.9999 - 1e-3*mm/(math.Sqrt(vv)*1.3+1e-8)
+		if math.Abs(float64(wp[i])-pp) > 1e-6*(1+math.Abs(pp)) || math.Abs(float64(wm[i])-mm) > 1e-6 || math.Abs(float64(wv[i])-vv) > 1e-6 {
+			t.Fatalf("element %d: p %v m %v v %v, want %v %v %v", i, wp[i], wm[i], wv[i], pp, mm, vv)
+		}
+	}
+	for lo := 1; lo < 9; lo++ {
+		for hi := lo; hi <= n; hi += 7 {
+			p, m, v := run(lo, hi)
+			for i := lo; i < hi; i++ {
+				if p[i] != wp[i] || m[i] != wm[i] || v[i] != wv[i] {
+					t.Fatalf("[%d:%d] element %d differs from the whole-slice update", lo, hi, i)
+				}
+			}
+		}
+	}
+}

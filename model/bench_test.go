@@ -139,6 +139,7 @@ func TestTrainingStepAllocatesNothing(t *testing.T) {
 		m, _ := model.New[float32](c, fast{})
 		opt := model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)
 		opt.Parallel = fast{}.ParallelFor
+		opt.UseKernels(fast{})
 		x, y := make([]int32, 4*32), make([]int32, 4*32)
 		step := func() {
 			if _, err := m.Forward(x, y, 4, 32); err != nil {
@@ -238,6 +239,33 @@ func TestGradsBitIdenticalAcrossThreads(t *testing.T) {
 					t.Fatalf("%s kv=%d: gradient %d is %v on %d threads, %v on 1", vk.name, vk.kv, i, g, threads, ref[i])
 				}
 			}
+		}
+	}
+}
+
+// TestAdamWKernelMatchesLoop: the cpu package's float32 AdamW update
+// (UseKernels) follows the float64 loop to rounding over ten steps, with
+// weight decay on some tensors and not on others.
+func TestAdamWKernelMatchesLoop(t *testing.T) {
+	c := model.Config{Vocab: 61, Context: 16, Layers: 2, Width: 64, Heads: 4, Seed: 3}
+	_ = c.ApplyVariant("mea", 2)
+	m, _ := model.New[float32](c, fast{})
+	a := model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)
+	b := model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)
+	a.UseKernels(fast{})
+	pa, pb := append([]float32(nil), m.Params...), append([]float32(nil), m.Params...)
+	rng := rand.New(rand.NewPCG(6, 6))
+	g := make([]float32, len(pa))
+	for range 10 {
+		for i := range g {
+			g[i] = float32(rng.NormFloat64() * 0.01)
+		}
+		a.Step(pa, g, 3e-3)
+		b.Step(pb, g, 3e-3)
+	}
+	for i := range pa {
+		if d := float64(pa[i] - pb[i]); d > 1e-6 || d < -1e-6 {
+			t.Fatalf("param %d: kernel %v, loop %v", i, pa[i], pb[i])
 		}
 	}
 }

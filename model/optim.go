@@ -29,6 +29,9 @@ type AdamW[T Float] struct {
 	// update is independent, so results do not depend on the split).
 	Parallel func(n int, fn func(lo, hi int))
 
+	// kernel, when set (UseKernels), updates a span in float32.
+	kernel func(p, g, m, v []T, b1, b2, shrink, step, invSqrtBC2, eps T)
+
 	params, grads []T
 	lr            float64
 	chunk         func(lo, hi int) // built once: a step allocates nothing
@@ -42,6 +45,25 @@ func NewAdamW[T Float](cfg AdamWConfig, l *Layout) *AdamW[T] {
 		o.decay = append(o.decay, t.Decay)
 	}
 	return o
+}
+
+// AdamWMath is what a backend may add to Compute: the AdamW update of a
+// span in float32 (cpu.AdamWUpdate: each operation rounded, so the result
+// does not depend on how Parallel splits the elements).
+type AdamWMath interface {
+	AdamWUpdate(p, g, m, v []float32, b1, b2, shrink, step, invSqrtBC2, eps float32)
+}
+
+// UseKernels makes float32 updates go through c's AdamWMath when it has
+// one; float64 optimisers and other backends keep the float64 loop.
+func (o *AdamW[T]) UseKernels(c Compute) {
+	var zero T
+	am, ok := c.(AdamWMath)
+	if _, f32 := any(zero).(float32); !ok || !f32 {
+		o.kernel = nil
+		return
+	}
+	o.kernel = any(am.AdamWUpdate).(func(p, g, m, v []T, b1, b2, shrink, step, invSqrtBC2, eps T))
 }
 
 // Step applies one update with learning rate lr.
@@ -78,6 +100,11 @@ func (o *AdamW[T]) update(params, grads []T, lr float64, lo, hi int) {
 		shrink := T(1 - lr*wd)
 		stepSize := lr / bc1
 		sqrtBC2 := math.Sqrt(bc2)
+		if o.kernel != nil {
+			a, b := sp[0], sp[1]
+			o.kernel(params[a:b], grads[a:b], o.M[a:b], o.V[a:b], b1, b2, shrink, T(stepSize), T(1/sqrtBC2), T(c.Eps))
+			continue
+		}
 		for i := sp[0]; i < sp[1]; i++ {
 			g := grads[i]
 			m := b1*o.M[i] + (1-b1)*g

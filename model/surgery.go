@@ -328,6 +328,7 @@ func Apply[T Float](m *Model[T], opt *AdamW[T], op Op) (*Model[T], *AdamW[T], Re
 		nopt = NewAdamW[T](opt.Cfg, nm.Layout)
 		nopt.Steps = opt.Steps
 		nopt.Parallel = opt.Parallel
+		nopt.kernel = opt.kernel
 		for _, t := range nm.Layout.Tensors {
 			s, ok := m.Layout.Lookup(t.Name)
 			switch {

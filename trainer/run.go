@@ -401,5 +401,6 @@ func checkMemory(s RunSpec) error {
 func newOpt(c model.AdamWConfig, m *model.Model[float32]) *model.AdamW[float32] {
 	o := model.NewAdamW[float32](c, m.Layout)
 	o.Parallel = m.Compute().ParallelFor
+	o.UseKernels(m.Compute())
 	return o
 }

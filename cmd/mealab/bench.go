@@ -435,6 +435,7 @@ func newTrainer(bc benchConfig, c model.Config) (*benchTrainer, error) {
 	}
 	tr := &benchTrainer{c: c, bc: bc, m: m, opt: model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)}
 	tr.opt.Parallel = cpu.ParallelFor
+	tr.opt.UseKernels(cpu.Compute{})
 	rng := rand.New(rand.NewPCG(1, 2))
 	N := bc.Batch * bc.Context
 	tr.x, tr.y = make([]int32, N), make([]int32, N)
