@@ -29,10 +29,13 @@ type attnTask[T Float] struct {
 	ldq, ldk, g int
 	k, v        []T // where attention reads keys and values (stride ldk)
 	dk, dv, dao []T
+	wk, wv      []T // HLC with h' < h: the (h', H) mixing matrices; nil for GQA
+	wkT, wvT    []T // their (H, h') transposes, for the backward pass
 	forward     func(lo, hi int)
 	backward    func(lo, hi int)
-	expand      func(lo, hi int) // GQA: component heads -> per-query-head keys and values
-	expandBack  func(lo, hi int)
+	expand      func(lo, hi int) // GQA and HLC with h' < h: component heads -> per-query-head keys and values
+	expandBack  func(lo, hi int) // GQA
+	mixBack     func(lo, hi int) // HLC with h' < h, over chunks of mixChunk tokens
 }
 
 func (m *Model[T]) newAttnTask() {
@@ -48,8 +51,35 @@ func (m *Model[T]) newAttnTask() {
 	}
 	j.expand = func(lo, hi int) {
 		la, H, d, C3, G := j.la, c.Heads, c.HeadDim(), j.ldq, j.g
+		if j.wk != nil {
+			m.mix.rows(la.kx[lo*H*d:], H*d, la.qkv[lo*C3+H*d:], C3, j.wk, hi-lo, G, H, d)
+			m.mix.rows(la.vx[lo*H*d:], H*d, la.qkv[lo*C3+(H+G)*d:], C3, j.wv, hi-lo, G, H, d)
+			return
+		}
 		mixForward(la.kx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, H*d, G, H, d)
 		mixForward(la.vx[lo*H*d:], la.qkv[lo*C3:], nil, hi-lo, C3, (H+G)*d, G, H, d)
+	}
+	// mixBack is expandBack with learned mixing, over chunks [lo, hi) of
+	// mixChunk tokens: the gradients at the component heads (overwritten in
+	// dqkv) and each chunk's partial gradient of the two mixing matrices.
+	j.mixBack = func(lo, hi int) {
+		a, la, H, d, C3, G := m.acts, j.la, c.Heads, c.HeadDim(), j.ldq, j.g
+		N := a.B * a.T_
+		for ch := lo; ch < hi; ch++ {
+			r0 := ch * mixChunk
+			n := min(mixChunk, N-r0)
+			part := a.mixPart[ch*2*G*H : (ch+1)*2*G*H]
+			scr := a.mixScr[ch*8*G*H : (ch+1)*8*G*H]
+			for kv, w := range [2][]T{j.wkT, j.wvT} {
+				dx := a.dkx
+				if kv == 1 {
+					dx = a.dvx
+				}
+				off := r0*C3 + (H+kv*G)*d
+				m.mix.rows(a.dqkv[off:], C3, dx[r0*H*d:], H*d, w, n, H, G, d)
+				m.mix.dw(part[kv*G*H:(kv+1)*G*H], scr, la.qkv[off:], C3, dx[r0*H*d:], H*d, n, G, H, d)
+			}
+		}
 	}
 	j.expandBack = func(lo, hi int) {
 		a, la, H, d, C3, G := m.acts, j.la, c.Heads, c.HeadDim(), j.ldq, j.g
@@ -58,12 +88,17 @@ func (m *Model[T]) newAttnTask() {
 	}
 }
 
-// qkvWidth is the row width of layer l's qkv activations: 3Hd with HLC
-// (the mixing is folded into the projection, so the buffer holds composite
-// heads), (H+2G)d otherwise.
+// folded tells whether layer l folds its head mixing into the projection
+// weights: HLC with h' = h. With h' < h the layer projects the h' component
+// heads and mixes them per token instead (see projectQKV).
+func (m *Model[T]) folded(l int) bool { return m.Cfg.HLC && m.Cfg.KV(l) == m.Cfg.Heads }
+
+// qkvWidth is the row width of layer l's qkv activations: 3Hd when the
+// mixing is folded into the projection (the buffer holds composite heads),
+// (H+2G)d otherwise (query heads, then the G component keys and values).
 func (m *Model[T]) qkvWidth(l int) int {
 	c := m.Cfg
-	if c.HLC {
+	if m.folded(l) {
 		return 3 * c.Heads * c.HeadDim()
 	}
 	return (c.Heads + 2*c.KV(l)) * c.HeadDim()
@@ -90,34 +125,41 @@ func (m *Model[T]) attentionForward(la *layerActs[T], lw *[pCount][]T, l, B, T_ 
 // la.qkv (RoPE applied) and records in la where attention reads keys and
 // values and their row stride.
 //
-// HLC is linear in the component projections, so instead of projecting
-// h' component heads and mixing them per token (N*H*h'*d work, scalar), the
-// mixing is folded into the weights once per step: W_eff,j = sum_i
-// W_lc[i,j] W_comp,i (H*h'*d*D work, one small matrix product), and a single
-// SGEMM projects straight to composite heads. RoPE commutes with the mixing
-// (eq. 13), so the result is the same function. MHA reads K and V in place;
-// GQA copies each group's head to its query heads.
+// HLC is linear in the component projections. With h' = h the mixing is
+// folded into the weights once per step: W_eff,j = sum_i W_lc[i,j] W_comp,i
+// (H*h'*d*D work, one small matrix product), and a single SGEMM projects
+// straight to composite heads. With h' < h that would project H composite
+// heads where h' suffice: the layer projects the h' component heads (2(H-h')
+// fewer head columns, a third of the QKV product saved at h' = h/2) and
+// mixes them per token (N*H*h'*d work, the HeadMixer kernels). RoPE commutes
+// with the mixing (eq. 13), so both are the same function. MHA reads K and V
+// in place; GQA copies each group's head to its query heads.
 func (m *Model[T]) projectQKV(la *layerActs[T], lw *[pCount][]T, l, B, T_ int) {
 	c := m.Cfg
 	N, D, H, d, G := B*T_, c.Width, c.Heads, c.HeadDim(), c.KV(l)
 	C3 := m.qkvWidth(l)
+	fold := m.folded(l)
 	w := lw[pWQKV]
-	if c.HLC {
+	if fold {
 		m.foldQKV(la.weff, lw, G)
 		w = la.weff
 	}
 	m.gemm(false, true, N, C3, D, 1, la.xn1, D, w, D, 0, la.qkv, C3)
 	ropeHeads := H + G
-	if c.HLC {
+	if fold {
 		ropeHeads = 2 * H
 	}
 	m.rope(la.qkv, B, T_, C3, ropeHeads, false)
-	if c.HLC || G == H {
+	if fold || G == H {
 		la.k, la.v, la.ldk = la.qkv[H*d:], la.qkv[2*H*d:], C3
 		return
 	}
 	j := &m.ops.attn
 	j.la, j.ldq, j.g = la, C3, G
+	j.wk, j.wv = nil, nil
+	if c.HLC {
+		j.wk, j.wv = lw[pWlcK], lw[pWlcV]
+	}
 	m.compute.ParallelFor(N, j.expand)
 	la.k, la.v, la.ldk = la.kx, la.vx, H*d
 }
@@ -143,24 +185,39 @@ func (m *Model[T]) attentionBackward(la *layerActs[T], lw, lg *[pCount][]T, l, B
 	N, D, H, d, G := B*T_, c.Width, c.Heads, c.HeadDim(), c.KV(l)
 	C3 := m.qkvWidth(l)
 	par := m.compute.ParallelFor
-	direct := c.HLC || G == H // keys and values live in qkv itself
+	fold := m.folded(l)
+	direct := fold || G == H // keys and values live in qkv itself
 	j := &m.ops.attn
 	j.la, j.ldq, j.g, j.dao = la, C3, G, dao
 	j.k, j.v, j.ldk = la.k, la.v, la.ldk
-	if direct {
+	switch {
+	case direct:
 		j.dk, j.dv = a.dqkv[H*d:], a.dqkv[2*H*d:]
 		par(B*H, j.backward)
-	} else {
+	case c.HLC: // h' < h: back through the per-token mixing
+		j.dk, j.dv = a.dkx, a.dvx
+		par(B*H, j.backward)
+		j.wkT, j.wvT = a.mixT[:G*H], a.mixT[G*H:2*G*H]
+		transposeInto(j.wkT, lw[pWlcK], G, H)
+		transposeInto(j.wvT, lw[pWlcV], G, H)
+		chunks := (N + mixChunk - 1) / mixChunk
+		par(chunks, j.mixBack)
+		for kv, gw := range [2][]T{lg[pWlcK], lg[pWlcV]} {
+			for ch := 0; ch < chunks; ch++ {
+				addInto(gw[:G*H], a.mixPart[ch*2*G*H+kv*G*H:ch*2*G*H+(kv+1)*G*H])
+			}
+		}
+	default:
 		j.dk, j.dv = a.dkx, a.dvx
 		par(B*H, j.backward)
 		par(N, j.expandBack)
 	}
 	ropeHeads := H + G
-	if c.HLC {
+	if fold {
 		ropeHeads = 2 * H
 	}
 	m.rope(a.dqkv, B, T_, C3, ropeHeads, true)
-	if !c.HLC {
+	if !fold {
 		m.gemm(true, false, C3, D, N, 1, a.dqkv, C3, la.xn1, D, 1, lg[pWQKV], D)
 		m.gemm(false, false, N, D, C3, 1, a.dqkv, C3, lw[pWQKV], D, 0, a.dxn, D)
 		return
@@ -330,4 +387,14 @@ func (m *Model[T]) AttentionProbs(l, b, h int) ([]float64, int) {
 		}
 	}
 	return out, T_
+}
+
+// transposeInto writes the (cols, rows) transpose of the rows x cols
+// matrix src into dst.
+func transposeInto[T Float](dst, src []T, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			dst[j*rows+i] = src[i*cols+j]
+		}
+	}
 }

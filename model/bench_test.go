@@ -73,38 +73,47 @@ func TestFastBackendMatchesNaive(t *testing.T) { checkFastMatchesNaive(t, 3, 37)
 
 func checkFastMatchesNaive(t *testing.T, B, T int) {
 	t.Helper()
-	for _, v := range []string{"mha", "mea", "gqa", "mha+gn"} {
-		c := model.Config{Vocab: 61, Context: T, Layers: 2, Width: 48, Heads: 4, Seed: 5}
-		_ = c.ApplyVariant(v, 0)
-		mf, _ := model.New[float32](c, fast{})
-		mn, _ := model.New[float32](c, model.Naive{})
-		rng := rand.New(rand.NewPCG(3, 3))
-		// Move norm gains and mixing off their initial values, so that a
-		// kernel using the wrong head's gain or weight cannot pass.
-		for i := range mf.Params {
-			mf.Params[i] += float32(rng.NormFloat64() * 0.05)
-			mn.Params[i] = mf.Params[i]
-		}
-		x, y := make([]int32, B*T), make([]int32, B*T)
-		for i := range x {
-			x[i], y[i] = int32(rng.IntN(61)), int32(rng.IntN(61))
-		}
-		lf, _ := mf.Forward(x, y, B, T)
-		ln, _ := mn.Forward(x, y, B, T)
-		if d := lf - ln; d > 1e-5 || d < -1e-5 {
-			t.Fatalf("%s: loss fast %v, naive %v", v, lf, ln)
-		}
-		mf.Backward(1)
-		mn.Backward(1)
-		var num, den float64
-		for i := range mn.Grads {
-			d := float64(mf.Grads[i] - mn.Grads[i])
-			num += d * d
-			den += float64(mn.Grads[i]) * float64(mn.Grads[i])
-		}
-		// float32 sums in a different order: ~1e-6 relative is rounding.
-		if num/den > 1e-10 {
-			t.Fatalf("%s: gradients differ by %.2e (relative L2)", v, num/den)
+	for _, vk := range []struct {
+		name string
+		kv   int
+	}{{"mha", 0}, {"mea", 0}, {"gqa", 0}, {"mha+gn", 0}, {"mea", 2}, {"hlc", 1}} {
+		// d = 12 and 32: the head-mixing kernels' scalar and vector paths.
+		for _, width := range []int{48, 128} {
+			v := fmt.Sprintf("%s/kv=%d/width=%d", vk.name, vk.kv, width)
+			c := model.Config{Vocab: 61, Context: T, Layers: 2, Width: width, Heads: 4, Seed: 5}
+			if err := c.ApplyVariant(vk.name, vk.kv); err != nil {
+				t.Fatal(err)
+			}
+			mf, _ := model.New[float32](c, fast{})
+			mn, _ := model.New[float32](c, model.Naive{})
+			rng := rand.New(rand.NewPCG(3, 3))
+			// Move norm gains and mixing off their initial values, so that a
+			// kernel using the wrong head's gain or weight cannot pass.
+			for i := range mf.Params {
+				mf.Params[i] += float32(rng.NormFloat64() * 0.05)
+				mn.Params[i] = mf.Params[i]
+			}
+			x, y := make([]int32, B*T), make([]int32, B*T)
+			for i := range x {
+				x[i], y[i] = int32(rng.IntN(61)), int32(rng.IntN(61))
+			}
+			lf, _ := mf.Forward(x, y, B, T)
+			ln, _ := mn.Forward(x, y, B, T)
+			if d := lf - ln; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("%s: loss fast %v, naive %v", v, lf, ln)
+			}
+			mf.Backward(1)
+			mn.Backward(1)
+			var num, den float64
+			for i := range mn.Grads {
+				d := float64(mf.Grads[i] - mn.Grads[i])
+				num += d * d
+				den += float64(mn.Grads[i]) * float64(mn.Grads[i])
+			}
+			// float32 sums in a different order: ~1e-6 relative is rounding.
+			if num/den > 1e-10 {
+				t.Fatalf("%s: gradients differ by %.2e (relative L2)", v, num/den)
+			}
 		}
 	}
 }

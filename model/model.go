@@ -19,6 +19,7 @@ type Model[T Float] struct {
 	compute Compute
 	gemm    gemmFunc[T]
 	vec     vecOps[T]
+	mix     mixOps[T]
 	ops     tasks[T]
 	cos     []T
 	sin     []T
@@ -61,8 +62,12 @@ type activations[T Float] struct {
 	lse    []T
 	// Gradient scratch, reused by every layer.
 	dres, dxn, dqkv, dkx, dvx, dao, dgn, dab, dh, dlogits, dxf, dweff []T
-	attnScr                                                           []T // fused attention tiles, attnScratch(T) per (sequence, head)
-	maxLogit, rowLoss, gainAcc                                        []float64
+	// HLC with h' < h: per chunk of mixChunk tokens the partial gradients of
+	// the two mixing matrices (2 x h' x H each) and HeadMixer scratch; mixT
+	// holds the two matrices transposed.
+	mixPart, mixScr, mixT      []T
+	attnScr                    []T // fused attention tiles, attnScratch(T) per (sequence, head)
+	maxLogit, rowLoss, gainAcc []float64
 }
 
 // New builds a model with freshly initialised parameters. The compute
@@ -92,6 +97,7 @@ func newEmpty[T Float](c Config, compute Compute) *Model[T] {
 		compute: compute,
 		gemm:    pickGemm[T](compute),
 		vec:     pickVec[T](compute),
+		mix:     pickMix[T](compute),
 	}
 	m.w = bindWeights(c, l, m.Params)
 	m.g = bindWeights(c, l, m.Grads)
@@ -163,10 +169,10 @@ func (m *Model[T]) ensure(B, T_ int) {
 		la := &a.layers[i]
 		la.resid, la.xn1, la.rstd1 = mk(N*D), mk(N*D), mk(N)
 		la.qkv = mk(N * C3)
-		if c.HLC {
+		if m.folded(i) {
 			la.weff = mk(C3 * D)
 		}
-		if !c.HLC && c.KV(i) != H { // GQA expands groups into per-head keys and values
+		if c.KV(i) != H { // GQA and HLC with h' < h expand into per-head keys and values
 			la.kx, la.vx = mk(N*H*d), mk(N*H*d)
 		}
 		la.lse = mk(B * H * T_)
@@ -190,6 +196,8 @@ func (m *Model[T]) ensure(B, T_ int) {
 	a.attnScr = mk(B * H * attnScratch(T_))
 	if c.HLC {
 		a.dweff = mk(3 * H * d * D)
+		chunks := (N + mixChunk - 1) / mixChunk
+		a.mixPart, a.mixScr, a.mixT = mk(chunks*2*H*H), mk(chunks*8*H*H), mk(2*H*H)
 	}
 	a.maxLogit = make([]float64, B*H)
 	m.acts = a

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -53,7 +54,11 @@ func TestForkContinuesFromParentState(t *testing.T) {
 				t.Fatalf("fork's first loss %v, want %v (the parent's state after the operation, on the same batch)", got, want)
 			}
 			parent, _ := l.History(pid)
-			if opText == "grow 4" && parent.Points[10].Loss != want {
+			// The same function, computed two ways: the parent (h' < h)
+			// mixes component heads per token, the grown fork (h' = h)
+			// folds the mixing into its weights, so float32 rounding
+			// differs in the last bits.
+			if pl := parent.Points[10].Loss; opText == "grow 4" && math.Abs(pl-want) > 1e-6*math.Abs(want) {
 				t.Fatalf("growth preserves the function: parent step 11 loss %v, fork %v", parent.Points[10].Loss, want)
 			}
 			var ev *Event
