@@ -36,6 +36,8 @@ func classPeople() []Person {
 				{Name: "mqa", State: trainer.Running, Step: 0, Steps: 400},
 				{Name: "mla", State: trainer.Paused, Step: 10, Steps: 400, Loss: 4.1},
 			}},
+		{Name: "carol-with-a-long-key-comment", Conns: 1, Share: 0.0, Connections: []string{"127.0.0.1:50400"},
+			RunList: []RunBrief{{Name: "mea", State: trainer.Paused, Step: 0, Steps: 400}}},
 		{Name: "guest-3f2a9c1d", Guest: true, Conns: 1, Connections: []string{"192.168.10.77:61234"}},
 		{Name: "teacher", Followable: true, Conns: 1, Runs: 1, Running: 1, Share: 0.27, Steps: 1800, Connections: []string{"10.1.2.3:40022"},
 			RunList: []RunBrief{{Name: "mha", State: trainer.Running, Step: 300, Steps: 400, Loss: 2.2}}},
@@ -45,8 +47,8 @@ func classPeople() []Person {
 // adminModel is the admin view's list over people, sized w x h.
 func adminModel(people *[]Person, w, h int) *listModel {
 	m := &listModel{title: "Classroom: who is here", head: adminHead, help: "↑↓ choose · k kick · f follow · esc back to my lab",
-		rows:  func() ([]string, []string) { return adminRows(*people) },
 		onKey: func(string, string) (string, bool) { return "", false }}
+	m.rows = func() ([]string, []string) { return adminRows(*people, m.w) }
 	m.Init()
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	return m
@@ -102,10 +104,10 @@ func TestAdminViewGolden(t *testing.T) {
 	}{{"admin_80x24", 80, 24}, {"admin_160x40", 160, 40}} {
 		m := adminModel(&people, sz.w, sz.h)
 		got := listFrame(t, m)
-		for _, want := range []string{"> alice", "mha                      running        120/400  loss 2.914",
-			"mea                      paused          80/400  loss 3.020", "hot                      diverged        57/400  at step 57",
-			"+3 more", "guest-3f2a9c1d", "teacher"} {
-			if !strings.Contains(got, want) {
+		squeezed := strings.Join(strings.Fields(got), " ")
+		for _, want := range []string{"> alice", "mha running 120/400 loss 2.914", "mea paused 80/400 loss 3.020", "hot diverged 57/400 at step 57",
+			"+3 more", "guest-3f2a9c1d", "teacher", "carol-with-a-long-k…     1     0        0      0%         0 from 127.0"} {
+			if !strings.Contains(squeezed, strings.Join(strings.Fields(want), " ")) {
 				t.Errorf("%s: no %q in\n%s", sz.name, want, got)
 			}
 		}
@@ -114,11 +116,16 @@ func TestAdminViewGolden(t *testing.T) {
 		}
 		golden(t, sz.name, got)
 	}
-	if got := listFrame(t, adminModel(&people, 80, 24)); !strings.Contains(got, "…") || strings.Contains(got, "longer-than-the-column") {
+	if got := listFrame(t, adminModel(&people, 80, 24)); !strings.Contains(got, "teacher.mha-with-a-name-longer-than-th… running") || strings.Contains(got, "127.0.0.1:50388") {
 		t.Errorf("at 80 columns the long run name and the addresses are not cut with an ellipsis:\n%s", got)
 	}
-	if got := listFrame(t, adminModel(&people, 160, 40)); !strings.Contains(got, "from 127.0.0.1:50320, 127.0.0.1:50388") {
-		t.Errorf("at 160 columns the addresses are not shown whole:\n%s", got)
+	if got := listFrame(t, adminModel(&people, 160, 40)); !strings.Contains(got, "from 127.0.0.1:50320, 127.0.0.1:50388") || !strings.Contains(got, "teacher.mha-with-a-name-longer-than-the-column running") {
+		t.Errorf("at 160 columns the addresses and run names are not shown whole:\n%s", got)
+	}
+	// Short names only: a narrow name column.
+	short := people[:1]
+	if got := listFrame(t, adminModel(&short, 160, 40)); !strings.Contains(got, "      mha      running") {
+		t.Errorf("the name column is wider than the names:\n%s", got)
 	}
 }
 
@@ -138,17 +145,21 @@ func TestAdminCursor(t *testing.T) {
 	down := tea.KeyPressMsg{Code: tea.KeyDown}
 	up := tea.KeyPressMsg{Code: tea.KeyUp}
 	var seen []string
-	for range 5 {
+	for range 6 {
 		seen = append(seen, m.selected())
 		m.Update(down)
 	}
-	if got := strings.Join(seen, ","); got != "alice,bob,guest-3f2a9c1d,teacher,teacher" {
+	if m.selected() != "teacher" {
+		t.Fatalf("down past the last person left it: on %q", m.selected())
+	}
+	if got := strings.Join(seen, ","); got != "alice,bob,carol-with-a-long-key-comment,guest-3f2a9c1d,teacher,teacher" {
 		t.Fatalf("down went through %s", got)
 	}
 	m.Update(up)
 	m.Update(up)
+	m.Update(up)
 	if m.selected() != "bob" || !strings.Contains(listFrame(t, m), "> bob") {
-		t.Fatalf("up twice from teacher is on %q", m.selected())
+		t.Fatalf("up three times from teacher is on %q", m.selected())
 	}
 	// alice starts two more runs: bob's row moves down, the cursor with it.
 	people[0].RunList = append(people[0].RunList, RunBrief{Name: "x", State: trainer.Running, Steps: 9}, RunBrief{Name: "y", State: trainer.Running, Steps: 9})

@@ -89,6 +89,7 @@ func (m *listModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.w, m.h = msg.Width, msg.Height
+		m.load() // the lines may be laid out for the width
 	case refreshMsg:
 		m.load()
 		return m, refresh()
@@ -258,7 +259,7 @@ func (s *Server) adminScreen(u *user) screen {
 			head:  adminHead,
 			help:  "↑↓ choose · k kick · f follow · esc back to my lab",
 		}
-		m.rows = func() ([]string, []string) { return adminRows(s.People()) }
+		m.rows = func() ([]string, []string) { return adminRows(s.People(), m.w) }
 		m.onKey = func(k, row string) (string, bool) {
 			switch k {
 			case "k":
@@ -294,16 +295,40 @@ func (s *Server) adminScreen(u *user) screen {
 // rest are counted in a "+N more" line.
 const adminRunsShown = 3
 
-// adminRunName is the widest run name the admin view shows in full.
-const adminRunName = 24
+// adminRunName is the widest the run name column can be in a terminal w
+// cells wide (0: not known yet): what the rest of a run's line leaves,
+// within 12 to 64 cells (a run name is at most 64 characters).
+func adminRunName(w int) int {
+	if w <= 0 {
+		return 24
+	}
+	return min(max(w-runLineRest, 12), 64)
+}
+
+// runLineRest is what a run's line takes besides the name: the cursor
+// column, the indent, state, step/steps and "loss 1.234".
+const runLineRest = 2 + 4 + 1 + 8 + 1 + 13 + 2 + 10
 
 var adminHead = fmt.Sprintf("%-20s %5s %5s %8s %7s %9s %s", "person", "conns", "runs", "running", "CPU", "steps", "")
 
 // adminRows lays the class out for the admin view: a row per person (the
 // cursor's rows, keyed by name; the columns of adminHead, then their
 // addresses) and under it their first runs, each with its state and
-// step/steps, then "+N more" for the rest.
-func adminRows(people []Person) (lines, keys []string) {
+// step/steps, then "+N more" for the rest. Run names get the width the
+// terminal (w cells) leaves them.
+func adminRows(people []Person, w int) (lines, keys []string) {
+	// One name column for all: as wide as the longest name shown, within
+	// what the terminal leaves.
+	nameW := 8
+	for _, p := range people {
+		for i, r := range p.RunList {
+			if i == adminRunsShown && len(p.RunList) > adminRunsShown+1 {
+				break
+			}
+			nameW = max(nameW, ansi.StringWidth(r.Name))
+		}
+	}
+	nameW = min(nameW, adminRunName(w))
 	for _, p := range people {
 		var tag []string
 		if p.Guest {
@@ -315,7 +340,7 @@ func adminRows(people []Person) (lines, keys []string) {
 		if len(p.Connections) > 0 {
 			tag = append(tag, "from "+strings.Join(p.Connections, ", "))
 		}
-		lines = append(lines, fmt.Sprintf("%-20s %5d %5d %8d %6.0f%% %9d %s", p.Name, p.Conns, p.Runs, p.Running, 100*p.Share, p.Steps, strings.Join(tag, " · ")))
+		lines = append(lines, fmt.Sprintf("%s %5d %5d %8d %6.0f%% %9d %s", fitCell(p.Name, 20), p.Conns, p.Runs, p.Running, 100*p.Share, p.Steps, strings.Join(tag, " · ")))
 		keys = append(keys, p.Name)
 		for i, r := range p.RunList {
 			if i == adminRunsShown && len(p.RunList) > adminRunsShown+1 {
@@ -323,7 +348,7 @@ func adminRows(people []Person) (lines, keys []string) {
 				keys = append(keys, "")
 				break
 			}
-			lines = append(lines, "    "+runBrief(r))
+			lines = append(lines, "    "+runBrief(r, nameW))
 			keys = append(keys, "")
 		}
 	}
@@ -332,12 +357,8 @@ func adminRows(people []Person) (lines, keys []string) {
 
 // runBrief is one run's line: name, state, step/steps, and the loss at
 // that step (or where it diverged).
-func runBrief(r RunBrief) string {
-	name := r.Name
-	if ansi.StringWidth(name) > adminRunName {
-		name = ansi.Truncate(name, adminRunName, "…")
-	}
-	name += strings.Repeat(" ", adminRunName-ansi.StringWidth(name))
+func runBrief(r RunBrief, nameWidth int) string {
+	name := fitCell(r.Name, nameWidth)
 	last := ""
 	switch {
 	case r.State == trainer.Diverged && r.DivergedAt > 0:
@@ -346,4 +367,12 @@ func runBrief(r RunBrief) string {
 		last = fmt.Sprintf("loss %.3f", r.Loss)
 	}
 	return strings.TrimRight(fmt.Sprintf("%s %-8s %13s  %s", name, r.State, fmt.Sprintf("%d/%d", r.Step, r.Steps), last), " ")
+}
+
+// fitCell is s in exactly w cells: cut with an ellipsis, or padded.
+func fitCell(s string, w int) string {
+	if ansi.StringWidth(s) > w {
+		s = ansi.Truncate(s, w, "…")
+	}
+	return s + strings.Repeat(" ", w-ansi.StringWidth(s))
 }
