@@ -35,6 +35,8 @@ type onlyCtx struct {
 	preset string // the preset of the grid (the sweep's, the session's or --preset)
 	runs   []sweep.Run
 	task   sweep.TaskRecord
+	// resumed counts the runs that continue from a checkpoint (set by start).
+	resumed int
 }
 
 // gridFlags are the flags that define a grid; a sweep session's grid is
@@ -148,9 +150,9 @@ func trainOnly(only []string, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool,
 		specs = append(specs, r.Spec)
 	}
 	if jsonOut {
-		// train's start line, with the runs this process trains; "resume"
-		// lines say which of them continue from a checkpoint.
-		_ = enc.Encode(map[string]any{"type": "start", "preset": oc.preset, "session": sc.nameOrEmpty(), "reopened": sc != nil && sc.existed,
+		// train's start line, with the runs this process trains; reopened
+		// when some continue from a checkpoint, which "resume" lines name.
+		_ = enc.Encode(map[string]any{"type": "start", "preset": oc.preset, "session": sc.nameOrEmpty(), "reopened": oc.resumed > 0,
 			"only": oc.nameList(), "runs": specs, "compute": computeLabel()})
 	}
 	if every <= 0 {
@@ -234,6 +236,9 @@ func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
 	}
 	// The run directories exist once the recorder saw the runs.
 	for _, info := range lab.Runs() {
+		if info.Step > 0 { // still held: a step > 0 is a checkpoint's
+			oc.resumed++
+		}
 		rec := oc.task
 		rec.Step, rec.Steps = info.Step, info.Steps
 		if err := sweep.SaveTask(oc.sc.sess, runDir(info), rec); err != nil {

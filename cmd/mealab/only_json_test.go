@@ -153,6 +153,9 @@ func TestTrainOnlyResumes(t *testing.T) {
 		}
 		first = append(first, m)
 	}
+	if first[0]["type"] != "start" || first[0]["reopened"] != false {
+		t.Errorf("a fresh task's start line: %v", first[0])
+	}
 	last := first[len(first)-1]
 	if last["type"] != "summary" || last["interrupted"] != true {
 		t.Fatalf("the stopped task's last line: %v", last)
