@@ -161,7 +161,7 @@ func trainOnly(only []string, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool,
 	tty := !jsonOut && isTerminal(stderr)
 	start := time.Now()
 	tl := newTrainLog(enc, stdout, stderr, jsonOut, quiet, tty, every, infos)
-	tl.watchResumes(lab.Runs())
+	tl.watchResumes(lab)
 	interrupted := false
 	for !lab.AllFinished() && !interrupted {
 		select {

@@ -184,6 +184,10 @@ func TestTrainOnlyResumes(t *testing.T) {
 	if len(textSteps) == 0 || textSteps[0] != stopped+1 {
 		t.Fatalf("text step lines at %v, want the first at %d (the step after the checkpoint):\n%s", textSteps, stopped+1, strings.Join(text, "\n"))
 	}
+	// The first line shows the last validation before the checkpoint, with its step.
+	if !slices.ContainsFunc(text, regexp.MustCompile(fmt.Sprintf(`^mea +step +%d/2000 +loss \S+ +val@\d+ `, stopped+1)).MatchString) {
+		t.Errorf("the first step line after the resume lacks the last val (val@K):\n%s", strings.Join(text, "\n"))
+	}
 	stopped = regexpInt(t, `(?m)^\s+mea\s+MEA\s+\S+\s+\S+\s+(\d+)\s`, strings.Join(text, "\n"))
 
 	// JSON: started again, to the end.
@@ -209,6 +213,9 @@ func TestTrainOnlyResumes(t *testing.T) {
 			}
 			if firstStep == 0 && m["type"] == "step" {
 				firstStep = s
+				if vs, ok := m["val_step"].(float64); !ok || int(vs) > stopped || m["val_loss"] == nil {
+					t.Errorf("the first step line after the resume: val %v at %v, want the last one before step %d", m["val_loss"], m["val_step"], stopped)
+				}
 			}
 		}
 	}

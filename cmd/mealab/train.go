@@ -349,7 +349,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	tl := newTrainLog(enc, stdout, stderr, *jsonOut, *quiet, tty, *every, infos)
 	if reopen {
-		tl.watchResumes(lab.Runs())
+		tl.watchResumes(lab)
 	}
 	interrupted := false
 	for !lab.AllFinished() {

@@ -24,6 +24,7 @@ type trainLog struct {
 	// step shown.
 	pending map[trainer.RunID]trainer.Point
 	first   map[trainer.RunID]bool // runs whose first step is still to come (watchResumes)
+	lab     *trainer.Lab           // for a resumed run's past validations
 }
 
 func newTrainLog(enc *json.Encoder, stdout, stderr io.Writer, jsonOut, quiet, tty bool, every int, infos map[trainer.RunID]trainer.RunInfo) *trainLog {
@@ -36,10 +37,12 @@ func newTrainLog(enc *json.Encoder, stdout, stderr io.Writer, jsonOut, quiet, tt
 // continued from its checkpoint at step K. Before that line comes a JSON
 // {"type":"resume","run":NAME,"step":K,"steps":N} (text: "NAME resumes
 // from its checkpoint at step K/N"), and that first line is printed
-// whatever the log interval. Forks made later are not resumes.
-func (l *trainLog) watchResumes(infos []trainer.RunInfo) {
+// whatever the log interval, with the run's last validation before the
+// checkpoint (val@K'). Forks made later are not resumes.
+func (l *trainLog) watchResumes(lab *trainer.Lab) {
+	l.lab = lab
 	l.first = map[trainer.RunID]bool{}
-	for _, in := range infos {
+	for _, in := range lab.Runs() {
 		l.first[in.ID] = true
 	}
 }
@@ -53,6 +56,15 @@ func (l *trainLog) resumed(v trainer.Point) bool {
 		return false
 	}
 	info := l.infos[v.Run]
+	if _, ok := l.lastVal[v.Run]; !ok && l.lab != nil {
+		if h, ok := l.lab.History(v.Run); ok {
+			for _, e := range h.Evals {
+				if e.Step < v.Step {
+					l.lastVal[v.Run] = valSeen{e.Step, e.ValLoss}
+				}
+			}
+		}
+	}
 	if l.jsonOut {
 		_ = l.enc.Encode(map[string]any{"type": "resume", "run": info.Name, "step": v.Step - 1, "steps": info.Steps})
 	} else if !l.quiet {
