@@ -122,6 +122,12 @@ func TestAdminViewGolden(t *testing.T) {
 	if got := listFrame(t, adminModel(&people, 160, 40)); !strings.Contains(got, "from 127.0.0.1:50320, 127.0.0.1:50388") || !strings.Contains(got, "teacher.mha-with-a-name-longer-than-the-column running") {
 		t.Errorf("at 160 columns the addresses and run names are not shown whole:\n%s", got)
 	}
+	// A resize lays the lines out again at once (not at the next refresh).
+	m := adminModel(&people, 80, 24)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 40})
+	if got := listFrame(t, m); !strings.Contains(got, "teacher.mha-with-a-name-longer-than-the-column running") {
+		t.Errorf("after a resize to 160 columns the run names are still cut:\n%s", got)
+	}
 	// Short names only: a narrow name column.
 	short := people[:1]
 	if got := listFrame(t, adminModel(&short, 160, 40)); !strings.Contains(got, "      mha      running") {
