@@ -15,6 +15,12 @@ func sdotAVX2(x, y *float32, n int) float32
 //go:noescape
 func saxpyAVX2(x, y *float32, n int, alpha float32)
 
+// addMulScaledAVX2 computes acc[i] += (a[i]*b[i])*s for n floats, n a
+// positive multiple of 8, without fusing.
+//
+//go:noescape
+func addMulScaledAVX2(acc, a, b *float32, n int, s float32)
+
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		sdotVec = func(x, y []float32) float32 {
@@ -25,5 +31,6 @@ func init() {
 			_ = y[len(x)-1]
 			saxpyAVX2(&x[0], &y[0], len(x), alpha)
 		}
+		addMulScaledVec = addMulScaledAVX2
 	}
 }

@@ -73,3 +73,31 @@ func BenchmarkSaxpy(b *testing.B) {
 		Saxpy(1e-3, x, y)
 	}
 }
+
+// AddMulScaled gives every element the same bits whichever path computed
+// it: the vector prefix and the scalar tail, at every offset and length.
+func TestAddMulScaledPathIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n = 77
+	a, b, acc0 := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range a {
+		a[i], b[i], acc0[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+	}
+	const s = float32(0.37)
+	want := append([]float32(nil), acc0...)
+	for i := range want {
+		p := float32(a[i] * b[i])
+		want[i] += float32(p * s)
+	}
+	for lo := 0; lo < 9; lo++ {
+		for hi := lo; hi <= n; hi += 5 {
+			acc := append([]float32(nil), acc0...)
+			AddMulScaled(acc[lo:hi], a[lo:hi], b[lo:hi], s)
+			for i := lo; i < hi; i++ {
+				if acc[i] != want[i] {
+					t.Fatalf("[%d:%d] element %d: %v, want %v", lo, hi, i, acc[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -198,3 +198,46 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		}
 	}
 }
+
+// TestGradsBitIdenticalAcrossThreads: the fast path's loss and gradients
+// have the same bits on 1, 2 and 3 threads (the mixing-matrix and gain
+// gradients are summed in fixed chunks, never per thread), for the
+// variants whose reductions differ: MHA, MEA, MEA with virtual heads.
+func TestGradsBitIdenticalAcrossThreads(t *testing.T) {
+	old := cpu.Threads()
+	defer cpu.SetThreads(old)
+	for _, vk := range []struct {
+		name string
+		kv   int
+	}{{"mha", 0}, {"mea", 0}, {"mea", 2}} {
+		var ref []float32
+		var refLoss float64
+		for _, threads := range []int{1, 2, 3} {
+			cpu.SetThreads(threads)
+			c := model.Config{Vocab: 61, Context: 40, Layers: 2, Width: 128, Heads: 4, Seed: 9}
+			if err := c.ApplyVariant(vk.name, vk.kv); err != nil {
+				t.Fatal(err)
+			}
+			m, _ := model.New[float32](c, fast{})
+			rng := rand.New(rand.NewPCG(4, 4))
+			x, y := make([]int32, 5*40), make([]int32, 5*40)
+			for i := range x {
+				x[i], y[i] = int32(rng.IntN(61)), int32(rng.IntN(61))
+			}
+			loss, _ := m.Forward(x, y, 5, 40)
+			m.Backward(1)
+			if ref == nil {
+				ref, refLoss = append([]float32(nil), m.Grads...), loss
+				continue
+			}
+			if loss != refLoss {
+				t.Fatalf("%s kv=%d: loss %v on %d threads, %v on 1", vk.name, vk.kv, loss, threads, refLoss)
+			}
+			for i, g := range m.Grads {
+				if g != ref[i] {
+					t.Fatalf("%s kv=%d: gradient %d is %v on %d threads, %v on 1", vk.name, vk.kv, i, g, threads, ref[i])
+				}
+			}
+		}
+	}
+}

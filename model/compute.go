@@ -117,6 +117,14 @@ func pickVec[T Float](c Compute) vecOps[T] {
 	return vecOps[T]{expShiftSum: expShiftSumRef[T], swiglu: swigluRow[T], swigluBack: swigluBackRow[T], minMax: minMax[T]}
 }
 
+// hasVecMath tells whether pickVec gives the backend's kernels.
+func hasVecMath[T Float](c Compute) bool {
+	var zero T
+	_, vm := c.(VecMath)
+	_, f32 := any(zero).(float32)
+	return vm && f32
+}
+
 // expShiftSumRef is the reference ExpShiftSum: float64 exps, a float64 sum.
 func expShiftSumRef[T Float](x []T, shift T) T {
 	var s float64

@@ -20,6 +20,8 @@ type Model[T Float] struct {
 	gemm    gemmFunc[T]
 	vec     vecOps[T]
 	mix     mixOps[T]
+	gainMul func(acc, a, b []T, s T) // GainMath, or nil
+	fastVec bool                     // vec is the backend's (float32 exps): the cross-entropy uses it too
 	ops     tasks[T]
 	cos     []T
 	sin     []T
@@ -66,6 +68,7 @@ type activations[T Float] struct {
 	// the two mixing matrices (2 x h' x H each) and HeadMixer scratch; mixT
 	// holds the two matrices transposed.
 	mixPart, mixScr, mixT      []T
+	gainTmp                    []T // float32 chunk sums of gain gradients (GainMath)
 	attnScr                    []T // fused attention tiles, attnScratch(T) per (sequence, head)
 	maxLogit, rowLoss, gainAcc []float64
 }
@@ -98,6 +101,8 @@ func newEmpty[T Float](c Config, compute Compute) *Model[T] {
 		gemm:    pickGemm[T](compute),
 		vec:     pickVec[T](compute),
 		mix:     pickMix[T](compute),
+		gainMul: pickGainMul[T](compute),
+		fastVec: hasVecMath[T](compute),
 	}
 	m.w = bindWeights(c, l, m.Params)
 	m.g = bindWeights(c, l, m.Grads)
@@ -189,6 +194,7 @@ func (m *Model[T]) ensure(B, T_ int) {
 	a.logits, a.lse = mk(N*V), mk(N)
 	a.rowLoss = make([]float64, N)
 	a.gainAcc = make([]float64, max(D, H*d))
+	a.gainTmp = mk(max(D, H*d))
 	a.dres, a.dxn, a.dqkv = mk(N*D), mk(N*D), mk(N*maxC3)
 	a.dkx, a.dvx, a.dao, a.dgn = mk(N*H*d), mk(N*H*d), mk(N*H*d), mk(N*H*d)
 	a.dab, a.dh = mk(N*2*F), mk(N*F)

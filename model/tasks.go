@@ -75,6 +75,10 @@ func (m *Model[T]) newTasks() {
 		rmsnormBackwardRowsFast(rb.dx[r0*d:], rb.dout[r0*d:], rb.x[r0*d:], rb.gain, rb.rstd[r0:], (hi-lo)*P, d, P, rb.add)
 	}
 	rb.gainCols = func(lo, hi int) {
+		if m.gainMul != nil {
+			rmsnormGainGradChunked(m.gainMul, rb.dgain, rb.dout, rb.x, rb.rstd, rb.acc, m.acts.gainTmp, rb.r, rb.dim, rb.p, lo, hi)
+			return
+		}
 		rmsnormGainGrad(rb.dgain, rb.dout, rb.x, rb.rstd, rb.acc, rb.r, rb.dim, rb.p, lo, hi)
 	}
 	rp := &o.rope
@@ -102,9 +106,17 @@ func (m *Model[T]) newTasks() {
 	}
 	ce := &o.ce
 	ce.forward = func(lo, hi int) {
+		if m.fastVec {
+			crossEntropyRowsVec(m.vec, ce.lse[lo:], ce.rowLoss[lo:], ce.logits[lo*ce.v:], ce.dlogits[lo*ce.v:], ce.targets[lo:hi], hi-lo, ce.v)
+			return
+		}
 		crossEntropyRows(ce.lse[lo:], ce.rowLoss[lo:], ce.logits[lo*ce.v:], ce.targets[lo:hi], hi-lo, ce.v)
 	}
 	ce.backward = func(lo, hi int) {
+		if m.fastVec {
+			crossEntropyBackwardVec(m.vec, ce.dlogits[lo*ce.v:], ce.logits[lo*ce.v:], ce.lse[lo:], ce.targets[lo:hi], hi-lo, ce.v, ce.scale)
+			return
+		}
 		crossEntropyBackward(ce.dlogits[lo*ce.v:], ce.logits[lo*ce.v:], ce.lse[lo:], ce.targets[lo:hi], hi-lo, ce.v, ce.scale)
 	}
 	m.newAttnTask()
