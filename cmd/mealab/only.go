@@ -167,6 +167,9 @@ func trainOnly(only []string, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool,
 		select {
 		case <-ctx.Done():
 			interrupted = true
+		case <-lab.Done():
+			// The lab stopped by itself: what is unfinished was cut short.
+			interrupted = !lab.AllFinished()
 		case <-queue.ready:
 			for _, u := range queue.take() {
 				tl.handle(u)
