@@ -395,7 +395,19 @@ type Person struct {
 	Followable  bool
 	Steps       int64
 	DiskBytes   int64
-	Connections []string // remote addresses
+	Connections []string   // remote addresses
+	RunList     []RunBrief // the runs in the lab, in the lab's order
+}
+
+// RunBrief is one run as the admin view shows it: the numbers are the
+// run's at Step.
+type RunBrief struct {
+	Name       string
+	State      trainer.State
+	Step       int
+	Steps      int
+	Loss       float64
+	DivergedAt int
 }
 
 // People lists everyone with a lab open, by name.
@@ -423,6 +435,7 @@ func (s *Server) People() []Person {
 			if in.State == trainer.Running {
 				p.Running++
 			}
+			p.RunList = append(p.RunList, RunBrief{Name: in.Name, State: in.State, Step: in.Step, Steps: in.Steps, Loss: in.Loss, DivergedAt: in.DivergedAt})
 		}
 		sort.Strings(p.Connections)
 		out = append(out, p)

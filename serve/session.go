@@ -18,7 +18,7 @@ import (
 const commandsHelp = `mealab serve: commands
   ssh -p PORT HOST                   your own lab
   ssh -t -p PORT HOST follow NAME    NAME's lab, read-only (when NAME lets you)
-  ssh -t -p PORT HOST admin          who is here, their share of the machine, kick (the teacher)
+  ssh -t -p PORT HOST admin          who is here, their runs, their share of the machine, kick (the teacher)
 `
 
 // middleware is the whole SSH application: it never calls next (there is

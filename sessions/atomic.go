@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 )
 
 // tempMarker is part of every temporary file name so that crashed writes can
@@ -45,6 +46,8 @@ func writeAtomic(path string, perm os.FileMode, write func(w io.Writer) error) (
 		return fmt.Errorf("write %s: create temporary file: %w (check that the directory exists and is writable)", path, err)
 	}
 	tmp := f.Name()
+	inFlight.Store(tmp, struct{}{})
+	defer inFlight.Delete(tmp)
 	defer func() {
 		if err != nil {
 			// The close error is irrelevant once the write already failed;
@@ -103,6 +106,18 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync directory %s: %w", dir, cerr)
 	}
 	return nil
+}
+
+// inFlight holds the temporary files this process is writing now: clean-ups
+// (a checkpoint save prunes leftovers) must not take them from a save of
+// the same run that is still under way, whose rename would then fail.
+var inFlight sync.Map
+
+// inProgress reports whether path is a temporary file this process is
+// still writing.
+func inProgress(path string) bool {
+	_, ok := inFlight.Load(path)
+	return ok
 }
 
 // isTempName reports whether a directory entry is a leftover temporary file

@@ -94,7 +94,7 @@ func (r *Run) prune(justWritten int64, keep int) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if isTempName(e.Name()) {
+		if isTempName(e.Name()) && !inProgress(filepath.Join(dir, e.Name())) {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}

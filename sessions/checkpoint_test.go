@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -174,5 +175,48 @@ func TestCheckpointPrunesTempFiles(t *testing.T) {
 	}
 	if got := steps(t, r); !reflect.DeepEqual(got, []int64{1, 3}) {
 		t.Errorf("checkpoints %v", got)
+	}
+}
+
+// TestCheckpointPruneSparesSaveInProgress: a save that prunes leftovers
+// must not delete the temporary file of another save of the same run still
+// under way in this process (a periodic checkpoint and the save at
+// shutdown), whose rename would then fail.
+func TestCheckpointPruneSparesSaveInProgress(t *testing.T) {
+	r := newTestRun(t)
+	if _, err := r.SaveCheckpoint(1, ckptTensors(1), nil, 3); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(r.Dir(), "ckpt", CheckpointFileName(2))
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- writeAtomic(path, 0o644, func(w io.Writer) error {
+			close(started)
+			<-release
+			return WriteSafetensors(w, ckptTensors(2), nil)
+		})
+	}()
+	<-started
+	if _, err := r.SaveCheckpoint(3, ckptTensors(3), nil, 3); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the save under way failed after another save pruned: %v", err)
+	}
+	if got := steps(t, r); !reflect.DeepEqual(got, []int64{1, 2, 3}) {
+		t.Errorf("checkpoints %v", got)
+	}
+	// Leftovers of saves that ended are still pruned.
+	stale := filepath.Join(r.Dir(), "ckpt", ".step-00000004.safetensors.tmp-999")
+	if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SaveCheckpoint(5, ckptTensors(5), nil, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("stale temporary file survived")
 	}
 }

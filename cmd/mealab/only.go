@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,9 +31,12 @@ func (l *listFlag) Set(v string) error {
 // (a sweep's array task). In a session it touches only those runs'
 // directories and keeps a task record in each.
 type onlyCtx struct {
-	sc   *sessionCtx
-	runs []sweep.Run
-	task sweep.TaskRecord
+	sc     *sessionCtx
+	preset string // the preset of the grid (the sweep's, the session's or --preset)
+	runs   []sweep.Run
+	task   sweep.TaskRecord
+	// resumed counts the runs that continue from a checkpoint (set by start).
+	resumed int
 }
 
 // gridFlags are the flags that define a grid; a sweep session's grid is
@@ -59,6 +62,7 @@ func prepareOnly(only []string, rf *runFlags, sc *sessionCtx) (*onlyCtx, error) 
 				return nil, usagef("%s: session %s is a sweep whose runs are fixed by its plan (preset %s); drop %s", strings.Join(set, ", "), sc.Name(), pl.Preset, strings.Join(set, " "))
 			}
 			grid = pl.Runs
+			oc.preset = pl.Preset
 		case errors.Is(err, sweep.ErrNoPlan):
 			if len(set) > 0 {
 				return nil, usagef("%s: session %s exists and its runs keep their configs (preset %s); drop %s", strings.Join(set, ", "), sc.Name(), sc.preset, strings.Join(set, " "))
@@ -86,6 +90,7 @@ func prepareOnly(only []string, rf *runFlags, sc *sessionCtx) (*onlyCtx, error) 
 			}
 		}
 		grid = sweep.GridRuns(specs)
+		oc.preset = p.Name
 	}
 	runs, err := sweep.Select(grid, only)
 	if err != nil {
@@ -99,10 +104,7 @@ func prepareOnly(only []string, rf *runFlags, sc *sessionCtx) (*onlyCtx, error) 
 // trainOnly is `mealab train --only RUN`: the runs train in one lab like
 // any others, under their grid ids; in a session each is resumed from its
 // checkpoint when it has one. SIGTERM checkpoints and exits non-zero.
-func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool, stdout, stderr io.Writer) error {
-	if jsonOut {
-		return usagef("--json does not go with --only yet; leave out --json (the session holds every point)")
-	}
+func trainOnly(only []string, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool, every int, stdout, stderr io.Writer) error {
 	oc, err := prepareOnly(only, rf, sc)
 	if err != nil {
 		return err
@@ -114,11 +116,23 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 	defer sc.Close()
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
+	// As in train: the log is pushed every update in order and loses none,
+	// and only what happens from now on (a resumed run's past is not
+	// printed again).
+	queue := newUpdateQueue()
+	if rec := opts.Sink; rec != nil {
+		opts.Sink = func(u trainer.Update) { rec(u); queue.push(u) }
+	} else {
+		opts.Sink = queue.push
+	}
 	lab := trainer.NewLab(opts)
 	defer lab.Close()
-	fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
-	if sc != nil {
-		fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
+	enc := json.NewEncoder(stdout)
+	if !jsonOut {
+		fmt.Fprintf(stdout, "mealab train: only %s, %s\n", oc.names(), computeLabel())
+		if sc != nil {
+			fmt.Fprintf(stdout, "  recording into session %s (checkpoint every %d steps)\n", sc.Name(), sc.every)
+		}
 	}
 	warnings, err := oc.start(lab)
 	for _, w := range warnings {
@@ -127,37 +141,43 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 	if err != nil {
 		return err
 	}
-	every := 0
+	infos := map[trainer.RunID]trainer.RunInfo{}
+	maxSteps := 0
+	var specs []trainer.RunSpec
 	for _, r := range lab.Runs() {
-		every = max(every, r.Steps/30)
+		infos[r.ID] = r
+		maxSteps = max(maxSteps, r.Steps)
+		specs = append(specs, r.Spec)
 	}
-	every = max(every, 1)
-	names := map[trainer.RunID]string{}
-	for _, r := range lab.Runs() {
-		names[r.ID] = r.Name
+	if jsonOut {
+		// train's start line, with the runs this process trains; reopened
+		// when some continue from a checkpoint, which "resume" lines name.
+		_ = enc.Encode(map[string]any{"type": "start", "preset": oc.preset, "session": sc.nameOrEmpty(), "reopened": oc.resumed > 0,
+			"only": oc.nameList(), "runs": specs, "compute": computeLabel()})
 	}
+	if every <= 0 {
+		every = max(1, maxSteps/30)
+	}
+	tty := !jsonOut && isTerminal(stderr)
+	start := time.Now()
+	tl := newTrainLog(enc, stdout, stderr, jsonOut, quiet, tty, every, infos)
+	tl.watchResumes(lab)
 	interrupted := false
-	// The log pulls what changed five times a second (see trainer.Tail);
-	// training never waits for it.
-	var tail trainer.Tail
-	pace := time.NewTicker(200 * time.Millisecond)
-	defer pace.Stop()
-	for finished := false; !finished && !interrupted; {
+	for !lab.AllFinished() && !interrupted {
 		select {
 		case <-ctx.Done():
 			interrupted = true
-			continue
-		case <-pace.C:
-		}
-		finished = lab.AllFinished() // the pull after this holds the end
-		ups, closed := tail.Pull(lab)
-		if closed && !finished {
-			interrupted = true
-		}
-		for _, u := range ups {
-			if p, isPoint := u.(trainer.Point); isPoint && !quiet && (p.Step%every == 0 || p.Step == 1) {
-				fmt.Fprintf(stdout, "%-14s step %d  loss %.3f  lr %.1e  %s tok/s\n", names[p.Run], p.Step, p.Loss, p.LR, commas(p.TokPerSec))
+		case <-lab.Done():
+			// The lab stopped by itself: what is unfinished was cut short.
+			interrupted = !lab.AllFinished()
+		case <-queue.ready:
+			for _, u := range queue.take() {
+				tl.handle(u)
 			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if tty && !interrupted {
+			progress(stderr, lab, start)
 		}
 	}
 	// Stop stepping, then save: checkpoints at exactly the steps the logs end with.
@@ -168,21 +188,32 @@ func trainOnly(only []string, fs *flag.FlagSet, rf *runFlags, sc *sessionCtx, qu
 			fmt.Fprintf(stderr, "mealab: saving session %s: %v\n", sc.Name(), saveErr)
 		}
 	}
-	final := lab.Runs()
-	if interrupted {
-		fmt.Fprintln(stdout, "\ninterrupted: the table so far")
+	for _, u := range queue.take() {
+		tl.handle(u)
 	}
-	fmt.Fprintln(stdout)
-	printTable(stdout, final)
+	tl.flush()
+	clearLine(stderr, tty)
+	final := lab.Runs()
+	if jsonOut {
+		_ = enc.Encode(map[string]any{"type": "summary", "interrupted": interrupted, "runs": summaryRows(final), "stable_lr": stableLRs(final), "groups": groupRows(final, "")})
+	} else {
+		if interrupted {
+			fmt.Fprintln(stdout, "\ninterrupted: the table so far")
+		}
+		fmt.Fprintln(stdout)
+		printTable(stdout, final)
+	}
 	return oc.finish(final, interrupted, saveErr)
 }
 
-func (oc *onlyCtx) names() string {
-	var n []string
+func (oc *onlyCtx) names() string { return strings.Join(oc.nameList(), ", ") }
+
+func (oc *onlyCtx) nameList() []string {
+	n := []string{}
 	for _, r := range oc.runs {
 		n = append(n, r.Name)
 	}
-	return strings.Join(n, ", ")
+	return n
 }
 
 // start puts the runs into the lab (resuming those with checkpoints) and
@@ -208,6 +239,9 @@ func (oc *onlyCtx) start(lab *trainer.Lab) ([]string, error) {
 	}
 	// The run directories exist once the recorder saw the runs.
 	for _, info := range lab.Runs() {
+		if info.Step > 0 { // still held: a step > 0 is a checkpoint's
+			oc.resumed++
+		}
 		rec := oc.task
 		rec.Step, rec.Steps = info.Step, info.Steps
 		if err := sweep.SaveTask(oc.sc.sess, runDir(info), rec); err != nil {

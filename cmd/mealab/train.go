@@ -144,7 +144,7 @@ func hasSet(s setFlags, key string) bool {
 
 const trainUsage = `Usage: mealab train [--preset P] [--set key=value ...] [--data FILE] [--steps N] [--json]
        mealab train --session NAME [--steps N]    reopen a session, or extend it to N steps
-       mealab train [--preset P | --session S] --only RUN[,RUN]   some runs of the grid (a sweep's task)
+       mealab train [--preset P | --session S] --only RUN[,RUN] [--json]   some runs of the grid (a sweep's task)
 
 Runs every run of a preset side by side in lock-step: in each round every
 running run does one step, in the order of the table, so while a round is
@@ -162,6 +162,13 @@ Reopening a session continues its runs from their last checkpoints; --steps
 N extends every run to N steps (a finished run runs again; the cosine LR
 schedule is stretched to end at N, see README "Sessions"). Flags that would
 change a run's config (--preset, --set, --data, --device) are refused there.
+
+--json prints JSON lines: {"type":"start"} (with --only, also "only": the
+runs), then "step", "eval", "event" and "sample" lines, then "summary". A
+run that continues from a checkpoint (a reopened session, or an --only
+task started again) first gets {"type":"resume","run":R,"step":K,"steps":N}:
+it resumed at step K, and its first step line is K+1, printed whatever
+--every says; the text log says "R resumes from its checkpoint at step K/N".
 
 Examples:
   mealab train                                   the default preset (MHA vs MEA)
@@ -235,7 +242,10 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(only) > 0 {
-		return trainOnly(only, fs, &rf, sc, *quiet, *jsonOut, stdout, stderr)
+		if rf.given["baseline"] {
+			return usagef("--baseline compares the seed groups of a whole grid; --only trains part of one, so leave out --baseline (mealab train --session S --baseline NAME compares them once the runs are there)")
+		}
+		return trainOnly(only, &rf, sc, *quiet, *jsonOut, *every, stdout, stderr)
 	}
 	reopen := sc != nil && sc.existed
 	var p *presets.Preset
@@ -337,81 +347,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	tty := !*jsonOut && isTerminal(stderr)
 	start := time.Now()
-	lastVal := map[trainer.RunID]valSeen{}
-	// A line whose step has a validation pass waits for it (it comes next
-	// in the stream), so that the val it prints is the one measured at the
-	// step shown.
-	pending := map[trainer.RunID]trainer.Point{}
-	printPoint := func(v trainer.Point) {
-		info := infos[v.Run]
-		val, ok := lastVal[v.Run]
-		if *jsonOut {
-			m := map[string]any{"type": "step", "run": info.Name, "step": v.Step, "steps": info.Steps, "loss": jsonNum(v.Loss),
-				"val_loss": nil, "lr": v.LR, "grad_norm": jsonNum(v.GradNorm), "max_logit": jsonNum(v.MaxLogit),
-				"tok_per_sec": v.TokPerSec, "kv_bytes_per_token": info.KVBytesPerToken}
-			if ok {
-				m["val_loss"], m["val_step"] = jsonNum(val.loss), val.step
-			}
-			_ = enc.Encode(m)
-		} else if !*quiet {
-			clearLine(stderr, tty)
-			fmt.Fprintf(stdout, "%-14s step %*d/%d  loss %.3f  %s  lr %.1e  gnorm %.3g  logit %.3g  %s tok/s  kv %s/token\n",
-				info.Name, digits(info.Steps), v.Step, info.Steps, v.Loss, fmtVal(val, ok, v.Step), v.LR,
-				v.GradNorm, v.MaxLogit, commas(v.TokPerSec), fmtBytes(info.KVBytesPerToken))
-		}
-	}
-	flushPending := func(id trainer.RunID) {
-		if p, ok := pending[id]; ok {
-			delete(pending, id)
-			printPoint(p)
-		}
-	}
-	handle := func(u trainer.Update) {
-		switch v := u.(type) {
-		case trainer.RunInfo:
-			infos[v.ID] = v
-		case trainer.EvalPoint:
-			lastVal[v.Run] = valSeen{v.Step, v.ValLoss}
-			if *jsonOut {
-				_ = enc.Encode(map[string]any{"type": "eval", "run": infos[v.Run].Name, "step": v.Step, "val_loss": jsonNum(v.ValLoss), "recall": jsonNum(v.Recall)})
-			}
-			flushPending(v.Run)
-		case trainer.Point:
-			flushPending(v.Run)
-			info := infos[v.Run]
-			if v.Step%*every != 0 && v.Step != 1 && v.Step != info.Steps {
-				return
-			}
-			if ee := info.Spec.EvalEvery; ee > 0 && (v.Step%ee == 0 || v.Step >= info.Steps) {
-				pending[v.Run] = v
-				return
-			}
-			printPoint(v)
-		case trainer.Event:
-			flushPending(v.Run)
-			if v.Kind == "start" || v.Kind == "done" {
-				return
-			}
-			if *jsonOut {
-				ev := map[string]any{"type": "event", "run": infos[v.Run].Name, "step": v.Step, "kind": v.Kind, "detail": v.Detail}
-				if v.ErrK != nil { // surgery: per-layer K/V errors (finite: model refuses NaN weights)
-					ev["err_k"], ev["err_v"] = v.ErrK, v.ErrV
-				}
-				_ = enc.Encode(ev)
-			} else if !*quiet {
-				clearLine(stderr, tty)
-				fmt.Fprintf(stdout, "%-14s step %d  ** %s: %s\n", infos[v.Run].Name, v.Step, v.Kind, v.Detail)
-			}
-		case trainer.Sample:
-			flushPending(v.Run)
-			if *jsonOut {
-				_ = enc.Encode(map[string]any{"type": "sample", "run": infos[v.Run].Name, "step": v.Step, "text": v.Prompt + v.Text, "decode_tok_per_sec": v.TokPerSec, "cache_bytes": v.CacheBytes, "formula_bytes": v.FormulaBytes})
-			} else if !*quiet {
-				clearLine(stderr, tty)
-				fmt.Fprintf(stdout, "%-14s step %d  sample (%s tok/s, cache %s = formula %s): %q\n", infos[v.Run].Name, v.Step,
-					commas(v.TokPerSec), fmtBytes(v.CacheBytes), fmtBytes(v.FormulaBytes), oneLine(v.Prompt+v.Text))
-			}
-		}
+	tl := newTrainLog(enc, stdout, stderr, *jsonOut, *quiet, tty, *every, infos)
+	if reopen {
+		tl.watchResumes(lab)
 	}
 	interrupted := false
 	for !lab.AllFinished() {
@@ -420,7 +358,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 			interrupted = true
 		case <-queue.ready:
 			for _, u := range queue.take() {
-				handle(u)
+				tl.handle(u)
 			}
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -435,11 +373,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	// the steps the logs end with and the table shows.
 	sc.closeAndSave(lab, stderr)
 	for _, u := range queue.take() {
-		handle(u)
+		tl.handle(u)
 	}
-	for id := range pending {
-		flushPending(id)
-	}
+	tl.flush()
 	clearLine(stderr, tty)
 	final := lab.Runs()
 	if *jsonOut {
