@@ -38,6 +38,8 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 				opt := model.NewAdamW[float32](model.DefaultAdamW(), m.Layout)
+				opt.Parallel = fast{}.ParallelFor // as the trainer runs it
+				opt.UseKernels(fast{})
 				rng := rand.New(rand.NewPCG(1, 1))
 				N := bc.batch * bc.ctx
 				x, y := make([]int32, N), make([]int32, N)
