@@ -2,7 +2,10 @@ package model_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mealab/mealab/cpu"
@@ -149,7 +152,7 @@ func TestTrainingStepAllocatesNothing(t *testing.T) {
 			}
 			m.ZeroGrad()
 			m.Backward(1)
-			model.ClipGrads(m.Grads, 1)
+			m.ClipGrads(1)
 			opt.Step(m.Params, m.Grads, 1e-3)
 		}
 		step()
@@ -214,7 +217,8 @@ func TestGradsBitIdenticalAcrossThreads(t *testing.T) {
 		kv   int
 	}{{"mha", 0}, {"mea", 0}, {"mea", 2}} {
 		var ref []float32
-		var refLoss float64
+		var refLoss, refNorm float64
+		var refLayers []float64
 		for _, threads := range []int{1, 2, 3} {
 			cpu.SetThreads(threads)
 			c := model.Config{Vocab: 61, Context: 40, Layers: 2, Width: 128, Heads: 4, Seed: 9}
@@ -229,9 +233,19 @@ func TestGradsBitIdenticalAcrossThreads(t *testing.T) {
 			}
 			loss, _ := m.Forward(x, y, 5, 40)
 			m.Backward(1)
+			// The parallel clipping's norm and scaled gradients too; the
+			// layer norms share its sums.
+			norm := m.ClipGrads(0.01)
+			if norm <= 0.01 {
+				t.Fatalf("norm %v: the test needs clipping to act", norm)
+			}
+			layers := m.LayerGradNorms(nil)
 			if ref == nil {
-				ref, refLoss = append([]float32(nil), m.Grads...), loss
+				ref, refLoss, refNorm, refLayers = append([]float32(nil), m.Grads...), loss, norm, layers
 				continue
+			}
+			if norm != refNorm || !slices.Equal(layers, refLayers) {
+				t.Fatalf("%s kv=%d: norm %v and layer norms %v on %d threads, %v and %v on 1", vk.name, vk.kv, norm, layers, threads, refNorm, refLayers)
 			}
 			if loss != refLoss {
 				t.Fatalf("%s kv=%d: loss %v on %d threads, %v on 1", vk.name, vk.kv, loss, threads, refLoss)
@@ -269,5 +283,43 @@ func TestAdamWKernelMatchesLoop(t *testing.T) {
 		if d := float64(pa[i] - pb[i]); d > 1e-6 || d < -1e-6 {
 			t.Fatalf("param %d: kernel %v, loop %v", i, pa[i], pb[i])
 		}
+	}
+}
+
+// TestClipGradsMatchesFunction: the model's parallel ClipGrads gives the
+// norm model.ClipGrads gives (to float64 rounding: the sums are chunked)
+// and the same scaled gradients; LayerGradNorms agrees with a direct sum.
+func TestClipGradsMatchesFunction(t *testing.T) {
+	c := model.Config{Vocab: 61, Context: 16, Layers: 3, Width: 64, Heads: 4, Seed: 3}
+	_ = c.ApplyVariant("mea", 2)
+	m, _ := model.New[float32](c, fast{})
+	rng := rand.New(rand.NewPCG(8, 8))
+	for i := range m.Grads {
+		m.Grads[i] = float32(rng.NormFloat64())
+	}
+	g := append([]float32(nil), m.Grads...)
+	want := model.ClipGrads(g, 3)
+	layers := m.LayerGradNorms(nil)
+	got := m.ClipGrads(3)
+	if math.Abs(got-want) > 1e-12*want {
+		t.Fatalf("norm %v, want %v", got, want)
+	}
+	for i := range g {
+		if d := math.Abs(float64(g[i] - m.Grads[i])); d > 1e-6*math.Abs(float64(g[i])) {
+			t.Fatalf("grad %d: %v, want %v", i, m.Grads[i], g[i])
+		}
+	}
+	var total float64
+	for _, tn := range m.Layout.Tensors {
+		if !strings.HasPrefix(tn.Name, "layers.1.") {
+			continue
+		}
+		for _, v := range g[tn.Off : tn.Off+tn.Len] {
+			v /= float32(3 / want) // undo the clipping
+			total += float64(v) * float64(v)
+		}
+	}
+	if l1 := layers[1]; math.Abs(l1-math.Sqrt(total)) > 1e-5*l1 {
+		t.Fatalf("layer 1 norm %v, want %v", l1, math.Sqrt(total))
 	}
 }

@@ -23,16 +23,11 @@ func (m *Model[T]) LayerGradNorms(dst []float64) []float64 {
 	}
 	dst = dst[:L]
 	clear(dst)
-	for _, t := range m.Layout.Tensors {
-		l := layerOf(t.Name)
-		if l < 0 || l >= L {
-			continue
+	sq := m.tensorSquares()
+	for i, t := range m.Layout.Tensors {
+		if l := layerOf(t.Name); l >= 0 && l < L {
+			dst[l] += sq[i]
 		}
-		var s float64
-		for _, g := range m.Grads[t.Off : t.Off+t.Len] {
-			s += float64(g) * float64(g)
-		}
-		dst[l] += s
 	}
 	for i := range dst {
 		dst[i] = math.Sqrt(dst[i])

@@ -24,6 +24,7 @@ type Model[T Float] struct {
 	gainMul func(acc, a, b []T, s T) // GainMath, or nil
 	fastVec bool                     // vec is the backend's (float32 exps): the cross-entropy uses it too
 	ops     tasks[T]
+	gn      gradNormTask[T] // gradnorm.go
 	cos     []T
 	sin     []T
 

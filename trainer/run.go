@@ -246,7 +246,7 @@ func (r *run) trainStep() (Point, error) {
 		r.m.ZeroGrad()
 		r.m.Backward(1)
 		r.noteLayers()
-		gn = model.ClipGrads(r.m.Grads, s.Clip)
+		gn = r.m.ClipGrads(s.Clip)
 		if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(gn) && !math.IsInf(gn, 0) {
 			r.opt.Step(r.m.Params, r.m.Grads, lr)
 		}

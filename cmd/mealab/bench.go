@@ -451,7 +451,7 @@ func (tr *benchTrainer) step() error {
 	}
 	tr.m.ZeroGrad()
 	tr.m.Backward(1)
-	model.ClipGrads(tr.m.Grads, 1)
+	tr.m.ClipGrads(1)
 	tr.opt.Step(tr.m.Params, tr.m.Grads, 1e-4)
 	return nil
 }
