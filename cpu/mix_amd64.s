@@ -13,9 +13,8 @@ TEXT ·mixRowAVX2(SB), NOSPLIT, $0-56
 	MOVQ G+24(FP), R9
 	MOVQ H+32(FP), DX
 	MOVQ d8+40(FP), R11
-	MOVQ dBytes+48(FP), R14
-	MOVQ DX, R15
-	SHLQ $2, R15 // from w[i*H+j] to w[(i+1)*H+j]
+	MOVQ DX, DI
+	SHLQ $2, DI // from w[i*H+j] to w[(i+1)*H+j]
 
 head:
 	MOVQ SI, R12 // chunk c of component head 0
@@ -38,8 +37,8 @@ quadcomp:
 	VFMADD231PS 32(R13), Y1, Y2
 	VFMADD231PS 64(R13), Y1, Y3
 	VFMADD231PS 96(R13), Y1, Y4
-	ADDQ R14, R13
-	ADDQ R15, R8
+	ADDQ dBytes+48(FP), R13
+	ADDQ DI, R8
 	DECQ R10
 	JNZ quadcomp
 	VMOVUPS Y0, (AX)
@@ -62,8 +61,8 @@ single:
 comp:
 	VBROADCASTSS (R8), Y1
 	VFMADD231PS (R13), Y1, Y0
-	ADDQ R14, R13
-	ADDQ R15, R8
+	ADDQ dBytes+48(FP), R13
+	ADDQ DI, R8
 	DECQ R10
 	JNZ comp
 	VMOVUPS Y0, (AX)
@@ -90,7 +89,7 @@ TEXT ·mixDWRowAVX2(SB), NOSPLIT, $0-56
 	MOVQ G+24(FP), R9
 	MOVQ H+32(FP), R10
 	MOVQ d8+40(FP), R11
-	MOVQ dBytes+48(FP), R14
+	MOVQ dBytes+48(FP), BX
 
 comp:
 	MOVQ DI, R12 // grad head 0
@@ -138,10 +137,10 @@ sum:
 	VADDPS (AX), Y0, Y0
 	VMOVUPS Y0, (AX)
 	ADDQ $32, AX
-	ADDQ R14, R12
+	ADDQ BX, R12
 	DECQ DX
 	JNZ head
-	ADDQ R14, SI
+	ADDQ BX, SI
 	DECQ R9
 	JNZ comp
 	VZEROUPPER
