@@ -16,6 +16,9 @@ func MixHeads(out []float32, ldo int, in []float32, ldi int, w []float32, n, G, 
 	if n <= 0 || G <= 0 || H <= 0 || d <= 0 {
 		return
 	}
+	if n > 1 && (ldo < 0 || ldi < 0) { // the checks below bound the last row only
+		panic("cpu: MixHeads: negative row stride")
+	}
 	_ = out[(n-1)*ldo+H*d-1]
 	_ = in[(n-1)*ldi+G*d-1]
 	_ = w[G*H-1]
@@ -53,6 +56,9 @@ func MixHeads(out []float32, ldo int, in []float32, ldi int, w []float32, n, G, 
 func MixHeadsDW(dw, scratch, in []float32, ldi int, g []float32, ldg int, n, G, H, d int) {
 	if G <= 0 || H <= 0 {
 		return
+	}
+	if n > 1 && (ldi < 0 || ldg < 0) { // the checks below bound the last row only
+		panic("cpu: MixHeadsDW: negative row stride")
 	}
 	dw = dw[:G*H]
 	clear(dw)

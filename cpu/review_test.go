@@ -175,6 +175,65 @@ func TestReviewMixHeadsDWRandomShapes(t *testing.T) {
 	})
 }
 
+// A negative row stride is a caller's error: MixHeads and MixHeadsDW must
+// refuse it before touching anything, never write past the end of out or
+// read past the end of in (the wrappers check the last row only, which
+// with a negative stride is not the row that reaches furthest).
+func TestReviewMixHeadsNegativeStrideRefused(t *testing.T) {
+	rvPaths(t, func(t *testing.T, path string) {
+		const G, H, d = 1, 1, 8
+		panics := func(fn func()) (p bool) {
+			defer func() { p = recover() != nil }()
+			fn()
+			return false
+		}
+		in := make([]float32, 2*G*d)
+		w := []float32{2}
+		// out is one float short of a row; the float after it is a guard
+		// in the same array.
+		buf := make([]float32, H*d+8)
+		for i := range buf {
+			buf[i] = rvSentinel
+		}
+		out := buf[:H*d-1]
+		if !panics(func() { MixHeads(out, -1, in, G*d, w, 2, G, H, d) }) {
+			t.Fatalf("%s: MixHeads with ldo = -1 did not panic", path)
+		}
+		for i := len(out); i < len(buf); i++ {
+			if math.Float32bits(buf[i]) != math.Float32bits(rvSentinel) {
+				t.Fatalf("%s: MixHeads with ldo = -1 wrote buf[%d], past the end of out (len %d)", path, i, len(out))
+			}
+		}
+		for i, v := range out {
+			if math.Float32bits(v) != math.Float32bits(rvSentinel) {
+				t.Fatalf("%s: MixHeads with ldo = -1 wrote out[%d] before failing", path, i)
+			}
+		}
+		// in one float short of a row: nothing may be read or written.
+		short := make([]float32, G*d-1, G*d+8)
+		short = append(short, float32(math.NaN()))[:G*d-1]
+		if !panics(func() { MixHeads(buf[:2*H*d], H*d, short, -1, w, 2, G, H, d) }) {
+			t.Fatalf("%s: MixHeads with ldi = -1 did not panic", path)
+		}
+		for i, v := range buf {
+			if math.Float32bits(v) != math.Float32bits(rvSentinel) {
+				t.Fatalf("%s: MixHeads with ldi = -1 wrote out[%d] before failing", path, i)
+			}
+		}
+		dw := []float32{5}
+		g := make([]float32, 2*H*d)
+		if !panics(func() { MixHeadsDW(dw, make([]float32, MixScratch(G, H)), short, -1, g, H*d, 2, G, H, d) }) {
+			t.Fatalf("%s: MixHeadsDW with ldi = -1 did not panic", path)
+		}
+		if !panics(func() { MixHeadsDW(dw, make([]float32, MixScratch(G, H)), in, G*d, short, -1, 2, G, H, d) }) {
+			t.Fatalf("%s: MixHeadsDW with ldg = -1 did not panic", path)
+		}
+		if dw[0] != 5 {
+			t.Fatalf("%s: MixHeadsDW changed dw to %v on input it refused", path, dw[0])
+		}
+	})
+}
+
 // RMSNormRows and RMSNormBackRows for every width from 1 to 80 (vector
 // prefix, scalar tail, two-chunk loop and its remainder), gain periods 1 to
 // 4 with R not a multiple of P, against float64, with NaN guards around
