@@ -124,6 +124,12 @@ func crossEntropyRowsVec[T Float](vec vecOps[T], lse []T, rowLoss []float64, log
 		s := copy(scratch[n*V:(n+1)*V], row)
 		sum := vec.expShiftSum(scratch[n*V:n*V+s], mx)
 		l := float64(mx) + math.Log(float64(sum))
+		for _, v := range row {
+			if v != v { // the float32 exps make a NaN finite; crossEntropyRows gives NaN
+				l = math.NaN()
+				break
+			}
+		}
 		lse[n] = T(l)
 		rowLoss[n] = 0
 		if tg := targets[n]; tg >= 0 {

@@ -243,3 +243,48 @@ func TestReviewBitIdenticalAcrossThreads(t *testing.T) {
 		}
 	}
 }
+
+// A NaN logit makes the reference cross-entropy's loss NaN (its max and its
+// float64 exps propagate it), also in rows whose target is another token.
+// The vectorised cross-entropy (float32 exps through the backend) must not
+// turn it into a finite loss: the trainer's divergence check and the
+// evaluation read that loss. One row of the output projection is NaN, so
+// one logit column is NaN in every row; no target is that token.
+func TestReviewCrossEntropyNaNLogitGivesNaNLoss(t *testing.T) {
+	const B, T_ = 2, 9
+	for _, V := range []int{29, 64} {
+		for _, j := range []int{0, 5, 17, V - 1} {
+			c := model.Config{Vocab: V, Context: T_, Layers: 1, Width: 16, Heads: 2, Seed: 1}
+			x, y := rvTokens(68, B*T_, V)
+			for i := range y {
+				if y[i] == int32(j) {
+					y[i] = int32((j + 1) % V)
+				}
+			}
+			for _, be := range []struct {
+				name string
+				c    model.Compute
+			}{{"naive", model.Naive{}}, {"cpu", fast{}}} {
+				m, err := model.New[float32](c, be.c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, ok := m.Layout.Lookup("output.weight")
+				if !ok {
+					t.Fatal("no output.weight")
+				}
+				row := m.Params[out.Off+j*c.Width : out.Off+(j+1)*c.Width]
+				for i := range row {
+					row[i] = float32(math.NaN())
+				}
+				loss, err := m.Forward(x, y, B, T_)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !math.IsNaN(loss) {
+					t.Errorf("V=%d, logit %d NaN, %s backend: loss %v, want NaN", V, j, be.name, loss)
+				}
+			}
+		}
+	}
+}
