@@ -43,6 +43,9 @@ var (
 // after each operation (no fused multiply-add), so that every element's
 // result is the same whichever path, vector or scalar, computed it.
 func AddMulScaled(acc, a, b []float32, s float32) {
+	if len(a) < len(acc) || len(b) < len(acc) { // a[:len(acc)] alone would reach into cap
+		panic("cpu: AddMulScaled: a or b is shorter than acc")
+	}
 	a, b = a[:len(acc)], b[:len(acc)]
 	n := 0
 	if len(acc) >= 8 && addMulScaledVec != nil {
@@ -71,6 +74,9 @@ func (Compute) AddMulScaled(acc, a, b []float32, s float32) { AddMulScaled(acc, 
 //	v[i] = b2*v[i] + ((1-b2)*g[i])*g[i]
 //	p[i] = p[i]*shrink - (step*m[i]) / (sqrt(v[i])*invSqrtBC2 + eps)
 func AdamWUpdate(p, g, m, v []float32, b1, b2, shrink, step, invSqrtBC2, eps float32) {
+	if len(g) < len(p) || len(m) < len(p) || len(v) < len(p) { // g[:len(p)] alone would reach into cap
+		panic("cpu: AdamWUpdate: g, m or v is shorter than p")
+	}
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	c1, c2 := 1-b1, 1-b2
 	n := 0

@@ -60,6 +60,9 @@ func MixHeadsDW(dw, scratch, in []float32, ldi int, g []float32, ldg int, n, G, 
 	if n > 1 && (ldi < 0 || ldg < 0) { // the checks below bound the last row only
 		panic("cpu: MixHeadsDW: negative row stride")
 	}
+	if len(dw) < G*H || len(scratch) < MixScratch(G, H) { // dw[:G*H] alone would reach into cap
+		panic("cpu: MixHeadsDW: dw or scratch is too short")
+	}
 	dw = dw[:G*H]
 	clear(dw)
 	if n <= 0 || d <= 0 {

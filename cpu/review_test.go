@@ -32,9 +32,10 @@ func rvGuarded(n, g int, fill float32) (s []float32, check func() bool) {
 	}
 }
 
-// rvSentinel marks cells a kernel must not write: a NaN payload no
-// arithmetic produces.
-var rvSentinel = math.Float32frombits(0x7fc0beef)
+// rvSentinel marks cells a kernel must not write: a finite value, so that
+// a read-modify-write past the end (acc += ...) changes it, where a NaN
+// would keep its payload.
+const rvSentinel = float32(-1234.5)
 
 // rvPaths runs fn with the package's vector kernels, then with every
 // vector kernel of this file's functions switched off.
@@ -458,4 +459,81 @@ func TestReviewAdamWSpanIndependent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// An operand shorter than the length the kernel works on is refused with a
+// panic, as the index expressions of the documented formulas would be in
+// Go, even when the slice has spare capacity: the kernels must not read or
+// write the floats between len and cap (in the model those belong to the
+// next tensor, span or chunk, which another thread may be updating).
+func TestReviewShortOperandsRefused(t *testing.T) {
+	rvPaths(t, func(t *testing.T, path string) {
+		const n = 16
+		panics := func(fn func()) (p bool) {
+			defer func() { p = recover() != nil }()
+			fn()
+			return false
+		}
+		// short returns a slice of len l whose cap holds 8 more floats
+		// set to the sentinel, and a check that they still are.
+		short := func(l int) ([]float32, func() bool) {
+			buf := make([]float32, l+8)
+			for i := range buf {
+				buf[i] = 1
+			}
+			for i := l; i < l+8; i++ {
+				buf[i] = rvSentinel
+			}
+			return buf[:l], func() bool {
+				for _, v := range buf[l:] {
+					if math.Float32bits(v) != math.Float32bits(rvSentinel) {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		full := func() []float32 {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = 1
+			}
+			return x
+		}
+		for k, name := range []string{"a", "b"} {
+			s, _ := short(n - 8)
+			ops := [2][]float32{full(), full()}
+			ops[k] = s
+			if !panics(func() { AddMulScaled(full(), ops[0], ops[1], 1) }) {
+				t.Errorf("%s: AddMulScaled with len(%s) = %d < len(acc) = %d did not panic", path, name, len(s), n)
+			}
+		}
+		for k, name := range []string{"g", "m", "v"} {
+			s, intact := short(n - 8)
+			ops := [3][]float32{full(), full(), full()}
+			ops[k] = s
+			if !panics(func() { AdamWUpdate(full(), ops[0], ops[1], ops[2], 0.9, 0.95, 1, 1e-3, 1, 1e-8) }) {
+				t.Errorf("%s: AdamWUpdate with len(%s) = %d < len(p) = %d did not panic", path, name, len(s), n)
+			}
+			if !intact() {
+				t.Errorf("%s: AdamWUpdate wrote past the end of %s", path, name)
+			}
+		}
+		const G, H, d = 2, 1, 8
+		in, g := full(), full()
+		dw, dwIntact := short(G*H - 1)
+		if !panics(func() { MixHeadsDW(dw, make([]float32, MixScratch(G, H)), in, G*d, g, H*d, 1, G, H, d) }) {
+			t.Errorf("%s: MixHeadsDW with len(dw) = 1 < G*H = %d did not panic", path, G*H)
+		}
+		if !dwIntact() {
+			t.Errorf("%s: MixHeadsDW wrote past the end of dw", path)
+		}
+		scr, scrIntact := short(MixScratch(G, H) - 8)
+		if !panics(func() { MixHeadsDW(make([]float32, G*H), scr, in, G*d, g, H*d, 1, G, H, d) }) {
+			t.Errorf("%s: MixHeadsDW with len(scratch) = %d < MixScratch = %d did not panic", path, len(scr), MixScratch(G, H))
+		}
+		if !scrIntact() {
+			t.Errorf("%s: MixHeadsDW wrote past the end of scratch", path)
+		}
+	})
 }
