@@ -32,17 +32,7 @@ func exportGridPNG(path, title string, runs []record.Loaded) error {
 	if hasRecall(runs) {
 		metrics = append(metrics, metric{name: "recall", eval: func(e trainer.EvalPoint) float64 { return e.Recall }})
 	}
-	var marks []sessions.Marker
-	for _, ld := range runs {
-		for _, e := range ld.History.Events {
-			switch e.Kind {
-			case "surgery", "lr", "diverged":
-				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
-			case trainer.LossSpike, trainer.GradSpike:
-				marks = append(marks, sessions.Marker{X: float64(e.Step), Tick: true})
-			}
-		}
-	}
+	marks := chartMarkers(runs, true)
 	var panels []sessions.Chart
 	for mi, m := range metrics {
 		c := sessions.Chart{Title: m.name, XLabel: "step", Markers: marks}
@@ -87,4 +77,27 @@ func hasRecall(runs []record.Loaded) bool {
 		}
 	}
 	return false
+}
+
+// chartMarkers are the exported charts' event lines: surgery, LR changes,
+// divergence and scheduled operations that were refused or skipped (the
+// lab marks those R), labelled with the run; with ticks, spikes as short
+// ticks at the bottom edge.
+func chartMarkers(runs []record.Loaded, ticks bool) []sessions.Marker {
+	var marks []sessions.Marker
+	for _, ld := range runs {
+		for _, e := range ld.History.Events {
+			switch e.Kind {
+			case "surgery", "lr", "diverged":
+				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
+			case "refused", "skipped":
+				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": surgery " + e.Kind})
+			case trainer.LossSpike, trainer.GradSpike:
+				if ticks {
+					marks = append(marks, sessions.Marker{X: float64(e.Step), Tick: true})
+				}
+			}
+		}
+	}
+	return marks
 }

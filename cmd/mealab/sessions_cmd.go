@@ -338,15 +338,7 @@ func safeFile(name string) string {
 }
 
 func exportPNG(path, title string, runs []record.Loaded) error {
-	var marks []sessions.Marker
-	for _, ld := range runs {
-		for _, e := range ld.History.Events {
-			switch e.Kind {
-			case "surgery", "lr", "diverged":
-				marks = append(marks, sessions.Marker{X: float64(e.Step), Label: ld.Meta.Name + ": " + e.Kind})
-			}
-		}
-	}
+	marks := chartMarkers(runs, false)
 	// Seeded groups are drawn as bands (export_groups.go), the rest as runs.
 	series, rest := groupSeries(runs)
 	off := len(series)
