@@ -16,6 +16,10 @@ type LabRun struct {
 	Spec trainer.RunSpec
 	// Parent is the name of the run it was forked or restarted from ("").
 	Parent string
+	// LRChanges are the run's learning-rate changes made by hand, as its
+	// "lr" events say them ("step 120: lr 3.0e-03 -> 1.0e-02"). A preset
+	// cannot schedule them: Format writes the LR the run has now and a note.
+	LRChanges []string
 }
 
 // Format writes runs as preset text that trains the same runs again: each
@@ -24,7 +28,7 @@ type LabRun struct {
 // every run shares in [defaults]. A fork is not a run of its own: its
 // parent's `at = ... fork` line recreates it. notes list what could not be
 // written (surgery done to a fork after it forked, per-layer KV counts a
-// run started with) and names changed so that they say what a run is.
+// run started with, LR changes made by hand) and names changed so that they say what a run is.
 func Format(name, description string, runs []LabRun) (text []byte, notes []string) {
 	type section struct {
 		name string
@@ -35,6 +39,11 @@ func Format(name, description string, runs []LabRun) (text []byte, notes []strin
 	for _, r := range runs {
 		if _, dup := byName[r.Spec.Name]; !dup {
 			byName[r.Spec.Name] = r
+		}
+	}
+	for _, r := range runs {
+		if len(r.LRChanges) > 0 {
+			notes = append(notes, fmt.Sprintf("run %s: its learning rate was changed by hand (%s), which a preset cannot schedule; it is written with lr = %s, the LR it has now, from the first step", r.Spec.Name, strings.Join(r.LRChanges, "; "), FormatLR(r.Spec.Sched.Peak)))
 		}
 	}
 	used := map[string]bool{}

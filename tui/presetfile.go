@@ -82,7 +82,9 @@ func resolvePreset(name string, builtin bool) (*presets.Preset, error) {
 // labPreset writes the lab's runs as they are now as preset text
 // (presets.Format: initial model, hyperparameters, scheduled and applied
 // surgery as `at =` lines; forks come from their parent's fork line).
-func labPreset(lab Lab, name, title string) ([]byte, []string) {
+// lrChanges are the LR changes made by hand per run, from the runs' "lr"
+// events (the preset notes them: it cannot schedule them).
+func labPreset(lab Lab, name, title string, lrChanges map[trainer.RunID][]string) ([]byte, []string) {
 	infos := lab.Runs()
 	byID := map[trainer.RunID]string{}
 	for _, in := range infos {
@@ -92,7 +94,7 @@ func labPreset(lab Lab, name, title string) ([]byte, []string) {
 	for _, in := range infos {
 		s := in.Spec
 		s.Name = in.Name
-		runs = append(runs, presets.LabRun{Spec: s, Parent: byID[in.Parent]})
+		runs = append(runs, presets.LabRun{Spec: s, Parent: byID[in.Parent], LRChanges: lrChanges[in.ID]})
 	}
 	// No parentheses: headers print the description inside some.
 	return presets.Format(name, "saved from the lab of "+title, runs)
@@ -103,10 +105,18 @@ func labPreset(lab Lab, name, title string) ([]byte, []string) {
 func (m *Model) savePreset() tea.Cmd {
 	lab, title := m.lab, m.opts.Title
 	now := time.Now()
+	lrs := map[trainer.RunID][]string{}
+	for id, r := range m.st.runs {
+		for _, e := range r.events {
+			if e.Kind == "lr" {
+				lrs[id] = append(lrs[id], fmt.Sprintf("step %d: %s", e.Step, e.Detail))
+			}
+		}
+	}
 	return func() tea.Msg {
 		base := presetBase(title)
 		name := base + "-" + now.Format("20060102-150405")
-		text, notes := labPreset(lab, name, title)
+		text, notes := labPreset(lab, name, title, lrs)
 		path, err := presets.WriteUser(name, text)
 		if err != nil {
 			return actionMsg{kind: "save-preset", err: err}

@@ -65,7 +65,13 @@ func TestSavePreset(t *testing.T) {
 			steps[in.Name] = in.Spec.Applied[0].Step
 		}
 	}
+	// An LR changed by hand: the preset cannot schedule it, so the file
+	// says so in a note (and keeps the LR the run has now).
+	if err := lab.SetLR(ids[1], 1e-2); err != nil {
+		t.Fatal(err)
+	}
 	m := New(lab, Options{NoColor: true, Title: "quick"})
+	m.Update(pull(lab, m.cursor)())
 	_, cmd := m.Update(press("S"))
 	msg := exec(t, cmd)
 	m.Update(msg)
@@ -79,12 +85,18 @@ func TestSavePreset(t *testing.T) {
 	text, _ := os.ReadFile(files[0])
 	s := string(text)
 	for _, want := range []string{
-		fmt.Sprintf("[run mha]\nvariant = mha\nat = %d gqa 2 fork\n", steps["mha"]),
-		fmt.Sprintf("[run mea]\nvariant = mea\nat = %d compress 2\n", steps["mea"]),
+		fmt.Sprintf("[run mha]\nvariant = mha\nlr = 3e-3\nat = %d gqa 2 fork\n", steps["mha"]),
+		fmt.Sprintf("[run mea]\nvariant = mea\nlr = 1e-2\nat = %d compress 2\n", steps["mea"]),
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("missing %q in\n%s", want, s)
 		}
+	}
+	if !strings.Contains(s, "# note: run mea: its learning rate was changed by hand (step ") || !strings.Contains(s, "lr 3.0e-03 -> 1.0e-02), which a preset cannot schedule; it is written with lr = 1e-2") {
+		t.Errorf("no note of the LR changed by hand in\n%s", s)
+	}
+	if !strings.Contains(m.status, "note(s) in the file") {
+		t.Errorf("status %q does not point at the notes", m.status)
 	}
 	if strings.Contains(s, "[run mha>gqa2]") {
 		t.Errorf("the fork is its parent's fork line, not a run:\n%s", s)
