@@ -68,6 +68,28 @@ func (m *Model[T]) tensorSquares() []float64 {
 	return t.sq
 }
 
+// GradNorms returns the gradient norm of every layer (in dst, reused when
+// large enough) and the global norm, from one pass over the gradients.
+func (m *Model[T]) GradNorms(dst []float64) (layers []float64, total float64) {
+	L := m.Cfg.Layers
+	if cap(dst) < L {
+		dst = make([]float64, L)
+	}
+	dst = dst[:L]
+	clear(dst)
+	var s float64
+	for i, v := range m.tensorSquares() {
+		s += v
+		if l := layerOf(m.Layout.Tensors[i].Name); l >= 0 && l < L {
+			dst[l] += v
+		}
+	}
+	for i := range dst {
+		dst[i] = math.Sqrt(dst[i])
+	}
+	return dst, math.Sqrt(s)
+}
+
 // ClipGrads is model.ClipGrads on the model's gradients, in parallel: it
 // scales them so that their global norm is at most maxNorm (maxNorm <= 0:
 // no clipping) and returns the norm before clipping.
@@ -77,10 +99,16 @@ func (m *Model[T]) ClipGrads(maxNorm float64) float64 {
 		s += v
 	}
 	n := math.Sqrt(s)
-	if maxNorm > 0 && n > maxNorm {
+	m.ClipGradsAt(n, maxNorm)
+	return n
+}
+
+// ClipGradsAt is ClipGrads with the global norm already measured (by
+// GradNorms, so that a step reads its gradients once for both).
+func (m *Model[T]) ClipGradsAt(norm, maxNorm float64) {
+	if maxNorm > 0 && norm > maxNorm {
 		t := m.gradNorms()
-		t.scale = T(maxNorm / n)
+		t.scale = T(maxNorm / norm)
 		m.compute.ParallelFor(len(m.Grads), t.mul)
 	}
-	return n
 }

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"math"
 	"strconv"
 	"strings"
 )
@@ -9,30 +8,16 @@ import (
 // Per-layer stability signals, for seeing which layer blows up first. They
 // are reductions over buffers the step fills anyway: the largest attention
 // logit of each layer is kept by Forward (LayerMaxLogit, free), and the
-// gradient norm of each layer is one extra read of the gradient slab (the
-// same cost as GradNorm, small next to a step's matrix products).
+// gradient norm of each layer comes from the same parallel read of the
+// gradient slab as the global norm for clipping (GradNorms).
 
 // LayerGradNorms writes into dst (grown to the number of layers) the L2 norm
 // of each transformer block's parameter gradients, summed in float64, and
 // returns it. Embeddings, the final norm and the output head belong to no
 // layer and are left out.
 func (m *Model[T]) LayerGradNorms(dst []float64) []float64 {
-	L := m.Cfg.Layers
-	if cap(dst) < L {
-		dst = make([]float64, L)
-	}
-	dst = dst[:L]
-	clear(dst)
-	sq := m.tensorSquares()
-	for i, t := range m.Layout.Tensors {
-		if l := layerOf(t.Name); l >= 0 && l < L {
-			dst[l] += sq[i]
-		}
-	}
-	for i := range dst {
-		dst[i] = math.Sqrt(dst[i])
-	}
-	return dst
+	layers, _ := m.GradNorms(dst)
+	return layers
 }
 
 // layerOf is the block index of a tensor named "layers.N....", or -1.

@@ -27,15 +27,17 @@ type layerHist struct {
 	buf         []float64
 }
 
-// noteLayers records this step's per-layer signals. It must run after
-// Backward and before clipping, on the host model.
-func (r *run) noteLayers() {
+// noteLayers records this step's per-layer signals and returns the global
+// gradient norm (measured in the same pass, for clipping). It must run
+// after Backward and before clipping, on the host model.
+func (r *run) noteLayers() float64 {
 	h := &r.layers
 	L := r.m.Cfg.Layers
 	if len(h.logit) != L {
 		*h = layerHist{logit: make([][]float32, L), grad: make([][]float32, L)}
 	}
-	h.buf = r.m.LayerGradNorms(h.buf)
+	var total float64
+	h.buf, total = r.m.GradNorms(h.buf)
 	h.steps = append(h.steps, r.step+1)
 	for l := 0; l < L; l++ {
 		v := 0.0
@@ -51,6 +53,7 @@ func (r *run) noteLayers() {
 			h.logit[l], h.grad[l] = halve(h.logit[l]), halve(h.grad[l])
 		}
 	}
+	return total
 }
 
 // halve keeps every other element, ending with the newest.

@@ -245,8 +245,8 @@ func (r *run) trainStep() (Point, error) {
 		}
 		r.m.ZeroGrad()
 		r.m.Backward(1)
-		r.noteLayers()
-		gn = r.m.ClipGrads(s.Clip)
+		gn = r.noteLayers()
+		r.m.ClipGradsAt(gn, s.Clip)
 		if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(gn) && !math.IsInf(gn, 0) {
 			r.opt.Step(r.m.Params, r.m.Grads, lr)
 		}

@@ -116,16 +116,7 @@ func trainOnly(only []string, rf *runFlags, sc *sessionCtx, quiet, jsonOut bool,
 	defer sc.Close()
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
-	// As in train: the log is pushed every update in order and loses none,
-	// and only what happens from now on (a resumed run's past is not
-	// printed again).
-	queue := newUpdateQueue()
-	if rec := opts.Sink; rec != nil {
-		opts.Sink = func(u trainer.Update) { rec(u); queue.push(u) }
-	} else {
-		opts.Sink = queue.push
-	}
-	lab := trainer.NewLab(opts)
+	lab, queue := newLoggedLab(opts)
 	defer lab.Close()
 	enc := json.NewEncoder(stdout)
 	if !jsonOut {

@@ -277,15 +277,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	defer sc.Close()
 	opts := trainer.Options{Compute: compute}
 	sc.options(&opts)
-	// The log, like the session, is pushed every update in order and loses
-	// none (the lab's Updates stream may skip training points).
-	queue := newUpdateQueue()
-	if rec := opts.Sink; rec != nil {
-		opts.Sink = func(u trainer.Update) { rec(u); queue.push(u) }
-	} else {
-		opts.Sink = queue.push
-	}
-	lab := trainer.NewLab(opts)
+	lab, queue := newLoggedLab(opts)
 	defer lab.Close()
 
 	enc := json.NewEncoder(stdout)
@@ -401,6 +393,20 @@ type updateQueue struct {
 }
 
 func newUpdateQueue() *updateQueue { return &updateQueue{ready: make(chan struct{}, 1)} }
+
+// newLoggedLab starts a lab whose every update, after the session's sink
+// (when recording), is pushed in order to the returned queue: the log, like
+// the session, loses none and sees only what happens from now on (a
+// resumed run's past is not printed again).
+func newLoggedLab(opts trainer.Options) (*trainer.Lab, *updateQueue) {
+	queue := newUpdateQueue()
+	if rec := opts.Sink; rec != nil {
+		opts.Sink = func(u trainer.Update) { rec(u); queue.push(u) }
+	} else {
+		opts.Sink = queue.push
+	}
+	return trainer.NewLab(opts), queue
+}
 
 func (q *updateQueue) push(u trainer.Update) {
 	q.mu.Lock()
